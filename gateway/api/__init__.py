@@ -1,0 +1,1 @@
+"""HTTP doors: thin FastAPI routers that hand requests to the engine."""

@@ -1,0 +1,58 @@
+"""Liveness and readiness: cheap, open, and honest about what is degraded."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from gateway.engine import Engine
+from gateway.settings import Settings
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/health/ready")
+async def ready(request: Request) -> JSONResponse:
+    engine: Engine = request.app.state.engine
+    settings: Settings = request.app.state.settings
+    config = engine.config
+    report: dict[str, Any] = {
+        "status": "ready",
+        "config": {"path": str(config.path), "models": config.model_ids},
+    }
+    unavailable = {
+        model_id: missing for model_id in config.model_ids if (missing := config.missing_env_for(model_id))
+    }
+    if unavailable:
+        report["config"]["unavailable_models"] = {
+            model_id: f"environment variable {', '.join(names)} is not set"
+            for model_id, names in unavailable.items()
+        }
+    if settings.redis_url:
+        ok = await _redis_reachable(settings.redis_url, settings.redis_timeout)
+        report["redis"] = "ok" if ok else "unreachable"
+        if not ok:
+            report["status"] = "not_ready"
+    else:
+        report["redis"] = "not configured"
+    return JSONResponse(report, status_code=200 if report["status"] == "ready" else 503)
+
+
+async def _redis_reachable(url: str, timeout: float) -> bool:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        return bool(await asyncio.wait_for(client.ping(), timeout))
+    except Exception:
+        return False
+    finally:
+        await client.aclose()

@@ -1,0 +1,41 @@
+"""create_app(): wiring only. Every behaviour lives in the module named after it."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from gateway import __version__
+from gateway.api import chat, health
+from gateway.api.body_limit import BodySizeLimit
+from gateway.api.errors import install_error_handlers
+from gateway.config import GatewayConfig, load_config
+from gateway.engine import Engine
+from gateway.settings import Settings
+
+log = logging.getLogger("gateway")
+
+
+def create_app(settings: Settings | None = None, config: GatewayConfig | None = None) -> FastAPI:
+    settings = settings or Settings()
+    config = config or load_config(settings.config)
+    for problem in config.env_problems():
+        log.warning("%s (model unavailable until it is set)", problem.render(config.path))
+
+    app = FastAPI(title="LLM gateway", version=__version__, docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.engine = Engine(config)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(chat.router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=["x-request-id", "x-cache", "retry-after"],
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

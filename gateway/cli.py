@@ -1,0 +1,115 @@
+"""`gateway serve | check-config | models` (also `python -m gateway`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return int(args.handler(args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", help="interface to bind (GATEWAY_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (GATEWAY_PORT, default 8000)")
+    serve.add_argument("--config", type=Path, help="YAML model map (GATEWAY_CONFIG)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
+    serve.set_defaults(handler=_serve)
+
+    check = commands.add_parser("check-config", help="validate a YAML model map")
+    check.add_argument("path", nargs="?", type=Path, help="defaults to the configured path")
+    check.set_defaults(handler=_check_config)
+
+    models = commands.add_parser("models", help="list the model IDs a YAML file maps")
+    models.add_argument("--config", type=Path)
+    models.set_defaults(handler=_models)
+    return parser
+
+
+def _load_or_report(path: Path) -> GatewayConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"config error in {path}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem.render(path)}", file=sys.stderr)
+        return None
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    path = args.path or Settings().config
+    config = _load_or_report(path)
+    if config is None:
+        return 1
+    problems = config.env_problems()
+    for problem in problems:
+        print(f"  {problem.render(path)}", file=sys.stderr)
+    _print_models(config)
+    if problems:
+        print(f"{path}: {len(problems)} unset environment variable(s)", file=sys.stderr)
+        return 1
+    print(f"{path}: OK")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    path = args.config or Settings().config
+    config = _load_or_report(path)
+    if config is None:
+        return 1
+    _print_models(config)
+    return 0
+
+
+def _print_models(config: GatewayConfig) -> None:
+    for model_id in config.model_ids:
+        targets = ", ".join(d.provider_model for d in config.deployments if d.model_id == model_id)
+        missing = config.missing_env_for(model_id)
+        note = f"  (unavailable: {', '.join(missing)} not set)" if missing else ""
+        print(f"{model_id} -> {targets}{note}")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    # Flags become environment so every worker process (and --reload's child) sees the same.
+    for flag, env in (("host", "GATEWAY_HOST"), ("port", "GATEWAY_PORT"), ("config", "GATEWAY_CONFIG")):
+        value = getattr(args, flag)
+        if value is not None:
+            os.environ[env] = str(value)
+    settings = Settings()
+    if _load_or_report(settings.config) is None:
+        return 1
+
+    import uvicorn
+
+    from gateway.logs import configure_logging
+
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "gateway.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=args.workers,
+        reload=args.reload,
+        log_level=settings.log_level,
+        # Uvicorn's own access log is replaced by the gateway's request log in a later change;
+        # keep it, it never prints headers.
+        timeout_graceful_shutdown=30,
+    )
+    return 0

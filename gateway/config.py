@@ -1,0 +1,358 @@
+"""The YAML model map: loading, validation and the immutable snapshot the gateway serves from.
+
+The file uses LiteLLM Proxy's `model_list` schema so operators can reuse what they know:
+
+    model_list:
+      - model_name: chat-model            # the frontend's model ID
+        litellm_params:
+          model: openai/gpt-4o-mini
+          api_key: os.environ/OPENAI_API_KEY
+    router_settings: {num_retries: 2, timeout: 60}
+    gateway: {...}                        # options of this gateway
+
+Every problem is reported with the file, the line, the entry and the field. A deployment whose
+`os.environ/` variable is unset does not stop the server: it is left out of the router and a
+request for its model ID gets an error naming the variable.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.yaml_source import YamlDocument, YamlProblem, parse_yaml
+
+ENV_PREFIX = "os.environ/"
+TOP_LEVEL_KEYS = ("model_list", "router_settings", "litellm_settings", "gateway")
+# LiteLLM module settings the YAML may set (the rest of LiteLLM Proxy's litellm_settings concern
+# its own proxy features, not this gateway).
+LITELLM_SETTINGS = {"drop_params": bool, "modify_params": bool}
+# Router arguments that the YAML must not set: the gateway owns them.
+ROUTER_OWNED_KEYS = {"model_list", "redis_url", "redis_host", "redis_port", "redis_password"}
+
+
+class ConfigProblem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    line: int | None
+    where: str
+    message: str
+
+    def render(self, path: Path) -> str:
+        place = f"{path}:{self.line}" if self.line else str(path)
+        return f"{place}: {self.where}: {self.message}" if self.where else f"{place}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The file cannot be served; `problems` says where and why."""
+
+    def __init__(self, path: Path, problems: list[ConfigProblem]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(p.render(path) for p in problems))
+
+
+class GatewayOptions(BaseModel):
+    """The `gateway:` section. Later features add their options here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _EntrySchema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_name: str = Field(min_length=1)
+    litellm_params: dict[str, Any]
+    model_info: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One `model_list` entry, its `os.environ/` references resolved."""
+
+    model_id: str
+    index: int
+    params: Mapping[str, Any]
+    model_info: Mapping[str, Any]
+    missing_env: tuple[str, ...] = ()
+    secret_values: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def provider_model(self) -> str:
+        return str(self.params["model"])
+
+    def router_entry(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_id,
+            "litellm_params": dict(self.params),
+            "model_info": {**self.model_info, "id": f"{self.model_id}#{self.index}"},
+        }
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    path: Path
+    deployments: tuple[Deployment, ...]
+    router_settings: Mapping[str, Any] = field(default_factory=dict)
+    litellm_settings: Mapping[str, Any] = field(default_factory=dict)
+    options: GatewayOptions = field(default_factory=GatewayOptions)
+
+    @property
+    def model_ids(self) -> list[str]:
+        return list(dict.fromkeys(d.model_id for d in self.deployments))
+
+    @property
+    def callable_deployments(self) -> list[Deployment]:
+        return [d for d in self.deployments if not d.missing_env]
+
+    def missing_env_for(self, model_id: str) -> list[str] | None:
+        """The unset variables that keep `model_id` from being callable, or None if it is."""
+        mine = [d for d in self.deployments if d.model_id == model_id]
+        if any(not d.missing_env for d in mine):
+            return None
+        return sorted({var for d in mine for var in d.missing_env})
+
+    def secrets(self) -> list[str]:
+        """Key values this config holds, so error text and logs can be scrubbed of them."""
+        return [value for d in self.deployments for value in d.secret_values]
+
+    def env_problems(self) -> list[ConfigProblem]:
+        return [
+            ConfigProblem(
+                line=None,
+                where=_entry_label(d.index, d.model_id),
+                message=f"environment variable {var} is not set",
+            )
+            for d in self.deployments
+            for var in d.missing_env
+        ]
+
+
+def load_config(path: Path) -> GatewayConfig:
+    """Read and validate `path`; raise ConfigError listing every problem found."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, [ConfigProblem(line=None, where="", message="file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        message = f"cannot read file: {exc.__class__.__name__}"
+        raise ConfigError(path, [ConfigProblem(line=None, where="", message=message)]) from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> GatewayConfig:
+    try:
+        document = parse_yaml(text)
+    except YamlProblem as exc:
+        raise ConfigError(path, [ConfigProblem(line=exc.line, where="", message=exc.message)]) from None
+    return _Validator(document, path).validate()
+
+
+class _Validator:
+    def __init__(self, document: YamlDocument, path: Path) -> None:
+        self.doc = document
+        self.path = path
+        self.problems: list[ConfigProblem] = []
+
+    def problem(self, at: tuple[str | int, ...], where: str, message: str) -> None:
+        self.problems.append(ConfigProblem(line=self.doc.line_of(at), where=where, message=message))
+
+    def validate(self) -> GatewayConfig:
+        data = self.doc.data
+        if not isinstance(data, dict):
+            self.problem((), "", "the file must be a mapping with a `model_list` key")
+            raise ConfigError(self.path, self.problems)
+        for key in data:
+            if key not in TOP_LEVEL_KEYS:
+                self.problem((str(key),), str(key), f"unknown top-level key; expected one of {', '.join(TOP_LEVEL_KEYS)}")
+        deployments = self._deployments(data.get("model_list"))
+        model_ids = {d.model_id for d in deployments}
+        router_settings = self._router_settings(data.get("router_settings") or {}, model_ids)
+        litellm_settings = self._litellm_settings(data.get("litellm_settings") or {})
+        options = self._options(data.get("gateway") or {})
+        if self.problems:
+            raise ConfigError(self.path, self.problems)
+        return GatewayConfig(
+            path=self.path,
+            deployments=tuple(deployments),
+            router_settings=router_settings,
+            litellm_settings=litellm_settings,
+            options=options,
+        )
+
+    def _deployments(self, raw: object) -> list[Deployment]:
+        if raw is None:
+            self.problem((), "model_list", "missing: list at least one model")
+            return []
+        if not isinstance(raw, list) or not raw:
+            self.problem(("model_list",), "model_list", "must be a non-empty list of entries")
+            return []
+        deployments = []
+        for index, entry in enumerate(raw):
+            deployment = self._deployment(index, entry)
+            if deployment is not None:
+                deployments.append(deployment)
+        return deployments
+
+    def _deployment(self, index: int, entry: object) -> Deployment | None:
+        at: tuple[str | int, ...] = ("model_list", index)
+        name = entry.get("model_name") if isinstance(entry, dict) else None
+        label = _entry_label(index, name if isinstance(name, str) else None)
+        try:
+            schema = _EntrySchema.model_validate(entry)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = tuple(err["loc"])
+                field_name = ".".join(str(part) for part in loc) or "entry"
+                self.problem((*at, *loc), f"{label}: {field_name}", _pydantic_message(err))
+            return None
+        params = schema.litellm_params
+        model = params.get("model")
+        if not isinstance(model, str) or not model.strip():
+            self.problem((*at, "litellm_params"), f"{label}: litellm_params.model", "missing: set it to provider/model, e.g. openai/gpt-4o-mini")
+            return None
+        provider_problem = _provider_problem(model, params.get("custom_llm_provider"))
+        if provider_problem:
+            self.problem((*at, "litellm_params", "model"), f"{label}: litellm_params.model", provider_problem)
+            return None
+        resolved, missing, secrets = _resolve_env(params)
+        return Deployment(
+            model_id=schema.model_name,
+            index=index,
+            params=resolved,
+            model_info=schema.model_info,
+            missing_env=tuple(missing),
+            secret_values=tuple(secrets),
+        )
+
+    def _router_settings(self, raw: object, model_ids: set[str]) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            self.problem(("router_settings",), "router_settings", "must be a mapping")
+            return {}
+        accepted = _router_parameters()
+        for key, value in raw.items():
+            where = f"router_settings.{key}"
+            if key in ROUTER_OWNED_KEYS:
+                self.problem(("router_settings", key), where, "is set by the gateway, not the YAML")
+            elif key not in accepted:
+                hint = _did_you_mean(str(key), accepted)
+                self.problem(("router_settings", key), where, f"unknown Router setting{hint}")
+            elif key in {"fallbacks", "context_window_fallbacks", "content_policy_fallbacks"}:
+                self._check_fallbacks(key, value, model_ids)
+        return dict(raw)
+
+    def _check_fallbacks(self, key: str, value: object, model_ids: set[str]) -> None:
+        where = f"router_settings.{key}"
+        if not isinstance(value, list):
+            self.problem(("router_settings", key), where, "must be a list like [{chat-model: [backup-model]}]")
+            return
+        for position, rule in enumerate(value):
+            at = ("router_settings", key, position)
+            if not isinstance(rule, dict) or len(rule) != 1:
+                self.problem(at, f"{where}[{position}]", "each rule maps one model ID to a list of model IDs")
+                continue
+            (source, targets), = rule.items()
+            targets = targets if isinstance(targets, list) else [targets]
+            for name in [source, *targets]:
+                if name not in model_ids:
+                    self.problem(at, f"{where}[{position}]", f"unknown model ID {name!r}")
+
+    def _litellm_settings(self, raw: object) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            self.problem(("litellm_settings",), "litellm_settings", "must be a mapping")
+            return {}
+        for key, value in raw.items():
+            expected = LITELLM_SETTINGS.get(key)
+            if expected is None:
+                self.problem(("litellm_settings", key), f"litellm_settings.{key}", f"not supported; supported: {', '.join(LITELLM_SETTINGS)}")
+            elif not isinstance(value, expected):
+                self.problem(("litellm_settings", key), f"litellm_settings.{key}", f"must be {expected.__name__}")
+        return dict(raw)
+
+    def _options(self, raw: object) -> GatewayOptions:
+        try:
+            return GatewayOptions.model_validate(raw)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = tuple(err["loc"])
+                self.problem(("gateway", *loc), "gateway." + ".".join(map(str, loc)), _pydantic_message(err))
+            return GatewayOptions()
+
+
+def _entry_label(index: int, model_id: str | None) -> str:
+    return f"model_list[{index}] ({model_id})" if model_id else f"model_list[{index}]"
+
+
+def _pydantic_message(err: Any) -> str:
+    if err["type"] == "missing":
+        return "missing"
+    if err["type"] == "extra_forbidden":
+        return "unknown field"
+    return str(err["msg"])
+
+
+def _resolve_env(params: dict[str, Any]) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Replace every `os.environ/NAME` string with the variable's value.
+
+    Returns the resolved params, the names of unset variables, and the secret values used (the
+    resolved variables plus any key written literally) so they can be scrubbed from error text.
+    """
+    missing: list[str] = []
+    secrets: list[str] = []
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(ENV_PREFIX):
+            name = value[len(ENV_PREFIX):]
+            resolved = os.environ.get(name)
+            if not resolved:
+                missing.append(name)
+                return None
+            secrets.append(resolved)
+            return resolved
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        return value
+
+    resolved_params = resolve(params)
+    literal_key = params.get("api_key")
+    if isinstance(literal_key, str) and not literal_key.startswith(ENV_PREFIX):
+        secrets.append(literal_key)
+    return resolved_params, missing, secrets
+
+
+def _provider_problem(model: str, explicit_provider: object) -> str | None:
+    from gateway.providers import known_providers
+
+    providers = known_providers()
+    if isinstance(explicit_provider, str):
+        if explicit_provider not in providers:
+            return f"unknown custom_llm_provider {explicit_provider!r}{_did_you_mean(explicit_provider, providers)}"
+        return None
+    if "/" not in model:
+        return f"{model!r} names no provider; write provider/model, e.g. openai/{model}"
+    provider = model.split("/", 1)[0]
+    if provider not in providers:
+        return f"unknown provider {provider!r} in {model!r}{_did_you_mean(provider, providers)}"
+    return None
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+@cache
+def _router_parameters() -> frozenset[str]:
+    from litellm import Router
+
+    return frozenset(inspect.signature(Router.__init__).parameters) - {"self"}

@@ -1,0 +1,48 @@
+"""Process settings from the environment and an optional `.env` file.
+
+Everything about *which models exist* lives in the YAML config; this holds only what an operator
+sets per process or per deployment (where to listen, where the YAML is, Redis, CORS, limits).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_CONFIG_PATH = Path("litellm_config.yaml")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    config: Path = DEFAULT_CONFIG_PATH
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "GATEWAY_REDIS_URL")
+    )
+    cors_origins: Annotated[list[str], NoDecode] = ["http://localhost:3000"]
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Seconds the readiness probe waits for Redis before calling it unreachable.
+    redis_timeout: float = Field(default=0.5, gt=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value

@@ -1,0 +1,70 @@
+"""Translate whatever LiteLLM or the network raised into a GatewayError a client may see."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+import httpx
+import litellm
+
+from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout, sanitize
+
+log = logging.getLogger("gateway.upstream")
+
+
+def to_gateway_error(exc: BaseException, model_id: str, secrets: Iterable[str]) -> GatewayError:
+    if isinstance(exc, GatewayError):
+        return exc
+    detail = sanitize(_strip_litellm_prefix(str(exc)), secrets)
+    if isinstance(exc, litellm.Timeout | asyncio.TimeoutError | httpx.TimeoutException):
+        return UpstreamTimeout(f"the provider for model '{model_id}' timed out")
+    if isinstance(exc, litellm.RateLimitError):
+        headers = {}
+        retry_after = _retry_after(exc)
+        if retry_after:
+            headers["Retry-After"] = retry_after
+        return GatewayError(
+            f"the provider for model '{model_id}' is rate limiting requests: {detail}",
+            status=429,
+            error_type="upstream_rate_limited",
+            headers=headers,
+        )
+    if isinstance(exc, litellm.ContextWindowExceededError):
+        return GatewayError(
+            f"the conversation is too long for model '{model_id}': {detail}",
+            status=400,
+            error_type="context_window_exceeded",
+        )
+    if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError):
+        return UpstreamError(
+            f"the provider rejected the gateway's credentials for model '{model_id}'"
+        )
+    if isinstance(exc, litellm.BadRequestError):
+        return GatewayError(
+            f"the provider refused the request for model '{model_id}': {detail}",
+            status=400,
+            error_type="upstream_bad_request",
+        )
+    if isinstance(exc, litellm.exceptions.APIError | litellm.APIConnectionError | httpx.HTTPError):
+        return UpstreamError(f"the provider for model '{model_id}' failed: {detail}")
+    log.error("unexpected error from the upstream call: %s", exc.__class__.__name__)
+    return UpstreamError(f"the provider for model '{model_id}' failed")
+
+
+def _strip_litellm_prefix(text: str) -> str:
+    # "litellm.InternalServerError: InternalServerError: OpenAIException - boom" -> "boom"
+    for marker in ("Exception - ", "Error - "):
+        if marker in text:
+            return text.split(marker, 1)[1]
+    return text
+
+
+def _retry_after(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    value = headers.get("retry-after")
+    return str(value) if value else None
