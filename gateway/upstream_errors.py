@@ -62,9 +62,14 @@ def _strip_litellm_prefix(text: str) -> str:
 
 
 def _retry_after(exc: BaseException) -> str | None:
+    """The provider's Retry-After, wherever LiteLLM kept it (its own headers or the response's)."""
     response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    value = headers.get("retry-after")
-    return str(value) if value else None
+    sources = ("litellm_response_headers", "headers")
+    for headers in (*(getattr(exc, name, None) for name in sources), getattr(response, "headers", None)):
+        if not headers:
+            continue
+        for name in ("retry-after", "Retry-After", "llm_provider-retry-after"):
+            value = headers.get(name)
+            if value:
+                return str(value)
+    return None

@@ -1,0 +1,241 @@
+"""A fake OpenAI-compatible upstream: a real HTTP server on a loopback port.
+
+Tests script what it answers (streamed text, tool calls split over chunks, usage) and which
+faults it injects (an HTTP error, a slow first byte, a stream cut mid-way). It records every
+request body and notices when a client hangs up, so tests can check what the gateway sent and
+that it cancelled. A raw ASGI app, so nothing in it hides how bytes leave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.serving import BackgroundLoop, ServedApp
+
+
+@dataclass
+class FakeToolCall:
+    name: str
+    arguments: str  # JSON text, split into `pieces` chunks on the wire
+    id: str = field(default_factory=lambda: f"call_{uuid.uuid4().hex[:10]}")
+    pieces: int = 3
+
+
+@dataclass
+class Reply:
+    """One scripted answer. Streamed as SSE chunks, or one JSON body for stream=false."""
+
+    chunks: list[str] = field(default_factory=lambda: ["Hello", " from", " the", " fake"])
+    tool_calls: list[FakeToolCall] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    prompt_tokens: int = 11
+    completion_tokens: int = 7
+    finish_reason: str | None = None
+    first_byte_delay: float = 0.0  # before the status line: nothing at all arrives
+    chunk_delay: float = 0.0
+    cut_after: int | None = None  # drop the connection after this many chunks
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+
+@dataclass
+class Fault:
+    """An HTTP error answer, such as a 500 or a 429 with Retry-After."""
+
+    status: int = 500
+    message: str = "upstream exploded"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeUpstream:
+    def __init__(self, loop: BackgroundLoop, name: str = "fake") -> None:
+        self.name = name
+        self._script: deque[Reply | Fault] = deque()
+        self.default = Reply(chunks=[f"Hello from {name}"])
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.disconnects: list[float] = []
+        self.completed_streams = 0
+        self._server = ServedApp(loop, self._app)
+
+    @property
+    def base_url(self) -> str:
+        return f"{self._server.url}/v1"
+
+    def start(self) -> FakeUpstream:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def script(self, *answers: Reply | Fault) -> None:
+        self._script.extend(answers)
+
+    def reset(self) -> None:
+        self._script.clear()
+        self.requests.clear()
+        self.headers.clear()
+        self.disconnects.clear()
+        self.completed_streams = 0
+
+    def wait_for_disconnect(self, timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.disconnects:
+                return True
+            time.sleep(0.02)
+        return False
+
+    # --- the ASGI app -------------------------------------------------------------------------
+
+    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if not scope["path"].endswith("/chat/completions"):
+            await _send_json(send, 404, {"error": {"message": "not found"}})
+            return
+        request = json.loads(body)
+        self.requests.append(request)
+        self.headers.append({k.decode(): v.decode() for k, v in scope["headers"]})
+        answer = self._script.popleft() if self._script else self.default
+        if isinstance(answer, Reply) and answer.first_byte_delay:
+            await asyncio.sleep(answer.first_byte_delay)
+        if isinstance(answer, Fault):
+            error = {"error": {"message": answer.message, "type": "server_error", "code": None}}
+            await _send_json(send, answer.status, error, answer.headers)
+            return
+        if request.get("stream"):
+            await self._stream(answer, request, receive, send)
+        else:
+            await _send_json(send, 200, _completion(answer, request))
+
+    async def _stream(self, reply: Reply, request: dict[str, Any], receive: Any, send: Any) -> None:
+        watcher = asyncio.create_task(self._watch_disconnect(receive))
+        try:
+            await send({
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            })
+            for index, chunk in enumerate(_stream_chunks(reply, request)):
+                if reply.cut_after is not None and index >= reply.cut_after:
+                    raise ConnectionAbortedError("fake upstream cuts the stream")
+                if watcher.done():
+                    return
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if reply.chunk_delay:
+                    await asyncio.sleep(reply.chunk_delay)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            self.completed_streams += 1
+        finally:
+            watcher.cancel()
+
+    async def _watch_disconnect(self, receive: Any) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.disconnects.append(time.monotonic())
+
+
+def _sse(payload: dict[str, Any] | str) -> bytes:
+    data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+    return f"data: {data}\n\n".encode()
+
+
+def _stream_chunks(reply: Reply, request: dict[str, Any]) -> list[bytes]:
+    completion_id = f"chatcmpl-{uuid.uuid4().hex[:12]}"
+    model = request.get("model", "fake-model")
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return _sse({
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        })
+
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    chunks += [chunk({"reasoning_content": piece}) for piece in reply.reasoning]
+    chunks += [chunk({"content": piece}) for piece in reply.chunks]
+    for index, call in enumerate(reply.tool_calls):
+        chunks.append(chunk({"tool_calls": [{
+            "index": index, "id": call.id, "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }]}))
+        for piece in _split(call.arguments, call.pieces):
+            chunks.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
+    chunks.append(chunk({}, reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")))
+    if (request.get("stream_options") or {}).get("include_usage"):
+        chunks.append(_sse({
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [],
+            "usage": _usage(reply),
+        }))
+    chunks.append(_sse("[DONE]"))
+    return chunks
+
+
+def _completion(reply: Reply, request: dict[str, Any]) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in reply.tool_calls
+        ]
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": request.get("model", "fake-model"),
+        "choices": [{
+            "index": 0,
+            "message": message,
+            "finish_reason": reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop"),
+        }],
+        "usage": _usage(reply),
+    }
+
+
+def _usage(reply: Reply) -> dict[str, int]:
+    return {
+        "prompt_tokens": reply.prompt_tokens,
+        "completion_tokens": reply.completion_tokens,
+        "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+    }
+
+
+def _split(text: str, pieces: int) -> list[str]:
+    size = max(1, -(-len(text) // max(1, pieces)))
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+async def _send_json(send: Any, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    raw = json.dumps(body).encode()
+    header_list = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
+    header_list += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": header_list})
+    await send({"type": "http.response.body", "body": raw})
