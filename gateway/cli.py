@@ -87,7 +87,11 @@ def _print_models(config: GatewayConfig) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     # Flags become environment so every worker process (and --reload's child) sees the same.
-    for flag, env in (("host", "GATEWAY_HOST"), ("port", "GATEWAY_PORT"), ("config", "GATEWAY_CONFIG")):
+    for flag, env in (
+        ("host", "GATEWAY_HOST"),
+        ("port", "GATEWAY_PORT"),
+        ("config", "GATEWAY_CONFIG"),
+    ):
         value = getattr(args, flag)
         if value is not None:
             os.environ[env] = str(value)

@@ -48,7 +48,9 @@ class ConfigProblem(BaseModel):
 
     def render(self, path: Path) -> str:
         place = f"{path}:{self.line}" if self.line else str(path)
-        return f"{place}: {self.where}: {self.message}" if self.where else f"{place}: {self.message}"
+        return (
+            f"{place}: {self.where}: {self.message}" if self.where else f"{place}: {self.message}"
+        )
 
 
 class ConfigError(Exception):
@@ -80,7 +82,8 @@ class Deployment:
 
     model_id: str
     index: int
-    params: Mapping[str, Any]
+    # Holds resolved secrets (api_key): kept out of repr so a logged config never shows them.
+    params: Mapping[str, Any] = field(repr=False)
     model_info: Mapping[str, Any]
     missing_env: tuple[str, ...] = ()
     secret_values: tuple[str, ...] = field(default=(), repr=False)
@@ -141,7 +144,9 @@ def load_config(path: Path) -> GatewayConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(path, [ConfigProblem(line=None, where="", message="file not found")]) from None
+        raise ConfigError(
+            path, [ConfigProblem(line=None, where="", message="file not found")]
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         message = f"cannot read file: {exc.__class__.__name__}"
         raise ConfigError(path, [ConfigProblem(line=None, where="", message=message)]) from None
@@ -152,7 +157,9 @@ def parse_config(text: str, path: Path) -> GatewayConfig:
     try:
         document = parse_yaml(text)
     except YamlProblem as exc:
-        raise ConfigError(path, [ConfigProblem(line=exc.line, where="", message=exc.message)]) from None
+        raise ConfigError(
+            path, [ConfigProblem(line=exc.line, where="", message=exc.message)]
+        ) from None
     return _Validator(document, path).validate()
 
 
@@ -172,7 +179,11 @@ class _Validator:
             raise ConfigError(self.path, self.problems)
         for key in data:
             if key not in TOP_LEVEL_KEYS:
-                self.problem((str(key),), str(key), f"unknown top-level key; expected one of {', '.join(TOP_LEVEL_KEYS)}")
+                self.problem(
+                    (str(key),),
+                    str(key),
+                    f"unknown top-level key; expected one of {', '.join(TOP_LEVEL_KEYS)}",
+                )
         deployments = self._deployments(data.get("model_list"))
         model_ids = {d.model_id for d in deployments}
         router_settings = self._router_settings(data.get("router_settings") or {}, model_ids)
@@ -217,11 +228,17 @@ class _Validator:
         params = schema.litellm_params
         model = params.get("model")
         if not isinstance(model, str) or not model.strip():
-            self.problem((*at, "litellm_params"), f"{label}: litellm_params.model", "missing: set it to provider/model, e.g. openai/gpt-4o-mini")
+            self.problem(
+                (*at, "litellm_params"),
+                f"{label}: litellm_params.model",
+                "missing: set it to provider/model, e.g. openai/gpt-4o-mini",
+            )
             return None
         provider_problem = _provider_problem(model, params.get("custom_llm_provider"))
         if provider_problem:
-            self.problem((*at, "litellm_params", "model"), f"{label}: litellm_params.model", provider_problem)
+            self.problem(
+                (*at, "litellm_params", "model"), f"{label}: litellm_params.model", provider_problem
+            )
             return None
         resolved, missing, secrets = _resolve_env(params)
         return Deployment(
@@ -252,14 +269,20 @@ class _Validator:
     def _check_fallbacks(self, key: str, value: object, model_ids: set[str]) -> None:
         where = f"router_settings.{key}"
         if not isinstance(value, list):
-            self.problem(("router_settings", key), where, "must be a list like [{chat-model: [backup-model]}]")
+            self.problem(
+                ("router_settings", key),
+                where,
+                "must be a list like [{chat-model: [backup-model]}]",
+            )
             return
         for position, rule in enumerate(value):
             at = ("router_settings", key, position)
             if not isinstance(rule, dict) or len(rule) != 1:
-                self.problem(at, f"{where}[{position}]", "each rule maps one model ID to a list of model IDs")
+                self.problem(
+                    at, f"{where}[{position}]", "each rule maps one model ID to a list of model IDs"
+                )
                 continue
-            (source, targets), = rule.items()
+            ((source, targets),) = rule.items()
             targets = targets if isinstance(targets, list) else [targets]
             for name in [source, *targets]:
                 if name not in model_ids:
@@ -272,9 +295,17 @@ class _Validator:
         for key, value in raw.items():
             expected = LITELLM_SETTINGS.get(key)
             if expected is None:
-                self.problem(("litellm_settings", key), f"litellm_settings.{key}", f"not supported; supported: {', '.join(LITELLM_SETTINGS)}")
+                self.problem(
+                    ("litellm_settings", key),
+                    f"litellm_settings.{key}",
+                    f"not supported; supported: {', '.join(LITELLM_SETTINGS)}",
+                )
             elif not isinstance(value, expected):
-                self.problem(("litellm_settings", key), f"litellm_settings.{key}", f"must be {expected.__name__}")
+                self.problem(
+                    ("litellm_settings", key),
+                    f"litellm_settings.{key}",
+                    f"must be {expected.__name__}",
+                )
         return dict(raw)
 
     def _options(self, raw: object) -> GatewayOptions:
@@ -283,7 +314,9 @@ class _Validator:
         except ValidationError as exc:
             for err in exc.errors():
                 loc = tuple(err["loc"])
-                self.problem(("gateway", *loc), "gateway." + ".".join(map(str, loc)), _pydantic_message(err))
+                self.problem(
+                    ("gateway", *loc), "gateway." + ".".join(map(str, loc)), _pydantic_message(err)
+                )
             return GatewayOptions()
 
 
@@ -310,7 +343,7 @@ def _resolve_env(params: dict[str, Any]) -> tuple[dict[str, Any], list[str], lis
 
     def resolve(value: Any) -> Any:
         if isinstance(value, str) and value.startswith(ENV_PREFIX):
-            name = value[len(ENV_PREFIX):]
+            name = value[len(ENV_PREFIX) :]
             resolved = os.environ.get(name)
             if not resolved:
                 missing.append(name)
@@ -336,7 +369,8 @@ def _provider_problem(model: str, explicit_provider: object) -> str | None:
     providers = known_providers()
     if isinstance(explicit_provider, str):
         if explicit_provider not in providers:
-            return f"unknown custom_llm_provider {explicit_provider!r}{_did_you_mean(explicit_provider, providers)}"
+            hint = _did_you_mean(explicit_provider, providers)
+            return f"unknown custom_llm_provider {explicit_provider!r}{hint}"
         return None
     if "/" not in model:
         return f"{model!r} names no provider; write provider/model, e.g. openai/{model}"

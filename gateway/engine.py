@@ -169,7 +169,12 @@ class _StepState:
         for index in sorted(self.tool_calls):
             pending = self.tool_calls[index]
             self.completed_tool_calls.append(
-                ToolCall(pending.tool_call_id, pending.name, _parse_args(pending.args_text), pending.args_text)
+                ToolCall(
+                    pending.tool_call_id,
+                    pending.name,
+                    _parse_args(pending.args_text),
+                    pending.args_text,
+                )
             )
         return list(self.completed_tool_calls)
 
@@ -184,7 +189,9 @@ class _StepState:
         for index, tool_call in enumerate(message.tool_calls or []):
             arguments = tool_call.function.arguments or ""
             self.tool_calls[index] = _PendingToolCall(
-                tool_call.id or f"call_{uuid.uuid4().hex[:24]}", tool_call.function.name or "", arguments
+                tool_call.id or f"call_{uuid.uuid4().hex[:24]}",
+                tool_call.function.name or "",
+                arguments,
             )
         events.extend(self.complete_tool_calls())
         self.finish_reason = _normalise_finish_reason(choice.finish_reason or "stop")

@@ -101,4 +101,3 @@ def sanitize(message: str, secrets: Iterable[str] = ()) -> str:
     if len(text) > _MAX_MESSAGE:
         text = text[: _MAX_MESSAGE - 1] + "…"
     return text or "the provider failed without a message"
-

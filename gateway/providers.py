@@ -94,7 +94,10 @@ class DemoLLM(CustomLLM):
                     {
                         "id": f"call_{uuid.uuid4().hex[:12]}",
                         "type": "function",
-                        "function": {"name": turn.tool_name, "arguments": json.dumps(turn.tool_args)},
+                        "function": {
+                            "name": turn.tool_name,
+                            "arguments": json.dumps(turn.tool_args),
+                        },
                     }
                 ],
             )
@@ -127,7 +130,14 @@ class DemoLLM(CustomLLM):
             return
         pieces = _CJK_OR_WORD.findall(turn.text)
         for piece in pieces:
-            yield {"text": piece, "tool_use": None, "is_finished": False, "finish_reason": "", "usage": None, "index": 0}
+            yield {
+                "text": piece,
+                "tool_use": None,
+                "is_finished": False,
+                "finish_reason": "",
+                "usage": None,
+                "index": 0,
+            }
         yield {
             "text": "",
             "tool_use": None,
@@ -151,4 +161,8 @@ def _builtin_providers() -> frozenset[str]:
 
 
 def known_providers() -> frozenset[str]:
-    return _builtin_providers() | {item["provider"] for item in litellm.custom_provider_map} | {DEMO_PROVIDER}
+    return (
+        _builtin_providers()
+        | {item["provider"] for item in litellm.custom_provider_map}
+        | {DEMO_PROVIDER}
+    )

@@ -65,7 +65,10 @@ def _retry_after(exc: BaseException) -> str | None:
     """The provider's Retry-After, wherever LiteLLM kept it (its own headers or the response's)."""
     response = getattr(exc, "response", None)
     sources = ("litellm_response_headers", "headers")
-    for headers in (*(getattr(exc, name, None) for name in sources), getattr(response, "headers", None)):
+    for headers in (
+        *(getattr(exc, name, None) for name in sources),
+        getattr(response, "headers", None),
+    ):
         if not headers:
             continue
         for name in ("retry-after", "Retry-After", "llm_provider-retry-after"):

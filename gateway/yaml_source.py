@@ -43,9 +43,7 @@ class _StrictLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             if key in seen:
-                raise YamlProblem(
-                    f"duplicate key {key!r} (first set on line {seen[key]})", line
-                )
+                raise YamlProblem(f"duplicate key {key!r} (first set on line {seen[key]})", line)
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
 

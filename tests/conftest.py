@@ -116,7 +116,9 @@ class Gateway:
 
 
 @pytest.fixture
-def start_gateway(background_loop: BackgroundLoop, tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
+def start_gateway(
+    background_loop: BackgroundLoop, tmp_path: Path
+) -> Iterator[Callable[..., Gateway]]:
     started: list[Gateway] = []
 
     def start(config: dict[str, Any], **settings: Any) -> Gateway:

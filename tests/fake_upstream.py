@@ -133,11 +133,13 @@ class FakeUpstream:
     async def _stream(self, reply: Reply, request: dict[str, Any], receive: Any, send: Any) -> None:
         watcher = asyncio.create_task(self._watch_disconnect(receive))
         try:
-            await send({
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"text/event-stream")],
-            })
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")],
+                }
+            )
             for index, chunk in enumerate(_stream_chunks(reply, request)):
                 if reply.cut_after is not None and index >= reply.cut_after:
                     raise ConnectionAbortedError("fake upstream cuts the stream")
@@ -167,34 +169,52 @@ def _stream_chunks(reply: Reply, request: dict[str, Any]) -> list[bytes]:
     model = request.get("model", "fake-model")
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return _sse({
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        })
+        return _sse(
+            {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+        )
 
     chunks = [chunk({"role": "assistant", "content": ""})]
     chunks += [chunk({"reasoning_content": piece}) for piece in reply.reasoning]
     chunks += [chunk({"content": piece}) for piece in reply.chunks]
     for index, call in enumerate(reply.tool_calls):
-        chunks.append(chunk({"tool_calls": [{
-            "index": index, "id": call.id, "type": "function",
-            "function": {"name": call.name, "arguments": ""},
-        }]}))
+        chunks.append(
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": call.id,
+                            "type": "function",
+                            "function": {"name": call.name, "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
         for piece in _split(call.arguments, call.pieces):
-            chunks.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
+            chunks.append(
+                chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+            )
     chunks.append(chunk({}, reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")))
     if (request.get("stream_options") or {}).get("include_usage"):
-        chunks.append(_sse({
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [],
-            "usage": _usage(reply),
-        }))
+        chunks.append(
+            _sse(
+                {
+                    "id": completion_id,
+                    "object": "chat.completion.chunk",
+                    "created": int(time.time()),
+                    "model": model,
+                    "choices": [],
+                    "usage": _usage(reply),
+                }
+            )
+        )
     chunks.append(_sse("[DONE]"))
     return chunks
 
@@ -211,11 +231,14 @@ def _completion(reply: Reply, request: dict[str, Any]) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": request.get("model", "fake-model"),
-        "choices": [{
-            "index": 0,
-            "message": message,
-            "finish_reason": reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop"),
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": reply.finish_reason
+                or ("tool_calls" if reply.tool_calls else "stop"),
+            }
+        ],
         "usage": _usage(reply),
     }
 
@@ -233,9 +256,14 @@ def _split(text: str, pieces: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
-async def _send_json(send: Any, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+async def _send_json(
+    send: Any, status: int, body: Any, headers: dict[str, str] | None = None
+) -> None:
     raw = json.dumps(body).encode()
-    header_list = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
+    header_list = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(raw)).encode()),
+    ]
     header_list += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": header_list})
     await send({"type": "http.response.body", "body": raw})

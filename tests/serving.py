@@ -7,6 +7,7 @@ clients that are bound to the loop that made them, so one loop keeps them valid 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 from collections.abc import Coroutine
@@ -68,10 +69,9 @@ class ServedApp:
 
     async def _serve(self, sock: socket.socket) -> None:
         assert self._server is not None
-        try:
+        # uvicorn calls sys.exit on a start-up failure; keep the shared loop alive.
+        with contextlib.suppress(SystemExit):
             await self._server.serve(sockets=[sock])
-        except SystemExit:  # uvicorn exits on start-up failure; keep the shared loop alive
-            pass
 
     async def _wait_started(self) -> None:
         assert self._server is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import UPSTREAM_KEY, Gateway, parse_lines
-from tests.fake_upstream import Fault, FakeUpstream, Reply
+from tests.fake_upstream import FakeUpstream, Fault, Reply
 
 USER = [{"role": "user", "content": "你好，天气怎么样？"}]
 
@@ -13,7 +13,9 @@ USER = [{"role": "user", "content": "你好，天气怎么样？"}]
 def test_stream_sends_upstream_text_in_order_then_one_finish_with_usage(
     gateway_for: Gateway, upstream: FakeUpstream
 ) -> None:
-    upstream.script(Reply(chunks=["你", "好", "，世界", " 🌏"], prompt_tokens=21, completion_tokens=4))
+    upstream.script(
+        Reply(chunks=["你", "好", "，世界", " 🌏"], prompt_tokens=21, completion_tokens=4)
+    )
 
     response = gateway_for.chat(messages=USER, stream=True)
 
@@ -27,8 +29,14 @@ def test_stream_sends_upstream_text_in_order_then_one_finish_with_usage(
         ("0", {"type": "text-delta", "textDelta": "好"}),
         ("0", {"type": "text-delta", "textDelta": "，世界"}),
         ("0", {"type": "text-delta", "textDelta": " 🌏"}),
-        ("d", {"type": "finish", "finishReason": "stop",
-               "usage": {"promptTokens": 21, "completionTokens": 4}}),
+        (
+            "d",
+            {
+                "type": "finish",
+                "finishReason": "stop",
+                "usage": {"promptTokens": 21, "completionTokens": 4},
+            },
+        ),
     ]
     # UTF-8 passes through unescaped, byte for byte.
     assert "，世界".encode() in response.content
@@ -86,7 +94,9 @@ def test_parts_are_flushed_as_they_arrive(gateway_for: Gateway, upstream: FakeUp
     assert len(rest) == 8  # seven more text parts and the finish
 
 
-def test_fault_mid_stream_sends_error_part_then_finish(gateway_for: Gateway, upstream: FakeUpstream) -> None:
+def test_fault_mid_stream_sends_error_part_then_finish(
+    gateway_for: Gateway, upstream: FakeUpstream
+) -> None:
     upstream.script(Reply(chunks=["one ", "two ", "three ", "four"], cut_after=3))
 
     response = gateway_for.chat(messages=USER)
@@ -102,7 +112,9 @@ def test_fault_mid_stream_sends_error_part_then_finish(gateway_for: Gateway, ups
     assert "Traceback" not in response.text
 
 
-def test_client_disconnect_cancels_the_upstream_request(gateway_for: Gateway, upstream: FakeUpstream) -> None:
+def test_client_disconnect_cancels_the_upstream_request(
+    gateway_for: Gateway, upstream: FakeUpstream
+) -> None:
     upstream.script(Reply(chunks=[f"{i} " for i in range(100)], chunk_delay=0.1))
     assert gateway_for.client is not None
     payload = {"model": "chat-model", "messages": USER}
@@ -126,7 +138,9 @@ def test_upstream_500_before_first_byte_is_a_502_with_a_clean_message(
     assert "chat-model" in error["message"]
 
 
-def test_upstream_rate_limit_passes_retry_after(gateway_for: Gateway, upstream: FakeUpstream) -> None:
+def test_upstream_rate_limit_passes_retry_after(
+    gateway_for: Gateway, upstream: FakeUpstream
+) -> None:
     upstream.script(Fault(429, "slow down", headers={"Retry-After": "7"}))
 
     response = gateway_for.chat(messages=USER)
@@ -152,9 +166,14 @@ def test_upstream_timeout_before_first_byte_is_a_504(
     assert response.json()["error"]["type"] == "upstream_timeout"
 
 
-def test_provider_error_text_never_shows_the_key(gateway_for: Gateway, upstream: FakeUpstream) -> None:
+def test_provider_error_text_never_shows_the_key(
+    gateway_for: Gateway, upstream: FakeUpstream
+) -> None:
     upstream.script(
-        Fault(401, f"Incorrect API key provided: {UPSTREAM_KEY}. See https://admin:hunter2@example.test/x"),
+        Fault(
+            401,
+            f"Incorrect API key provided: {UPSTREAM_KEY}. See https://admin:hunter2@example.test/x",
+        ),
         Fault(500, f"internal: key={UPSTREAM_KEY} url=https://admin:hunter2@example.test/"),
     )
     for _ in range(2):
@@ -187,7 +206,9 @@ def test_cors_allows_the_configured_frontend_origin(gateway_for: Gateway) -> Non
     assert "access-control-allow-origin" not in other.headers
 
 
-def test_requests_are_independent_under_concurrency(gateway_for: Gateway, upstream: FakeUpstream) -> None:
+def test_requests_are_independent_under_concurrency(
+    gateway_for: Gateway, upstream: FakeUpstream
+) -> None:
     import concurrent.futures
 
     upstream.default = Reply(chunks=["same ", "answer"], chunk_delay=0.05)
@@ -201,4 +222,6 @@ def test_requests_are_independent_under_concurrency(gateway_for: Gateway, upstre
         bodies = list(pool.map(one, range(8)))
     for body in bodies:
         assert "".join(p["textDelta"] for c, p in parse_lines(body) if c == "0") == "same answer"
-    assert sorted(r["messages"][0]["content"] for r in upstream.requests) == [f"q{i}" for i in range(8)]
+    assert sorted(r["messages"][0]["content"] for r in upstream.requests) == [
+        f"q{i}" for i in range(8)
+    ]

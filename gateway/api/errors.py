@@ -56,7 +56,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, "invalid_request", describe_validation_errors(list(exc.errors())))
+        return error_response(
+            422, "invalid_request", describe_validation_errors(list(exc.errors()))
+        )
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:

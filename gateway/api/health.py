@@ -29,7 +29,9 @@ async def ready(request: Request) -> JSONResponse:
         "config": {"path": str(config.path), "models": config.model_ids},
     }
     unavailable = {
-        model_id: missing for model_id in config.model_ids if (missing := config.missing_env_for(model_id))
+        model_id: missing
+        for model_id in config.model_ids
+        if (missing := config.missing_env_for(model_id))
     }
     if unavailable:
         report["config"]["unavailable_models"] = {
@@ -46,12 +48,14 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse(report, status_code=200 if report["status"] == "ready" else 503)
 
 
-async def _redis_reachable(url: str, timeout: float) -> bool:
+async def _redis_reachable(url: str, timeout_seconds: float) -> bool:
     from redis.asyncio import Redis
 
-    client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    client = Redis.from_url(
+        url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
+    )
     try:
-        return bool(await asyncio.wait_for(client.ping(), timeout))
+        return bool(await asyncio.wait_for(client.ping(), timeout_seconds))
     except Exception:
         return False
     finally:

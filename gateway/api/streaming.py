@@ -15,7 +15,9 @@ from gateway.protocols.base import StreamEncoder
 log = logging.getLogger("gateway.stream")
 
 
-async def stream_response(events: AsyncIterator[Event], encoder: StreamEncoder) -> StreamingResponse:
+async def stream_response(
+    events: AsyncIterator[Event], encoder: StreamEncoder
+) -> StreamingResponse:
     """Wait for the first event (so a refusal becomes a status), then stream the rest."""
     try:
         first = await anext(events)

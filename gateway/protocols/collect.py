@@ -1,9 +1,9 @@
 """The non-streaming answer: one JSON object gathered from the same events a stream would carry.
 
-    {"id": "msg-…", "model": "chat-model", "text": "…", "reasoning": "…",
-     "finishReason": "stop", "usage": {"promptTokens": 9, "completionTokens": 12, "totalTokens": 21},
-     "toolCalls": [{"toolCallId", "toolName", "args"}],
-     "toolResults": [{"toolCallId", "toolName", "result", "isError"}]}
+{"id": "msg-…", "model": "chat-model", "text": "…", "reasoning": "…",
+ "finishReason": "stop", "usage": {"promptTokens": 9, "completionTokens": 12, "totalTokens": 21},
+ "toolCalls": [{"toolCallId", "toolName", "args"}],
+ "toolResults": [{"toolCallId", "toolName", "result", "isError"}]}
 """
 
 from __future__ import annotations
@@ -39,15 +39,21 @@ async def collect(model_id: str, events: AsyncIterator[Event]) -> dict[str, Any]
                 reasoning.append(event.text)
             case ToolCall():
                 tool_calls.append(
-                    {"toolCallId": event.tool_call_id, "toolName": event.tool_name, "args": event.args}
+                    {
+                        "toolCallId": event.tool_call_id,
+                        "toolName": event.tool_name,
+                        "args": event.args,
+                    }
                 )
             case ToolResult():
-                tool_results.append({
-                    "toolCallId": event.tool_call_id,
-                    "toolName": event.tool_name,
-                    "result": event.result,
-                    "isError": event.is_error,
-                })
+                tool_results.append(
+                    {
+                        "toolCallId": event.tool_call_id,
+                        "toolName": event.tool_name,
+                        "result": event.result,
+                        "isError": event.is_error,
+                    }
+                )
             case Finish():
                 finish = event
     usage = finish.usage if finish else None

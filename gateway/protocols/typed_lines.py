@@ -27,12 +27,15 @@ class TypedLineEncoder:
             case TextDelta(text=text):
                 return f'0:{{"type":"text-delta","textDelta":{dumps(text)}}}\n'.encode()
             case ToolCall():
-                return _line("9", {
-                    "type": "tool-call",
-                    "toolCallId": event.tool_call_id,
-                    "toolName": event.tool_name,
-                    "args": event.args,
-                })
+                return _line(
+                    "9",
+                    {
+                        "type": "tool-call",
+                        "toolCallId": event.tool_call_id,
+                        "toolName": event.tool_name,
+                        "args": event.args,
+                    },
+                )
             case ToolResult():
                 part = {
                     "type": "tool-result",
@@ -46,14 +49,17 @@ class TypedLineEncoder:
             case ErrorEvent(message=message):
                 return _line("3", {"type": "error", "error": message})
             case Finish(finish_reason=reason, usage=usage):
-                return _line("d", {
-                    "type": "finish",
-                    "finishReason": reason,
-                    "usage": {
-                        "promptTokens": usage.prompt_tokens,
-                        "completionTokens": usage.completion_tokens,
+                return _line(
+                    "d",
+                    {
+                        "type": "finish",
+                        "finishReason": reason,
+                        "usage": {
+                            "promptTokens": usage.prompt_tokens,
+                            "completionTokens": usage.completion_tokens,
+                        },
                     },
-                })
+                )
         return b""
 
     def close(self) -> bytes:

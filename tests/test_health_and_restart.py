@@ -1,0 +1,76 @@
+"""Health probes, and an operator's YAML edit taking effect on restart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import yaml
+
+from tests.conftest import Gateway, config_for, model_entry, parse_lines
+from tests.fake_upstream import FakeUpstream, Reply
+from tests.redis_server import RedisServer
+from tests.serving import free_socket
+
+
+def test_health_is_open_and_cheap(gateway_for: Gateway, upstream: FakeUpstream) -> None:
+    assert gateway_for.client is not None
+    assert gateway_for.client.get("/health").json() == {"status": "ok"}
+    ready = gateway_for.client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["redis"] == "not configured"
+    assert ready.json()["config"]["models"] == ["chat-model", "title-model"]
+    assert upstream.requests == []  # probes never call a provider
+
+
+def test_ready_checks_redis_when_configured(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, redis_server: RedisServer
+) -> None:
+    gateway = start_gateway(config_for(upstream), redis_url=redis_server.url)
+    assert gateway.client is not None
+    ready = gateway.client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["redis"] == "ok"
+
+
+def test_ready_reports_unreachable_redis(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream
+) -> None:
+    sock = free_socket()  # a port with nothing listening on it
+    port = sock.getsockname()[1]
+    sock.close()
+    gateway = start_gateway(config_for(upstream), redis_url=f"redis://127.0.0.1:{port}/0")
+    assert gateway.client is not None
+    ready = gateway.client.get("/health/ready")
+    assert ready.status_code == 503
+    assert ready.json() | {"config": None} == {
+        "status": "not_ready",
+        "redis": "unreachable",
+        "config": None,
+    }
+    assert gateway.client.get("/health").status_code == 200
+    assert gateway.chat().status_code == 200  # chat does not need Redis yet
+
+
+def test_editing_the_yaml_and_restarting_moves_traffic(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, upstream_b: FakeUpstream
+) -> None:
+    upstream.default = Reply(chunks=["from A"])
+    upstream_b.default = Reply(chunks=["from B"])
+    gateway = start_gateway(config_for(upstream))
+    assert _text(gateway.chat()) == "from A"
+
+    edited = config_for(upstream)
+    edited["model_list"][0] = model_entry("chat-model", upstream_b)
+    gateway.config_path.write_text(yaml.safe_dump(edited))
+    gateway.stop()
+    gateway.start()
+
+    assert _text(gateway.chat()) == "from B"
+    assert _text(gateway.chat(model="title-model")) == "from A"
+    assert len(upstream_b.requests) == 1
+    assert len(upstream.requests) == 2
+
+
+def _text(response: object) -> str:
+    body = getattr(response, "text", "")
+    return "".join(p["textDelta"] for code, p in parse_lines(body) if code == "0")

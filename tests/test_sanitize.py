@@ -1,0 +1,47 @@
+"""Error text that reaches a client is scrubbed of secrets, credentials and tracebacks."""
+
+from __future__ import annotations
+
+from gateway.errors import sanitize
+
+
+def test_provider_key_shapes_are_redacted() -> None:
+    text = sanitize(
+        "Incorrect API key provided: sk-proj-abcdefghijklmnop1234. AIzaSyA1234567890abcdefghijkl"
+    )
+    assert "abcdefghijklmnop1234" not in text
+    assert "AIzaSyA1234567890" not in text
+    assert text.startswith("Incorrect API key provided: ***")
+
+
+def test_known_secret_values_are_redacted_whatever_their_shape() -> None:
+    assert (
+        sanitize("failed for token plainvalue42 here", ["plainvalue42"])
+        == "failed for token *** here"
+    )
+
+
+def test_credentials_in_urls_and_headers_are_redacted() -> None:
+    text = sanitize(
+        "POST https://bob:s3cret@proxy.internal/v1 Authorization: Bearer abc.def.ghi api_key=xyz123"
+    )
+    assert "s3cret" not in text and "bob" not in text
+    assert "abc.def.ghi" not in text
+    assert "xyz123" not in text
+    assert "https://***@proxy.internal/v1" in text
+
+
+def test_tracebacks_and_litellm_noise_are_dropped() -> None:
+    text = sanitize(
+        'boom\nTraceback (most recent call last):\n  File "/srv/x.py", line 1\nValueError'
+    )
+    assert text == "boom"
+    assert (
+        sanitize("bad thing Received Model Group=chat-model\nAvailable Model Group Fallbacks=None")
+        == "bad thing"
+    )
+
+
+def test_long_messages_are_cut_and_empty_ones_explained() -> None:
+    assert len(sanitize("x" * 5000)) == 500
+    assert sanitize("") == "the provider failed without a message"
