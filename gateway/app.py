@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -24,9 +26,18 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     for problem in config.env_problems():
         log.warning("%s (model unavailable until it is set)", problem.render(config.path))
 
-    app = FastAPI(title="LLM gateway", version=__version__, docs_url=None, redoc_url=None)
+    engine = Engine(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.aclose()
+
+    app = FastAPI(
+        title="LLM gateway", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan
+    )
     app.state.settings = settings
-    app.state.engine = Engine(config)
+    app.state.engine = engine
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(chat.router)

@@ -63,9 +63,18 @@ class ConfigError(Exception):
 
 
 class GatewayOptions(BaseModel):
-    """The `gateway:` section. Later features add their options here."""
+    """The `gateway:` section."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Tools offered to every model unless its entry says otherwise (`tools:` on the entry).
+    tools: list[str] = Field(default_factory=list)
+    # Modules to import so their @tool functions register (entry points load by themselves).
+    tool_modules: list[str] = Field(default_factory=list)
+    # Options handed to a tool as ToolContext.options, by tool name.
+    tool_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    max_tool_steps: int = Field(default=5, ge=1, le=50)
+    tool_timeout: float = Field(default=10.0, gt=0, le=600)
 
 
 class _EntrySchema(BaseModel):
@@ -74,6 +83,8 @@ class _EntrySchema(BaseModel):
     model_name: str = Field(min_length=1)
     litellm_params: dict[str, Any]
     model_info: dict[str, Any] = Field(default_factory=dict)
+    # The gateway's own extension: which tools this model is offered (overrides gateway.tools).
+    tools: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,7 @@ class Deployment:
     params: Mapping[str, Any] = field(repr=False)
     model_info: Mapping[str, Any]
     missing_env: tuple[str, ...] = ()
+    tools: tuple[str, ...] | None = None
     secret_values: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -122,6 +134,13 @@ class GatewayConfig:
         if any(not d.missing_env for d in mine):
             return None
         return sorted({var for d in mine for var in d.missing_env})
+
+    def tools_for(self, model_id: str) -> list[str]:
+        """The tool names `model_id` is offered: its entry's list, else gateway.tools."""
+        for deployment in self.deployments:
+            if deployment.model_id == model_id and deployment.tools is not None:
+                return list(deployment.tools)
+        return list(self.options.tools)
 
     def secrets(self) -> list[str]:
         """Key values this config holds, so error text and logs can be scrubbed of them."""
@@ -189,6 +208,7 @@ class _Validator:
         router_settings = self._router_settings(data.get("router_settings") or {}, model_ids)
         litellm_settings = self._litellm_settings(data.get("litellm_settings") or {})
         options = self._options(data.get("gateway") or {})
+        self._check_tools(options, deployments)
         if self.problems:
             raise ConfigError(self.path, self.problems)
         return GatewayConfig(
@@ -247,6 +267,7 @@ class _Validator:
             params=resolved,
             model_info=schema.model_info,
             missing_env=tuple(missing),
+            tools=tuple(schema.tools) if schema.tools is not None else None,
             secret_values=tuple(secrets),
         )
 
@@ -307,6 +328,41 @@ class _Validator:
                     f"must be {expected.__name__}",
                 )
         return dict(raw)
+
+    def _check_tools(self, options: GatewayOptions, deployments: list[Deployment]) -> None:
+        from gateway.tools import REGISTRY
+
+        for position, module in enumerate(options.tool_modules):
+            try:
+                REGISTRY.load_modules([module])
+            except Exception as exc:
+                at = ("gateway", "tool_modules", position)
+                self.problem(
+                    at, f"gateway.tool_modules[{position}]", f"cannot import {module!r}: {exc}"
+                )
+        known = set(REGISTRY.names)
+        for position, name in enumerate(options.tools):
+            if name not in known:
+                self.problem(
+                    ("gateway", "tools", position),
+                    f"gateway.tools[{position}]",
+                    f"unknown tool {name!r}{_did_you_mean(name, known)}",
+                )
+        for name in options.tool_options:
+            if name not in known:
+                self.problem(
+                    ("gateway", "tool_options", name),
+                    f"gateway.tool_options.{name}",
+                    f"unknown tool {name!r}{_did_you_mean(name, known)}",
+                )
+        for d in deployments:
+            for position, name in enumerate(d.tools or ()):
+                if name not in known:
+                    self.problem(
+                        ("model_list", d.index, "tools", position),
+                        f"{_entry_label(d.index, d.model_id)}: tools[{position}]",
+                        f"unknown tool {name!r}{_did_you_mean(name, known)}",
+                    )
 
     def _options(self, raw: object) -> GatewayOptions:
         try:

@@ -62,11 +62,14 @@ class ToolCallDelta:
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
-    """A complete tool call: arguments parsed, ready to run (or to hand to the client)."""
+    """A complete tool call, ready to run (or to hand to the client).
+
+    `args` is None when the model's argument text was not a JSON object.
+    """
 
     tool_call_id: str
     tool_name: str
-    args: dict[str, Any]
+    args: dict[str, Any] | None
     args_text: str = ""
 
 

@@ -59,7 +59,7 @@ class FakeUpstream:
     def __init__(self, loop: BackgroundLoop, name: str = "fake") -> None:
         self.name = name
         self._script: deque[Reply | Fault] = deque()
-        self.default = Reply(chunks=[f"Hello from {name}"])
+        self.default = self._initial_default()
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.disconnects: list[float] = []
@@ -80,7 +80,11 @@ class FakeUpstream:
     def script(self, *answers: Reply | Fault) -> None:
         self._script.extend(answers)
 
+    def _initial_default(self) -> Reply:
+        return Reply(chunks=[f"Hello from {self.name}"])
+
     def reset(self) -> None:
+        self.default = self._initial_default()
         self._script.clear()
         self.requests.clear()
         self.headers.clear()

@@ -22,8 +22,10 @@ async def chat(body: ChatRequest, request: Request) -> Response:
         messages=[message.to_litellm() for message in body.messages],
         params=body.sampling_params(),
         stream=body.stream,
+        tool_names=body.tools,
     )
     engine.check_model(call.model_id)
+    engine.enabled_tools(call)
     if not body.stream:
         return JSONResponse(await collect(call.model_id, engine.run(call)))
     return await stream_response(engine.run(call), STREAM_PROTOCOLS[DEFAULT_PROTOCOL]())

@@ -32,6 +32,8 @@ class ChatRequest(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
     stop: str | list[str] | None = Field(default=None)
     seed: int | None = None
+    # Names of server-side tools to offer; narrows what the YAML enables for the model.
+    tools: list[str] | None = Field(default=None, max_length=64)
 
     def sampling_params(self) -> dict[str, Any]:
         return self.model_dump(

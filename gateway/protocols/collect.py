@@ -42,7 +42,7 @@ async def collect(model_id: str, events: AsyncIterator[Event]) -> dict[str, Any]
                     {
                         "toolCallId": event.tool_call_id,
                         "toolName": event.tool_name,
-                        "args": event.args,
+                        "args": event.args if event.args is not None else {},
                     }
                 )
             case ToolResult():

@@ -33,7 +33,7 @@ class TypedLineEncoder:
                         "type": "tool-call",
                         "toolCallId": event.tool_call_id,
                         "toolName": event.tool_name,
-                        "args": event.args,
+                        "args": event.args if event.args is not None else {},
                     },
                 )
             case ToolResult():

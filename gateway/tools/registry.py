@@ -1,0 +1,144 @@
+"""Tools as plain Python functions: the JSON schema comes from the signature, not a dict.
+
+    @tool
+    async def get_weather(location: Annotated[str, Field(description="City name")]) -> dict:
+        '''Current weather for a place.'''
+
+Parameters are validated with pydantic before the function runs. A parameter annotated
+`ToolContext` is injected by the gateway (shared HTTP client, options from the YAML) and is not
+part of the schema the model sees.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, get_type_hints
+
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+log = logging.getLogger("gateway.tools")
+
+ENTRY_POINT_GROUP = "llm_gateway.tools"
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a tool may use from the gateway: a shared HTTP client and its YAML options."""
+
+    http: httpx.AsyncClient
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+class _Arguments(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    function: Callable[..., Any]
+    arguments: type[BaseModel]
+    context_parameter: str | None = None
+
+    def spec(self) -> dict[str, Any]:
+        """The OpenAI-style function spec LiteLLM translates for every provider."""
+        schema = self.arguments.model_json_schema()
+        schema.pop("title", None)
+        for prop in schema.get("properties", {}).values():
+            prop.pop("title", None)
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": schema},
+        }
+
+    def validate(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """The arguments, checked against the schema; raises ValidationError."""
+        return dict(self.arguments.model_validate(dict(args)))
+
+    async def call(self, args: Mapping[str, Any], context: ToolContext) -> Any:
+        kwargs = self.validate(args)
+        if self.context_parameter:
+            kwargs[self.context_parameter] = context
+        result = self.function(**kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+
+def make_tool(function: Callable[..., Any], name: str | None = None) -> Tool:
+    signature = inspect.signature(function)
+    hints = get_type_hints(function, include_extras=True)
+    fields: dict[str, Any] = {}
+    context_parameter = None
+    for parameter in signature.parameters.values():
+        annotation = hints.get(parameter.name, Any)
+        if annotation is ToolContext:
+            context_parameter = parameter.name
+            continue
+        default = ... if parameter.default is inspect.Parameter.empty else parameter.default
+        fields[parameter.name] = (annotation, default)
+    tool_name = name or function.__name__
+    arguments = create_model(f"{tool_name}_arguments", __base__=_Arguments, **fields)
+    description = inspect.cleandoc(function.__doc__ or "").split("\n\n")[0].replace("\n", " ")
+    return Tool(tool_name, description or tool_name, function, arguments, context_parameter)
+
+
+class ToolRegistry:
+    def __init__(self) -> None:
+        self._tools: dict[str, Tool] = {}
+
+    def register(self, function: Callable[..., Any], name: str | None = None) -> Tool:
+        made = make_tool(function, name)
+        if made.name in self._tools and self._tools[made.name].function is not function:
+            raise ValueError(f"a tool named {made.name!r} is already registered")
+        self._tools[made.name] = made
+        return made
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._tools)
+
+    def load_modules(self, module_paths: Iterable[str]) -> None:
+        """Import modules (from the YAML or entry points) whose `@tool` functions register."""
+        for path in module_paths:
+            importlib.import_module(path)
+
+    def load_entry_points(self) -> None:
+        for entry in entry_points(group=ENTRY_POINT_GROUP):
+            loaded = entry.load()
+            if callable(loaded) and not inspect.ismodule(loaded):
+                self.register(loaded, entry.name)
+
+
+REGISTRY = ToolRegistry()
+
+
+def tool(function: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
+    """Register a function in the gateway's tool registry (usable bare or with a name)."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        REGISTRY.register(fn, name)
+        return fn
+
+    return register(function) if function is not None else register
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    problems = []
+    for err in error.errors()[:5]:
+        where = ".".join(str(part) for part in err["loc"]) or "arguments"
+        message = "required" if err["type"] == "missing" else err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "not a parameter of this tool"
+        problems.append(f"{where}: {message}")
+    return "; ".join(problems)
