@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from gateway import __version__
-from gateway.api import chat, health
+from gateway.api import chat, health, openai
 from gateway.api.body_limit import BodySizeLimit
 from gateway.api.errors import install_error_handlers
 from gateway.config import GatewayConfig, load_config
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(chat.router)
+    app.include_router(openai.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

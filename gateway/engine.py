@@ -50,6 +50,8 @@ class ChatCall:
     stream: bool = True
     # The tools the request asks for, by name (None: all the model is offered). Narrows only.
     tool_names: list[str] | None = None
+    # OpenAI-style tool specs the client runs itself: offered as given, never executed here.
+    client_tools: list[dict[str, Any]] | None = None
 
 
 def build_router(config: GatewayConfig) -> litellm.Router:
@@ -88,6 +90,8 @@ class Engine:
 
     def enabled_tools(self, call: ChatCall) -> dict[str, Tool]:
         """The tools this call may use: the YAML's set for the model, narrowed by the request."""
+        if call.client_tools is not None:
+            return {}
         offered = self.config.tools_for(call.model_id)
         if call.tool_names is not None:
             refused = [name for name in call.tool_names if name not in offered]
@@ -103,7 +107,7 @@ class Engine:
         """Yield the events of one answer: model steps and tool rounds, ending with Finish."""
         self.check_model(call.model_id)
         tools = self.enabled_tools(call)
-        specs = [tool.spec() for tool in tools.values()]
+        specs = call.client_tools or [tool.spec() for tool in tools.values()]
         messages = list(call.messages)
         usage = Usage()
         max_steps = self.config.options.max_tool_steps
@@ -116,7 +120,7 @@ class Engine:
                 raise to_gateway_error(exc, call.model_id, self._secrets) from None
             usage = usage + step.usage
             calls = step.completed_tool_calls
-            if not calls:
+            if not calls or call.client_tools is not None:
                 yield StepFinish(step.finish_reason, step.usage)
                 yield Finish(step.finish_reason, usage)
                 return

@@ -15,6 +15,7 @@ import gateway  # noqa: F401  (sets LITELLM_LOCAL_MODEL_COST_MAP before litellm 
 from gateway.app import create_app
 from gateway.settings import Settings
 from tests.fake_upstream import FakeUpstream
+from tests.fake_weather import FakeWeather
 from tests.redis_server import RedisServer
 from tests.serving import BackgroundLoop, ServedApp
 
@@ -136,6 +137,29 @@ def start_gateway(
 @pytest.fixture
 def gateway_for(start_gateway: Callable[..., Gateway], upstream: FakeUpstream) -> Gateway:
     return start_gateway(config_for(upstream))
+
+
+@pytest.fixture(scope="session")
+def weather(background_loop: BackgroundLoop) -> Iterator[FakeWeather]:
+    fake = FakeWeather(background_loop).start()
+    yield fake
+    fake.stop()
+
+
+def tool_config(upstream: FakeUpstream, weather: FakeWeather, **options: Any) -> dict[str, Any]:
+    """config_for() plus tools: built-ins against the fake weather API, and test-only tools."""
+    config = config_for(upstream)
+    config["model_list"][1]["tools"] = []  # title-model is offered no tools
+    config["gateway"] = {
+        "tools": ["get_weather", "current_time", "add", "explode", "slow"],
+        "tool_modules": ["tests.tools_for_tests"],
+        "tool_options": {
+            "get_weather": {"geocoding_url": weather.url, "forecast_url": weather.url}
+        },
+        "tool_timeout": 0.5,
+        **options,
+    }
+    return config
 
 
 @pytest.fixture(scope="session")

@@ -3,40 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests import tools_for_tests
-from tests.conftest import Gateway, config_for, parse_lines
+from tests.conftest import Gateway, parse_lines, tool_config
 from tests.fake_upstream import FakeToolCall, FakeUpstream, Reply
 from tests.fake_weather import FakeWeather
-from tests.serving import BackgroundLoop
 
 QUESTION = [{"role": "user", "content": "Weather in Beijing and Berlin?"}]
-
-
-@pytest.fixture(scope="module")
-def weather(background_loop: BackgroundLoop) -> Iterator[FakeWeather]:
-    fake = FakeWeather(background_loop).start()
-    yield fake
-    fake.stop()
-
-
-def tool_config(upstream: FakeUpstream, weather: FakeWeather, **gateway: Any) -> dict[str, Any]:
-    config = config_for(upstream)
-    config["model_list"][1]["tools"] = []  # title-model is offered no tools
-    config["gateway"] = {
-        "tools": ["get_weather", "current_time", "add", "explode", "slow"],
-        "tool_modules": ["tests.tools_for_tests"],
-        "tool_options": {
-            "get_weather": {"geocoding_url": weather.url, "forecast_url": weather.url}
-        },
-        "tool_timeout": 0.5,
-        **gateway,
-    }
-    return config
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""POST /api/chat: the frontend's door."""
+"""POST /api/chat: the frontend's door, in whichever stream protocol the client reads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from fastapi.responses import JSONResponse, Response
 from gateway.api.schemas import ChatRequest
 from gateway.api.streaming import stream_response
 from gateway.engine import ChatCall, Engine
+from gateway.errors import GatewayError
 from gateway.protocols import DEFAULT_PROTOCOL, STREAM_PROTOCOLS
+from gateway.protocols.base import StreamEncoder
 from gateway.protocols.collect import collect
 
 router = APIRouter()
@@ -17,9 +19,10 @@ router = APIRouter()
 @router.post("/api/chat", response_model=None)
 async def chat(body: ChatRequest, request: Request) -> Response:
     engine: Engine = request.app.state.engine
+    encoder = choose_encoder(request)
     call = ChatCall(
         model_id=body.model,
-        messages=[message.to_litellm() for message in body.messages],
+        messages=body.litellm_messages(),
         params=body.sampling_params(),
         stream=body.stream,
         tool_names=body.tools,
@@ -28,4 +31,21 @@ async def chat(body: ChatRequest, request: Request) -> Response:
     engine.enabled_tools(call)
     if not body.stream:
         return JSONResponse(await collect(call.model_id, engine.run(call)))
-    return await stream_response(engine.run(call), STREAM_PROTOCOLS[DEFAULT_PROTOCOL]())
+    return await stream_response(engine.run(call), encoder)
+
+
+def choose_encoder(request: Request) -> StreamEncoder:
+    """`?protocol=` wins over the `x-stream-protocol` header; the line format is the default."""
+    name = (
+        request.query_params.get("protocol")
+        or request.headers.get("x-stream-protocol")
+        or DEFAULT_PROTOCOL
+    )
+    factory = STREAM_PROTOCOLS.get(name.strip().lower())
+    if factory is None:
+        raise GatewayError(
+            f"unknown protocol {name!r}; valid: {', '.join(STREAM_PROTOCOLS)}",
+            status=400,
+            error_type="unknown_protocol",
+        )
+    return factory()

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from gateway.api.schemas import MESSAGE_SHAPE_TAGS
 from gateway.errors import GatewayError
 
 log = logging.getLogger("gateway.api")
@@ -25,6 +26,10 @@ _HTTP_ERROR_TYPES = {
 }
 
 
+# Location parts that name pydantic's machinery rather than the client's fields.
+_LOCATION_NOISE = {"body", *MESSAGE_SHAPE_TAGS}
+
+
 def error_response(
     status: int, error_type: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -37,7 +42,7 @@ def describe_validation_errors(errors: list[Any]) -> str:
     """One readable line per problem, naming the field: `messages[0].role: ...`."""
     lines = []
     for err in errors[:10]:
-        loc = [part for part in err.get("loc", ()) if part != "body"]
+        loc = [part for part in err.get("loc", ()) if part not in _LOCATION_NOISE]
         if err.get("type") == "json_invalid":
             lines.append("the request body is not valid JSON")
             continue
@@ -49,25 +54,47 @@ def describe_validation_errors(errors: list[Any]) -> str:
     return "; ".join(dict.fromkeys(lines))
 
 
+def openai_error_response(
+    status: int, error_type: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """OpenAI's error shape and status conventions, for clients of the /v1 door."""
+    if error_type == "unknown_model":
+        status = 404
+    elif status == 422:
+        status = 400
+    openai_type = {401: "authentication_error", 429: "rate_limit_error"}.get(status)
+    if openai_type is None:
+        openai_type = "invalid_request_error" if status < 500 else "api_error"
+    body = {"message": message, "type": openai_type, "param": None, "code": error_type}
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _respond(
+    request: Request, status: int, error_type: str, message: str, headers: dict[str, str] | None
+) -> JSONResponse:
+    render = openai_error_response if request.url.path.startswith("/v1/") else error_response
+    return render(status, error_type, message, headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
-        return error_response(exc.status, exc.error_type, exc.message, exc.headers)
+        return _respond(request, exc.status, exc.error_type, exc.message, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(
-            422, "invalid_request", describe_validation_errors(list(exc.errors()))
-        )
+        message = describe_validation_errors(list(exc.errors()))
+        return _respond(request, 422, "invalid_request", message, None)
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         error_type = _HTTP_ERROR_TYPES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, error_type, message, exc.headers)
+        return _respond(request, exc.status_code, error_type, message, exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Our bug, not the client's: log the traceback here, say nothing of it on the wire.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "the gateway failed to handle this request")
+        message = "the gateway failed to handle this request"
+        return _respond(request, 500, "internal_error", message, None)

@@ -8,10 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gateway.protocols.base import StreamEncoder
+from gateway.protocols.data_stream import DataStreamEncoder
 from gateway.protocols.typed_lines import TypedLineEncoder
+from gateway.protocols.ui_message_stream import UIMessageStreamEncoder
 
+# The encoders /api/chat can answer with, chosen by `?protocol=` or `x-stream-protocol`.
 STREAM_PROTOCOLS: dict[str, Callable[[], StreamEncoder]] = {
     "typed": TypedLineEncoder,
+    "data-stream": DataStreamEncoder,
+    "ui-message-stream": UIMessageStreamEncoder,
 }
 DEFAULT_PROTOCOL = "typed"
 

@@ -1,0 +1,76 @@
+"""The OpenAI-compatible door: /v1/chat/completions and /v1/models.
+
+Here the client owns its tools: `tools` and `tool_choice` go to the model and `tool_calls` come
+back; the gateway executes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.api.streaming import stream_response
+from gateway.engine import ChatCall, Engine
+from gateway.protocols.openai_chat import OpenAIChunkEncoder, collect_completion
+
+router = APIRouter(prefix="/v1")
+
+# Parameters passed to the model as given (LiteLLM translates them per provider).
+_PASSED_THROUGH = {
+    "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed",
+    "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
+    "response_format", "tool_choice", "parallel_tool_calls", "user", "reasoning_effort",
+}  # fmt: skip
+
+
+class OpenAIMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str = Field(pattern="^(system|developer|user|assistant|tool|function)$")
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[OpenAIMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = Field(default=None, max_length=128)
+    n: int = Field(default=1, ge=1, le=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
+@router.post("/chat/completions", response_model=None)
+async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
+    engine: Engine = request.app.state.engine
+    fields = body.model_dump(exclude_none=True)
+    call = ChatCall(
+        model_id=body.model,
+        messages=[message.model_dump(exclude_none=True) for message in body.messages],
+        params={name: value for name, value in fields.items() if name in _PASSED_THROUGH},
+        stream=body.stream,
+        client_tools=body.tools,
+    )
+    engine.check_model(call.model_id)
+    if not body.stream:
+        return JSONResponse(await collect_completion(call.model_id, engine.run(call)))
+    include_usage = bool((body.stream_options or {}).get("include_usage"))
+    return await stream_response(engine.run(call), OpenAIChunkEncoder(body.model, include_usage))
+
+
+@router.get("/models")
+async def models(request: Request) -> dict[str, Any]:
+    engine: Engine = request.app.state.engine
+    return {
+        "object": "list",
+        "data": [
+            {"id": model_id, "object": "model", "created": 0, "owned_by": "gateway"}
+            for model_id in engine.config.model_ids
+        ],
+    }
