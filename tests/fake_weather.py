@@ -6,7 +6,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.serving import BackgroundLoop, ServedApp
+from tests.serving import BackgroundLoop, ServedApp, serve_lifespan
 
 PLACES = {
     "beijing": {"name": "Beijing", "country": "China", "latitude": 39.9, "longitude": 116.4},
@@ -44,13 +44,8 @@ class FakeWeather:
 
     async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await serve_lifespan(receive, send)
+            return
         query = parse_qs(scope["query_string"].decode())
         self.queries.append((scope["path"], query))
         if scope["path"] == "/v1/search":

@@ -39,6 +39,17 @@ def free_socket() -> socket.socket:
     return sock
 
 
+async def serve_lifespan(receive: Any, send: Any) -> None:
+    """The ASGI lifespan protocol for raw test apps that need no start-up work."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 class ServedApp:
     """One ASGI app behind uvicorn on a port of its own, started and stopped on demand."""
 
