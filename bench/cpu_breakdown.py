@@ -1,0 +1,125 @@
+"""Where a streamed request's CPU goes: LiteLLM's Router alone, plus the engine, plus the app.
+
+    .venv/bin/python bench/cpu_breakdown.py [--requests 200] [--chunks 20]
+
+Runs each layer in this process against the fake upstream (its own process) and prints CPU
+milliseconds per request, so the gateway's own share (engine + encoder + FastAPI) reads as the
+difference from the bare `Router.acompletion` loop. CPU time, not wall time: steadier on a
+noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import gateway  # noqa: E402,F401  (sets LITELLM_LOCAL_MODEL_COST_MAP before litellm loads)
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+ROUNDS = 7
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=350, help="per layer, over all rounds")
+    parser.add_argument("--chunks", type=int, default=20)
+    args = parser.parse_args()
+    fake = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "_fake_server.py"), "--chunks", str(args.chunks)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert fake.stdout is not None
+        base_url = fake.stdout.readline().strip()
+        asyncio.run(measure(base_url, args.requests))
+    finally:
+        assert fake.stdin is not None
+        fake.stdin.close()
+        fake.wait(10)
+    return 0
+
+
+async def measure(base_url: str, requests: int) -> None:
+    import httpx
+
+    from gateway.app import create_app
+    from gateway.engine import ChatCall
+    from gateway.protocols.typed_lines import TypedLineEncoder
+    from gateway.settings import Settings
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as config:
+        config.write(
+            "model_list:\n"
+            "  - model_name: chat-model\n"
+            "    litellm_params:\n"
+            "      model: openai/fake-model\n"
+            f"      api_base: {base_url}\n"
+            "      api_key: sk-bench\n"
+            "router_settings: {num_retries: 0}\n"
+        )
+    app = create_app(Settings(config=Path(config.name), _env_file=None))
+    engine = app.state.engine
+
+    async def router_only() -> None:
+        stream = await engine.router.acompletion(
+            model="chat-model",
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        async for _ in stream:
+            pass
+
+    async def engine_and_encoder() -> None:
+        encoder = TypedLineEncoder()
+        async for event in engine.run(ChatCall("chat-model", MESSAGES)):
+            encoder.encode(event)
+
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
+
+    async def whole_app() -> None:
+        response = await client.post(
+            "/api/chat", json={"model": "chat-model", "messages": MESSAGES}
+        )
+        assert response.text.endswith("}\n")
+
+    layers: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+        ("LiteLLM Router alone", router_only),
+        ("+ engine and encoder", engine_and_encoder),
+        ("+ FastAPI app (ASGI)", whole_app),
+    ]
+    for _, one in layers:
+        for _ in range(20):  # warm-up
+            await one()
+    # Interleaved rounds, medians: a layer measured first or last would carry the drift.
+    samples: dict[str, list[float]] = {name: [] for name, _ in layers}
+    per_round = max(1, requests // ROUNDS)
+    for _ in range(ROUNDS):
+        for name, one in layers:
+            started = time.process_time()
+            for _ in range(per_round):
+                await one()
+            samples[name].append((time.process_time() - started) * 1000 / per_round)
+    results = {name: statistics.median(values) for name, values in samples.items()}
+    for name, value in results.items():
+        print(f"{name:24} {value:6.2f} ms CPU per request (median of {ROUNDS} rounds)")
+    await client.aclose()
+    base = results["LiteLLM Router alone"]
+    own = results["+ FastAPI app (ASGI)"] - base
+    print(f"gateway's own share: {own:.2f} ms ({own / results['+ FastAPI app (ASGI)']:.0%})")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
