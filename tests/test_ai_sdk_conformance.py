@@ -233,3 +233,23 @@ def test_ui_client_reports_a_delta_without_its_start(background_loop: Any) -> No
         served.stop()
     assert result["invalidChunks"] == []  # each chunk matches the schema on its own...
     assert result["errors"] or result["thrown"]  # ...but the client refuses the sequence
+
+
+def test_reasoning_streams_as_reasoning_parts(gateway: Gateway, upstream: FakeUpstream) -> None:
+    upstream.script(Reply(reasoning=["Two plus ", "forty..."], chunks=["42"]))
+
+    ui = run_ui_message_stream_client(
+        f"{gateway.url}/api/chat?protocol=ui-message-stream", ui_body()
+    )
+    upstream.script(Reply(reasoning=["Two plus ", "forty..."], chunks=["42"]))
+    data = run_data_stream_client(f"{gateway.url}/api/chat?protocol=data-stream", chat_body())
+
+    assert ui["errors"] == [] and ui["invalidChunks"] == []
+    reasoning = [part for part in ui["message"]["parts"] if part["type"] == "reasoning"]
+    assert [part["text"] for part in reasoning] == ["Two plus forty..."]
+    assert ui_text(ui["message"]) == "42"
+    assert data["thrown"] is None
+    assert [p["value"] for p in data["parts"] if p["type"] == "reasoning"] == [
+        "Two plus ",
+        "forty...",
+    ]
