@@ -1,14 +1,9 @@
 // Reads an AI SDK 4 data stream with ai@4's own parser, as a stock useChat would.
 // Usage: node data_stream_client.mjs URL  (JSON request body on stdin); prints one JSON result.
 import { parseDataStreamPart, processDataStream } from "ai4";
+import { postStdinBody } from "./post.mjs";
 
-const url = process.argv[2];
-const body = await new Response(process.stdin).text();
-const response = await fetch(url, {
-  method: "POST",
-  headers: { "content-type": "application/json" },
-  body,
-});
+const response = await postStdinBody();
 const result = {
   status: response.status,
   headers: {

@@ -1,14 +1,9 @@
 // Reads an AI SDK 5+ UI message stream with the current `ai` package's own parsers.
 // Usage: node ui_message_stream_client.mjs URL  (JSON request body on stdin); prints one JSON result.
 import { parseJsonEventStream, readUIMessageStream, uiMessageChunkSchema } from "ai";
+import { postStdinBody } from "./post.mjs";
 
-const url = process.argv[2];
-const body = await new Response(process.stdin).text();
-const response = await fetch(url, {
-  method: "POST",
-  headers: { "content-type": "application/json" },
-  body,
-});
+const response = await postStdinBody();
 const result = {
   status: response.status,
   headers: {
