@@ -13,11 +13,33 @@ from gateway import __version__
 from gateway.api import chat, health, openai
 from gateway.api.body_limit import BodySizeLimit
 from gateway.api.errors import install_error_handlers
+from gateway.auth import KeyConfigError, KeyStore
 from gateway.config import GatewayConfig, load_config
 from gateway.engine import Engine
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway")
+
+
+def load_keys(settings: Settings) -> KeyStore:
+    """The API keys, or an open store; KeyConfigError when they cannot serve."""
+    keys = KeyStore.load(settings.api_keys, settings.api_keys_file)
+    if keys.is_open and settings.require_auth:
+        raise KeyConfigError(
+            "GATEWAY_REQUIRE_AUTH is true but no API keys are configured "
+            "(set GATEWAY_API_KEYS or GATEWAY_API_KEYS_FILE)"
+        )
+    return keys
+
+
+def _announce_keys(keys: KeyStore) -> None:
+    if keys.is_open:
+        log.warning(
+            "NO API KEYS CONFIGURED: the chat routes are open to anyone who can reach this "
+            "port. Set GATEWAY_API_KEYS (and GATEWAY_REQUIRE_AUTH=true) for a public deployment."
+        )
+    else:
+        log.info("API keys loaded: %s", ", ".join(keys.names))
 
 
 def create_app(settings: Settings | None = None, config: GatewayConfig | None = None) -> FastAPI:
@@ -26,6 +48,8 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     for problem in config.env_problems():
         log.warning("%s (model unavailable until it is set)", problem.render(config.path))
 
+    keys = load_keys(settings)
+    _announce_keys(keys)
     engine = Engine(config)
 
     @asynccontextmanager
@@ -38,6 +62,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.keys = keys
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(chat.router)

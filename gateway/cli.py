@@ -98,6 +98,14 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings()
     if _load_or_report(settings.config) is None:
         return 1
+    from gateway.app import load_keys
+    from gateway.auth import KeyConfigError
+
+    try:
+        load_keys(settings)
+    except KeyConfigError as exc:
+        print(f"API key error: {exc}", file=sys.stderr)
+        return 1
 
     import uvicorn
 

@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Seconds the readiness probe waits for Redis before calling it unreachable.
     redis_timeout: float = Field(default=0.5, gt=0)
+    max_messages: int = Field(default=500, ge=1)
+    max_total_chars: int = Field(default=1_000_000, ge=1)
+
+    # API keys: `name:key` (or bare `key`) comma-separated, and/or a YAML file of {name, key}.
+    api_keys: str | None = Field(default=None, repr=False)
+    api_keys_file: Path | None = None
+    # Refuse to start without keys (a public deployment must never run open by mistake).
+    require_auth: bool = False
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
+from gateway.api.admission import authenticate, check_request_size
 from gateway.api.schemas import ChatRequest
 from gateway.api.streaming import stream_response
 from gateway.engine import ChatCall, Engine
@@ -13,7 +14,7 @@ from gateway.protocols import DEFAULT_PROTOCOL, STREAM_PROTOCOLS
 from gateway.protocols.base import StreamEncoder
 from gateway.protocols.collect import collect
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(authenticate)])
 
 
 @router.post("/api/chat", response_model=None)
@@ -27,6 +28,7 @@ async def chat(body: ChatRequest, request: Request) -> Response:
         stream=body.stream,
         tool_names=body.tools,
     )
+    check_request_size(call.messages, request.app.state.settings)
     engine.check_model(call.model_id)
     engine.enabled_tools(call)
     if not body.stream:

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.api.admission import authenticate, check_request_size
 from gateway.api.streaming import stream_response
 from gateway.engine import ChatCall, Engine
 from gateway.protocols.openai_chat import OpenAIChunkEncoder, collect_completion
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", dependencies=[Depends(authenticate)])
 
 # Parameters passed to the model as given (LiteLLM translates them per provider).
 _PASSED_THROUGH = {
@@ -57,6 +58,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         stream=body.stream,
         client_tools=body.tools,
     )
+    check_request_size(call.messages, request.app.state.settings)
     engine.check_model(call.model_id)
     if not body.stream:
         return JSONResponse(await collect_completion(call.model_id, engine.run(call)))

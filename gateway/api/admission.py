@@ -1,0 +1,61 @@
+"""Admission for the chat routes: who the client is, and whether the request is within limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from gateway.auth import KeyStore
+from gateway.errors import GatewayError, InvalidRequest
+from gateway.settings import Settings
+
+
+class Unauthorized(GatewayError):
+    status = 401
+    error_type = "unauthorized"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class RequestTooLarge(GatewayError):
+    status = 413
+    error_type = "request_too_large"
+
+
+async def authenticate(request: Request) -> None:
+    """FastAPI dependency: set request.state.api_key, or refuse with 401."""
+    keys: KeyStore = request.app.state.keys
+    request.state.api_key = None
+    if keys.is_open:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("an API key is required: send the header 'Authorization: Bearer <key>'")
+    key = keys.authenticate(token)
+    if key is None:
+        raise Unauthorized("the API key is not valid")
+    request.state.api_key = key
+
+
+def check_request_size(messages: list[dict[str, Any]], settings: Settings) -> None:
+    """Refuse conversations over the configured message count or total characters."""
+    if len(messages) > settings.max_messages:
+        raise InvalidRequest(
+            f"messages: {len(messages)} messages is over the limit of {settings.max_messages}"
+        )
+    total = sum(_characters(message.get("content")) for message in messages)
+    if total > settings.max_total_chars:
+        raise RequestTooLarge(
+            f"messages hold {total} characters, over the limit of {settings.max_total_chars}"
+        )
+
+
+def _characters(content: Any) -> int:
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):
+        return sum(len(str(part.get("text", ""))) for part in content if isinstance(part, dict))
+    return 0

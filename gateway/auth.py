@@ -1,0 +1,131 @@
+"""API keys: who a client is. Keys are compared in constant time and never logged.
+
+Keys come from `GATEWAY_API_KEYS` (comma-separated `name:key` or bare `key`) and/or a keys file
+(`GATEWAY_API_KEYS_FILE`, YAML: a list of `{name, key}`). Logs name a key by its name, or by a
+short hash when it has none. With no keys configured the gateway runs open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+MIN_KEY_LENGTH = 16
+
+
+class KeyConfigError(ValueError):
+    """The configured keys cannot be used; the message never contains a key."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    name: str
+    digest: bytes
+
+    @property
+    def tenant(self) -> str:
+        return f"key:{self.name}"
+
+
+class _KeyEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
+    key: str = Field(min_length=MIN_KEY_LENGTH, repr=False)
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def short_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+class KeyStore:
+    def __init__(self, keys: Iterable[ApiKey] = ()) -> None:
+        self._keys = tuple(keys)
+
+    @property
+    def is_open(self) -> bool:
+        return not self._keys
+
+    @property
+    def names(self) -> list[str]:
+        return [key.name for key in self._keys]
+
+    def authenticate(self, presented: str) -> ApiKey | None:
+        """The key matching `presented`, checked against every key in constant time."""
+        digest = _digest(presented)
+        found = None
+        for key in self._keys:
+            if hmac.compare_digest(digest, key.digest):
+                found = key
+        return found
+
+    @classmethod
+    def load(cls, env_value: str | None, file: Path | None) -> KeyStore:
+        entries: list[_KeyEntry] = []
+        if env_value:
+            entries += _parse_env(env_value)
+        if file is not None:
+            entries += _parse_file(file)
+        names = [entry.name for entry in entries]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise KeyConfigError(f"API key names used twice: {', '.join(duplicates)}")
+        digests = [_digest(entry.key) for entry in entries]
+        if len(set(digests)) != len(digests):
+            raise KeyConfigError("the same API key is configured twice")
+        return cls(
+            ApiKey(entry.name, digest) for entry, digest in zip(entries, digests, strict=True)
+        )
+
+
+def _parse_env(value: str) -> list[_KeyEntry]:
+    entries = []
+    for position, item in enumerate(part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        name, sep, key = item.partition(":")
+        if not sep:
+            name, key = f"key-{short_hash(item)}", item
+        entries.append(_entry({"name": name, "key": key}, f"GATEWAY_API_KEYS item {position + 1}"))
+    return entries
+
+
+def _parse_file(path: Path) -> list[_KeyEntry]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise KeyConfigError(
+            f"{path}: cannot read the keys file ({exc.__class__.__name__})"
+        ) from None
+    if not isinstance(data, list):
+        raise KeyConfigError(f"{path}: expected a list of {{name, key}} entries")
+    return [_entry(item, f"{path}: entry {position}") for position, item in enumerate(data)]
+
+
+def _entry(raw: Any, where: str) -> _KeyEntry:
+    try:
+        return _KeyEntry.model_validate(raw)
+    except ValidationError as exc:
+        # Name the field, never echo the input: it may be a key.
+        fields = ", ".join(
+            f"{'.'.join(map(str, err['loc'])) or 'entry'}: {_safe_message(err)}"
+            for err in exc.errors()
+        )
+        raise KeyConfigError(f"{where}: {fields}") from None
+
+
+def _safe_message(err: Any) -> str:
+    if err["type"] == "string_too_short" and err["loc"] == ("key",):
+        return f"keys must be at least {MIN_KEY_LENGTH} characters"
+    return "missing" if err["type"] == "missing" else str(err["msg"])
