@@ -16,6 +16,7 @@ from gateway.api.errors import install_error_handlers
 from gateway.auth import KeyConfigError, KeyStore
 from gateway.config import GatewayConfig, load_config
 from gateway.engine import Engine
+from gateway.ratelimit import ChatRateLimiter
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway")
@@ -63,6 +64,14 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     app.state.settings = settings
     app.state.engine = engine
     app.state.keys = keys
+    limits = config.options.rate_limit
+    app.state.rate_limiter = ChatRateLimiter(
+        limits.default,
+        limits.models,
+        settings.redis_url,
+        limits.on_store_error,
+        timeout_seconds=settings.redis_timeout,
+    )
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(chat.router)

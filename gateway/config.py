@@ -24,9 +24,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.yaml_source import YamlDocument, YamlProblem, parse_yaml
 
@@ -62,6 +62,38 @@ class ConfigError(Exception):
         super().__init__("\n".join(p.render(path) for p in problems))
 
 
+class RateLimitOptions(BaseModel):
+    """`gateway.rate_limit`: limits like `60/minute`, per client on every chat route."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: str | None = None
+    models: dict[str, str] = Field(default_factory=dict)
+    on_store_error: Literal["allow", "deny"] = "allow"
+    # Proxies whose X-Forwarded-For is believed when the client is identified by IP.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("default")
+    @classmethod
+    def _check_default(cls, value: str | None) -> str | None:
+        return _valid_limit(value) if value is not None else None
+
+    @field_validator("models")
+    @classmethod
+    def _check_models(cls, value: dict[str, str]) -> dict[str, str]:
+        return {model_id: _valid_limit(text) for model_id, text in value.items()}
+
+
+def _valid_limit(text: str) -> str:
+    from limits import parse
+
+    try:
+        parse(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a rate limit like '60/minute' or '1000/day'") from None
+    return text
+
+
 class GatewayOptions(BaseModel):
     """The `gateway:` section."""
 
@@ -74,6 +106,7 @@ class GatewayOptions(BaseModel):
     # Options handed to a tool as ToolContext.options, by tool name.
     tool_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     max_tool_steps: int = Field(default=5, ge=1, le=50)
+    rate_limit: RateLimitOptions = Field(default_factory=RateLimitOptions)
     tool_timeout: float = Field(default=10.0, gt=0, le=600)
 
 
@@ -209,6 +242,12 @@ class _Validator:
         litellm_settings = self._litellm_settings(data.get("litellm_settings") or {})
         options = self._options(data.get("gateway") or {})
         self._check_tools(options, deployments)
+        for model_id in options.rate_limit.models:
+            if model_id not in model_ids:
+                where = f"gateway.rate_limit.models.{model_id}"
+                self.problem(
+                    ("gateway", "rate_limit", "models", model_id), where, "unknown model ID"
+                )
         if self.problems:
             raise ConfigError(self.path, self.problems)
         return GatewayConfig(

@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = ["http://localhost:3000"]
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    # Seconds the readiness probe waits for Redis before calling it unreachable.
+    # Seconds any Redis call (readiness probe, rate-limit check) may take before it counts as
+    # failed. Limit checks run off the event loop, so this bounds one request, not all.
     redis_timeout: float = Field(default=0.5, gt=0)
     max_messages: int = Field(default=500, ge=1)
     max_total_chars: int = Field(default=1_000_000, ge=1)

@@ -8,6 +8,7 @@ from fastapi import Request
 
 from gateway.auth import KeyStore
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.ratelimit import ChatRateLimiter, Decision
 from gateway.settings import Settings
 
 
@@ -38,6 +39,38 @@ async def authenticate(request: Request) -> None:
     if key is None:
         raise Unauthorized("the API key is not valid")
     request.state.api_key = key
+
+
+async def admit(request: Request, model_id: str) -> Decision:
+    """Count this request against the client's limits; 429 with the limit named when over."""
+    limiter: ChatRateLimiter = request.app.state.rate_limiter
+    decision = await limiter.check(client_identity(request), model_id)
+    if not decision.allowed:
+        limit = decision.limit
+        scope = f" for model '{model_id}'" if decision.scope.startswith("model:") else ""
+        raise GatewayError(
+            f"rate limit exceeded: {limit}{scope}; retry after {decision.headers()['Retry-After']} s",
+            status=429,
+            error_type="rate_limited",
+            headers=decision.headers(),
+        )
+    return decision
+
+
+def client_identity(request: Request) -> str:
+    """The API key when auth is on; else the client IP, via X-Forwarded-For from trusted proxies."""
+    key = getattr(request.state, "api_key", None)
+    if key is not None:
+        return str(key.tenant)
+    peer = request.client.host if request.client else "unknown"
+    trusted = request.app.state.engine.config.options.rate_limit.trusted_proxies
+    if peer in trusted:
+        forwarded = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",")]
+        # The rightmost address a trusted proxy did not add is the client.
+        for hop in reversed([hop for hop in forwarded if hop]):
+            if hop not in trusted:
+                return f"ip:{hop}"
+    return f"ip:{peer}"
 
 
 def check_request_size(messages: list[dict[str, Any]], settings: Settings) -> None:

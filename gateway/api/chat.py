@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from gateway.api.admission import authenticate, check_request_size
+from gateway.api.admission import admit, authenticate, check_request_size
 from gateway.api.schemas import ChatRequest
 from gateway.api.streaming import stream_response
 from gateway.engine import ChatCall, Engine
@@ -31,9 +31,13 @@ async def chat(body: ChatRequest, request: Request) -> Response:
     check_request_size(call.messages, request.app.state.settings)
     engine.check_model(call.model_id)
     engine.enabled_tools(call)
+    decision = await admit(request, call.model_id)
     if not body.stream:
-        return JSONResponse(await collect(call.model_id, engine.run(call)))
-    return await stream_response(engine.run(call), encoder)
+        response: Response = JSONResponse(await collect(call.model_id, engine.run(call)))
+    else:
+        response = await stream_response(engine.run(call), encoder)
+    response.headers.update(decision.headers())
+    return response
 
 
 def choose_encoder(request: Request) -> StreamEncoder:

@@ -38,6 +38,10 @@ async def ready(request: Request) -> JSONResponse:
             model_id: f"environment variable {', '.join(names)} is not set"
             for model_id, names in unavailable.items()
         }
+    limiter = request.app.state.rate_limiter
+    if limiter.enabled:
+        store = "redis" if settings.redis_url else "memory"
+        report["rate_limit_store"] = "degraded: per-process memory" if limiter.degraded else store
     if settings.redis_url:
         ok = await _redis_reachable(settings.redis_url, settings.redis_timeout)
         report["redis"] = "ok" if ok else "unreachable"

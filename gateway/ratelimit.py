@@ -1,0 +1,160 @@
+"""Rate limits for the chat routes, with slowapi's Limiter over Redis or process memory.
+
+slowapi's own glue is not used: its decorator checks synchronously on the event loop (one Redis
+round trip blocks every stream), its ASGI middleware breaks streaming, and its default limits
+skip APIRouter routes. The gateway calls the Limiter's rate-limit backend itself, from a worker
+thread, with short Redis timeouts, and applies the limits explicitly on every chat route.
+
+When Redis fails, `on_store_error: allow` falls back to per-process memory (logged once, shown
+in /health/ready) and probes Redis every few seconds to resume shared counting; `deny` refuses
+with a 503.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import anyio
+from limits import RateLimitItem, parse
+from slowapi import Limiter
+
+from gateway.errors import GatewayError
+
+log = logging.getLogger("gateway.ratelimit")
+
+PROBE_INTERVAL = 2.0  # seconds between Redis probes while degraded
+
+
+class StoreUnavailable(GatewayError):
+    status = 503
+    error_type = "rate_limit_store_unavailable"
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: RateLimitItem | None = None
+    remaining: int = 0
+    reset_at: float = 0.0
+    scope: str = ""
+
+    def headers(self) -> dict[str, str]:
+        if self.limit is None:
+            return {}
+        headers = {
+            "X-RateLimit-Limit": str(self.limit.amount),
+            "X-RateLimit-Remaining": str(max(0, self.remaining)),
+            "X-RateLimit-Reset": str(math.ceil(self.reset_at)),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, math.ceil(self.reset_at - time.time())))
+        return headers
+
+
+def _unused_key_func() -> str:  # slowapi requires one; the gateway passes identities itself
+    return ""
+
+
+class ChatRateLimiter:
+    def __init__(
+        self,
+        default: str | None,
+        per_model: dict[str, str],
+        redis_url: str | None,
+        on_store_error: Literal["allow", "deny"] = "allow",
+        timeout_seconds: float = 0.25,
+    ) -> None:
+        self._default = parse(default) if default else None
+        self._per_model = {model_id: parse(text) for model_id, text in per_model.items()}
+        self._shared = redis_url is not None
+        self._on_store_error = on_store_error
+        options = (
+            {"socket_timeout": timeout_seconds, "socket_connect_timeout": timeout_seconds}
+            if redis_url
+            else {}
+        )
+        self._primary = Limiter(
+            key_func=_unused_key_func, storage_uri=redis_url or "memory://", storage_options=options
+        )
+        self._fallback = Limiter(key_func=_unused_key_func, storage_uri="memory://")
+        self._lock = threading.Lock()
+        self.degraded = False
+        self._next_probe = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return self._default is not None or bool(self._per_model)
+
+    async def check(self, client: str, model_id: str) -> Decision:
+        """Count one request of `client` for `model_id`; the most constraining limit decides."""
+        if not self.enabled:
+            return Decision(allowed=True)
+        # In a worker thread: the limits backend is synchronous, Redis must not stall the loop.
+        return await anyio.to_thread.run_sync(self._check, client, model_id)
+
+    def _limits(self, model_id: str) -> list[tuple[str, RateLimitItem]]:
+        chosen = []
+        if self._default is not None:
+            chosen.append(("all", self._default))
+        if model_id in self._per_model:
+            chosen.append((f"model:{model_id}", self._per_model[model_id]))
+        return chosen
+
+    def _check(self, client: str, model_id: str) -> Decision:
+        limits = self._limits(model_id)
+        if self._shared:
+            self._maybe_recover()
+            if not self.degraded:
+                try:
+                    return _hit_all(self._primary, limits, client)
+                except Exception as exc:
+                    self._storage_failed(exc)
+        return _hit_all(self._fallback, limits, client)
+
+    def _storage_failed(self, exc: Exception) -> None:
+        if self._on_store_error == "deny":
+            log.warning("rate-limit store unavailable (%s): refusing", exc.__class__.__name__)
+            raise StoreUnavailable(
+                "the rate-limit store is unavailable; try again shortly",
+                headers={"Retry-After": "5"},
+            ) from None
+        with self._lock:
+            if not self.degraded:
+                log.error(
+                    "rate-limit store unavailable (%s): counting per process until it is back",
+                    exc.__class__.__name__,
+                )
+                self.degraded = True
+                self._next_probe = time.monotonic() + PROBE_INTERVAL
+
+    def _maybe_recover(self) -> None:
+        if not self.degraded or time.monotonic() < self._next_probe:
+            return
+        with self._lock:
+            self._next_probe = time.monotonic() + PROBE_INTERVAL
+        try:
+            healthy = bool(self._primary.limiter.storage.check())
+        except Exception:
+            healthy = False
+        if healthy:
+            log.warning("rate-limit store is back: shared counting resumes")
+            self.degraded = False
+
+
+def _hit_all(limiter: Limiter, limits: list[tuple[str, RateLimitItem]], client: str) -> Decision:
+    backend = limiter.limiter
+    tightest: Decision | None = None
+    for scope, item in limits:
+        allowed = backend.hit(item, "chat", scope, client)
+        stats = backend.get_window_stats(item, "chat", scope, client)
+        decision = Decision(allowed, item, stats.remaining, stats.reset_time, scope)
+        if not allowed:
+            return decision
+        if tightest is None or decision.remaining < tightest.remaining:
+            tightest = decision
+    return tightest or Decision(allowed=True)

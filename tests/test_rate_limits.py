@@ -1,0 +1,205 @@
+"""Rate limits: shared across processes through a real Redis, and sane when Redis fails."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import yaml
+
+from tests.conftest import UPSTREAM_KEY, Gateway, config_for
+from tests.fake_upstream import FakeUpstream, Reply
+from tests.redis_server import RedisServer
+from tests.serving import free_socket
+
+KEY_A = "key-a-0123456789abcdef"
+KEY_B = "key-b-fedcba9876543210"
+BODY = {"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def limited(upstream: FakeUpstream, **rate_limit: Any) -> dict[str, Any]:
+    config = config_for(upstream)
+    config["gateway"] = {"rate_limit": rate_limit}
+    return config
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, free to be stopped."""
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+def test_limit_answers_429_with_headers(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream
+) -> None:
+    gateway = start_gateway(limited(upstream, default="2/minute"))
+    first, second, third = (gateway.chat() for _ in range(3))
+    assert first.status_code == second.status_code == 200
+    assert first.headers["x-ratelimit-limit"] == "2"
+    assert first.headers["x-ratelimit-remaining"] == "1"
+    assert second.headers["x-ratelimit-remaining"] == "0"
+    assert int(first.headers["x-ratelimit-reset"]) > time.time()
+    assert third.status_code == 429
+    error = third.json()["error"]
+    assert error["type"] == "rate_limited" and "2 per 1 minute" in error["message"]
+    assert 1 <= int(third.headers["retry-after"]) <= 60
+    assert len(upstream.requests) == 2
+
+
+def test_every_chat_route_is_limited(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream
+) -> None:
+    gateway = start_gateway(limited(upstream, default="1/minute"))
+    assert gateway.client is not None
+    assert gateway.chat().status_code == 200
+    openai_door = gateway.client.post("/v1/chat/completions", json=BODY)
+    assert openai_door.status_code == 429
+    assert openai_door.json()["error"]["type"] == "rate_limit_error"  # OpenAI's shape there
+
+
+def test_per_model_limits_and_keys_counted_apart(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream
+) -> None:
+    gateway = start_gateway(
+        limited(upstream, default="10/minute", models={"title-model": "1/minute"}),
+        api_keys=f"a:{KEY_A},b:{KEY_B}",
+    )
+    assert gateway.client is not None
+
+    def chat(key: str, model: str) -> int:
+        headers = {"authorization": f"Bearer {key}"}
+        return gateway.client.post(
+            "/api/chat", json={**BODY, "model": model}, headers=headers
+        ).status_code  # type: ignore[union-attr]
+
+    assert chat(KEY_A, "title-model") == 200
+    assert chat(KEY_A, "title-model") == 429  # the model's own limit
+    assert chat(KEY_A, "chat-model") == 200  # other models still under the default
+    assert chat(KEY_B, "title-model") == 200  # key B has its own count
+
+
+def test_streams_still_stream_under_the_limiter(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, redis_server: RedisServer
+) -> None:
+    gateway = start_gateway(limited(upstream, default="100/minute"), redis_url=redis_server.url)
+    upstream.script(Reply(chunks=[f"w{i} " for i in range(8)], chunk_delay=0.15))
+    assert gateway.client is not None
+    with gateway.client.stream("POST", "/api/chat", json=BODY) as response:
+        lines = response.iter_lines()
+        first = next(lines)
+        assert upstream.completed_streams == 0  # the upstream is still sending
+        assert first.startswith("0:")
+        assert response.headers["x-ratelimit-limit"] == "100"
+        assert list(lines)[-1].startswith("d:")
+
+
+def test_two_processes_share_one_limit_through_redis(
+    upstream: FakeUpstream, private_redis: RedisServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "limits.yaml"
+    path.write_text(yaml.safe_dump(limited(upstream, default="3/minute")))
+    servers = [_spawn_gateway(path, private_redis.url, tmp_path) for _ in range(2)]
+    try:
+        urls = [_wait_ready(process, port) for process, port in servers]
+        statuses = [httpx.post(f"{url}/api/chat", json=BODY, timeout=30) for url in urls + urls]
+        assert [r.status_code for r in statuses] == [200, 200, 200, 429]
+        assert int(statuses[3].headers["retry-after"]) >= 1
+        assert len(upstream.requests) == 3
+    finally:
+        for process, _ in servers:
+            process.terminate()
+            process.wait(15)
+
+
+def test_redis_down_with_allow_keeps_serving_and_says_so(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, private_redis: RedisServer
+) -> None:
+    gateway = start_gateway(limited(upstream, default="100/minute"), redis_url=private_redis.url)
+    assert gateway.client is not None
+    assert gateway.chat().status_code == 200
+    assert gateway.client.get("/health/ready").json()["rate_limit_store"] == "redis"
+
+    private_redis.stop()
+    for _ in range(3):
+        assert gateway.chat().status_code == 200
+    ready = gateway.client.get("/health/ready").json()
+    assert ready["rate_limit_store"] == "degraded: per-process memory"
+
+    private_redis.start()
+    time.sleep(2.2)  # one probe interval
+    assert gateway.chat().status_code == 200
+    assert gateway.client.get("/health/ready").json()["rate_limit_store"] == "redis"
+    counted = redis.Redis.from_url(private_redis.url).keys("LIMITS*")
+    assert counted  # shared counting resumed in Redis
+
+
+def test_redis_down_with_deny_is_503(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, private_redis: RedisServer
+) -> None:
+    gateway = start_gateway(
+        limited(upstream, default="100/minute", on_store_error="deny"), redis_url=private_redis.url
+    )
+    private_redis.stop()
+    response = gateway.chat()
+    assert response.status_code == 503
+    assert response.json()["error"]["type"] == "rate_limit_store_unavailable"
+    assert upstream.requests == []
+
+
+def test_paused_redis_does_not_freeze_the_event_loop(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, private_redis: RedisServer
+) -> None:
+    gateway = start_gateway(limited(upstream, default="100/minute"), redis_url=private_redis.url)
+    assert gateway.chat().status_code == 200
+    redis.Redis.from_url(private_redis.url).execute_command("CLIENT", "PAUSE", "1000")
+    stalled = threading.Thread(target=gateway.chat)  # its limit check waits on Redis
+    stalled.start()
+    time.sleep(0.05)
+    started = time.monotonic()
+    assert gateway.client is not None
+    assert gateway.client.get("/health").status_code == 200
+    # Well below the 0.5 s Redis timeout: had the limit check run on the event loop, this
+    # request would have waited for it (and for the one-second pause without that timeout).
+    assert time.monotonic() - started < 0.2
+    stalled.join(10)
+
+
+def _spawn_gateway(config: Path, redis_url: str, home: Path) -> tuple[subprocess.Popen[bytes], int]:
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")},
+        "REDIS_URL": redis_url,
+        "FAKE_UPSTREAM_KEY": UPSTREAM_KEY,
+        "GATEWAY_LOG_LEVEL": "warning",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)],
+        cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return process, port
+
+
+def _wait_ready(process: subprocess.Popen[bytes], port: int) -> str:
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the gateway process exited"
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError("the gateway did not start")
