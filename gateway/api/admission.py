@@ -46,13 +46,13 @@ async def admit(request: Request, model_id: str) -> Decision:
     limiter: ChatRateLimiter = request.app.state.rate_limiter
     decision = await limiter.check(client_identity(request), model_id)
     if not decision.allowed:
-        limit = decision.limit
+        headers = decision.headers()
         scope = f" for model '{model_id}'" if decision.scope.startswith("model:") else ""
         raise GatewayError(
-            f"rate limit exceeded: {limit}{scope}; retry after {decision.headers()['Retry-After']} s",
+            f"rate limit exceeded: {decision.limit}{scope}; retry after {headers['Retry-After']} s",
             status=429,
             error_type="rate_limited",
-            headers=decision.headers(),
+            headers=headers,
         )
     return decision
 
