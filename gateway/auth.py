@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from limits import parse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 MIN_KEY_LENGTH = 16
 
@@ -28,6 +29,8 @@ class KeyConfigError(ValueError):
 class ApiKey:
     name: str
     digest: bytes
+    # Replaces gateway.rate_limit.default for this key (keys file only), e.g. "600/minute".
+    rate_limit: str | None = None
 
     @property
     def tenant(self) -> str:
@@ -39,6 +42,17 @@ class _KeyEntry(BaseModel):
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
     key: str = Field(min_length=MIN_KEY_LENGTH, repr=False)
+    rate_limit: str | None = None
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _check_limit(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a rate limit like '60/minute'") from None
+        return value
 
 
 def _digest(key: str) -> bytes:
@@ -85,7 +99,8 @@ class KeyStore:
         if len(set(digests)) != len(digests):
             raise KeyConfigError("the same API key is configured twice")
         return cls(
-            ApiKey(entry.name, digest) for entry, digest in zip(entries, digests, strict=True)
+            ApiKey(entry.name, digest, entry.rate_limit)
+            for entry, digest in zip(entries, digests, strict=True)
         )
 
 

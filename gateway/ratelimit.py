@@ -12,6 +12,7 @@ with a 503.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -56,6 +57,10 @@ class Decision:
         return headers
 
 
+# Per-key limits are few and fixed; parse each once.
+_parse_limit = functools.lru_cache(maxsize=1024)(parse)
+
+
 def _unused_key_func() -> str:  # slowapi requires one; the gateway passes identities itself
     return ""
 
@@ -90,23 +95,27 @@ class ChatRateLimiter:
     def enabled(self) -> bool:
         return self._default is not None or bool(self._per_model)
 
-    async def check(self, client: str, model_id: str) -> Decision:
-        """Count one request of `client` for `model_id`; the most constraining limit decides."""
-        if not self.enabled:
+    async def check(self, client: str, model_id: str, override: str | None = None) -> Decision:
+        """Count one request of `client` for `model_id`; the most constraining limit decides.
+
+        `override` (a key's own limit) replaces the default limit for this client.
+        """
+        limits = self._limits(model_id, override)
+        if not limits:
             return Decision(allowed=True)
         # In a worker thread: the limits backend is synchronous, Redis must not stall the loop.
-        return await anyio.to_thread.run_sync(self._check, client, model_id)
+        return await anyio.to_thread.run_sync(self._check, client, limits)
 
-    def _limits(self, model_id: str) -> list[tuple[str, RateLimitItem]]:
+    def _limits(self, model_id: str, override: str | None) -> list[tuple[str, RateLimitItem]]:
         chosen = []
-        if self._default is not None:
-            chosen.append(("all", self._default))
+        default = _parse_limit(override) if override else self._default
+        if default is not None:
+            chosen.append(("all", default))
         if model_id in self._per_model:
             chosen.append((f"model:{model_id}", self._per_model[model_id]))
         return chosen
 
-    def _check(self, client: str, model_id: str) -> Decision:
-        limits = self._limits(model_id)
+    def _check(self, client: str, limits: list[tuple[str, RateLimitItem]]) -> Decision:
         if self._shared:
             self._maybe_recover()
             if not self.degraded:

@@ -203,3 +203,21 @@ def _wait_ready(process: subprocess.Popen[bytes], port: int) -> str:
         except httpx.HTTPError:
             time.sleep(0.2)
     raise AssertionError("the gateway did not start")
+
+
+def test_a_key_can_carry_its_own_limit(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys.yaml"
+    keys.write_text(
+        f"- {{name: tight, key: {KEY_A}, rate_limit: 1/minute}}\n- {{name: normal, key: {KEY_B}}}\n"
+    )
+    gateway = start_gateway(limited(upstream, default="3/minute"), api_keys_file=keys)
+    assert gateway.client is not None
+
+    def status(key: str) -> int:
+        headers = {"authorization": f"Bearer {key}"}
+        return gateway.client.post("/api/chat", json=BODY, headers=headers).status_code  # type: ignore[union-attr]
+
+    assert [status(KEY_A), status(KEY_A)] == [200, 429]  # its own 1/minute
+    assert [status(KEY_B) for _ in range(4)] == [200, 200, 200, 429]  # the default 3/minute

@@ -44,7 +44,9 @@ async def authenticate(request: Request) -> None:
 async def admit(request: Request, model_id: str) -> Decision:
     """Count this request against the client's limits; 429 with the limit named when over."""
     limiter: ChatRateLimiter = request.app.state.rate_limiter
-    decision = await limiter.check(client_identity(request), model_id)
+    key = getattr(request.state, "api_key", None)
+    override = key.rate_limit if key is not None else None
+    decision = await limiter.check(client_identity(request), model_id, override)
     if not decision.allowed:
         headers = decision.headers()
         scope = f" for model '{model_id}'" if decision.scope.startswith("model:") else ""
