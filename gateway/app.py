@@ -71,6 +71,8 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         settings.redis_url,
         limits.on_store_error,
         timeout_seconds=settings.redis_timeout,
+        tokens_per_minute=limits.tokens_per_minute,
+        model_tokens_per_minute=limits.model_tokens_per_minute,
     )
     install_error_handlers(app)
     app.include_router(health.router)

@@ -31,6 +31,7 @@ class ApiKey:
     digest: bytes
     # Replaces gateway.rate_limit.default for this key (keys file only), e.g. "600/minute".
     rate_limit: str | None = None
+    tokens_per_minute: int | None = None
 
     @property
     def tenant(self) -> str:
@@ -43,6 +44,7 @@ class _KeyEntry(BaseModel):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
     key: str = Field(min_length=MIN_KEY_LENGTH, repr=False)
     rate_limit: str | None = None
+    tokens_per_minute: int | None = Field(default=None, ge=1)
 
     @field_validator("rate_limit")
     @classmethod
@@ -99,7 +101,7 @@ class KeyStore:
         if len(set(digests)) != len(digests):
             raise KeyConfigError("the same API key is configured twice")
         return cls(
-            ApiKey(entry.name, digest, entry.rate_limit)
+            ApiKey(entry.name, digest, entry.rate_limit, entry.tokens_per_minute)
             for entry, digest in zip(entries, digests, strict=True)
         )
 

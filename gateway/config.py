@@ -69,6 +69,9 @@ class RateLimitOptions(BaseModel):
 
     default: str | None = None
     models: dict[str, str] = Field(default_factory=dict)
+    # Token budgets per client per minute, counted from the usage each answer reports.
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    model_tokens_per_minute: dict[str, int] = Field(default_factory=dict)
     on_store_error: Literal["allow", "deny"] = "allow"
     # Proxies whose X-Forwarded-For is believed when the client is identified by IP.
     trusted_proxies: list[str] = Field(default_factory=list)
@@ -242,7 +245,7 @@ class _Validator:
         litellm_settings = self._litellm_settings(data.get("litellm_settings") or {})
         options = self._options(data.get("gateway") or {})
         self._check_tools(options, deployments)
-        for model_id in options.rate_limit.models:
+        for model_id in [*options.rate_limit.models, *options.rate_limit.model_tokens_per_minute]:
             if model_id not in model_ids:
                 where = f"gateway.rate_limit.models.{model_id}"
                 self.problem(

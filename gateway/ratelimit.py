@@ -18,10 +18,10 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import anyio
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, RateLimitItemPerMinute, parse
 from slowapi import Limiter
 
 from gateway.errors import GatewayError
@@ -73,9 +73,13 @@ class ChatRateLimiter:
         redis_url: str | None,
         on_store_error: Literal["allow", "deny"] = "allow",
         timeout_seconds: float = 0.25,
+        tokens_per_minute: int | None = None,
+        model_tokens_per_minute: dict[str, int] | None = None,
     ) -> None:
         self._default = parse(default) if default else None
         self._per_model = {model_id: parse(text) for model_id, text in per_model.items()}
+        self._tokens = tokens_per_minute
+        self._model_tokens = dict(model_tokens_per_minute or {})
         self._shared = redis_url is not None
         self._on_store_error = on_store_error
         options = (
@@ -93,7 +97,7 @@ class ChatRateLimiter:
 
     @property
     def enabled(self) -> bool:
-        return self._default is not None or bool(self._per_model)
+        return any((self._default, self._per_model, self._tokens, self._model_tokens))
 
     async def check(self, client: str, model_id: str, override: str | None = None) -> Decision:
         """Count one request of `client` for `model_id`; the most constraining limit decides.
@@ -104,7 +108,7 @@ class ChatRateLimiter:
         if not limits:
             return Decision(allowed=True)
         # In a worker thread: the limits backend is synchronous, Redis must not stall the loop.
-        return await anyio.to_thread.run_sync(self._check, client, limits)
+        return await anyio.to_thread.run_sync(self._with_backend, _hit_all, client, limits)
 
     def _limits(self, model_id: str, override: str | None) -> list[tuple[str, RateLimitItem]]:
         chosen = []
@@ -115,15 +119,43 @@ class ChatRateLimiter:
             chosen.append((f"model:{model_id}", self._per_model[model_id]))
         return chosen
 
-    def _check(self, client: str, limits: list[tuple[str, RateLimitItem]]) -> Decision:
+    def _budgets(self, model_id: str, override: int | None) -> list[tuple[str, RateLimitItem]]:
+        chosen = []
+        per_client = override or self._tokens
+        if per_client:
+            chosen.append(("tokens", RateLimitItemPerMinute(per_client)))
+        per_model = self._model_tokens.get(model_id)
+        if per_model:
+            chosen.append((f"tokens:model:{model_id}", RateLimitItemPerMinute(per_model)))
+        return chosen
+
+    async def check_budget(
+        self, client: str, model_id: str, override: int | None = None
+    ) -> Decision:
+        """Refuse a client whose earlier answers used up a token budget (checked, not spent)."""
+        budgets = self._budgets(model_id, override)
+        if not budgets:
+            return Decision(allowed=True)
+        return await anyio.to_thread.run_sync(self._with_backend, _test_all, client, budgets)
+
+    async def spend_tokens(
+        self, client: str, model_id: str, tokens: int, override: int | None = None
+    ) -> None:
+        """Count an answer's tokens; the request after the one that crossed a budget is refused."""
+        budgets = self._budgets(model_id, override)
+        if budgets and tokens > 0:
+            await anyio.to_thread.run_sync(self._with_backend, _spend_all, client, budgets, tokens)
+
+    def _with_backend(self, action: Any, *args: Any) -> Any:
+        """Run `action(limiter, *args)` on Redis, or on process memory while Redis is down."""
         if self._shared:
             self._maybe_recover()
             if not self.degraded:
                 try:
-                    return _hit_all(self._primary, limits, client)
+                    return action(self._primary, *args)
                 except Exception as exc:
                     self._storage_failed(exc)
-        return _hit_all(self._fallback, limits, client)
+        return action(self._fallback, *args)
 
     def _storage_failed(self, exc: Exception) -> None:
         if self._on_store_error == "deny":
@@ -155,7 +187,23 @@ class ChatRateLimiter:
             self.degraded = False
 
 
-def _hit_all(limiter: Limiter, limits: list[tuple[str, RateLimitItem]], client: str) -> Decision:
+def _test_all(limiter: Limiter, client: str, budgets: list[tuple[str, RateLimitItem]]) -> Decision:
+    backend = limiter.limiter
+    for scope, item in budgets:
+        stats = backend.get_window_stats(item, "chat", scope, client)
+        if stats.remaining <= 0:
+            return Decision(False, item, 0, stats.reset_time, scope)
+    return Decision(allowed=True)
+
+
+def _spend_all(
+    limiter: Limiter, client: str, budgets: list[tuple[str, RateLimitItem]], tokens: int
+) -> None:
+    for scope, item in budgets:
+        limiter.limiter.hit(item, "chat", scope, client, cost=tokens)
+
+
+def _hit_all(limiter: Limiter, client: str, limits: list[tuple[str, RateLimitItem]]) -> Decision:
     backend = limiter.limiter
     tightest: Decision | None = None
     for scope, item in limits:

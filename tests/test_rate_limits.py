@@ -221,3 +221,47 @@ def test_a_key_can_carry_its_own_limit(
 
     assert [status(KEY_A), status(KEY_A)] == [200, 429]  # its own 1/minute
     assert [status(KEY_B) for _ in range(4)] == [200, 200, 200, 429]  # the default 3/minute
+
+
+def test_token_budget_refuses_the_request_after_the_one_that_crossed_it(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, redis_server: RedisServer
+) -> None:
+    # Each fake answer reports 11 prompt + 7 completion = 18 tokens.
+    gateway = start_gateway(
+        limited(upstream, tokens_per_minute=25, model_tokens_per_minute={"title-model": 10}),
+        redis_url=redis_server.url,
+        api_keys=f"a:{KEY_A},b:{KEY_B}",
+    )
+    assert gateway.client is not None
+
+    def chat(key: str, model: str = "chat-model", stream: bool = True) -> Any:
+        body = {**BODY, "model": model, "stream": stream}
+        return gateway.client.post(
+            "/api/chat", json=body, headers={"authorization": f"Bearer {key}"}
+        )  # type: ignore[union-attr]
+
+    assert chat(KEY_A).status_code == 200  # 18 of 25
+    assert chat(KEY_A, stream=False).status_code == 200  # 36: this one crosses the budget
+    refused = chat(KEY_A)
+    assert refused.status_code == 429
+    assert refused.json()["error"]["type"] == "token_budget_exceeded"
+    assert int(refused.headers["retry-after"]) >= 1
+    assert len(upstream.requests) == 2
+    # Key B has its own budget; the per-model budget of title-model is separate and smaller.
+    assert chat(KEY_B, "title-model").status_code == 200  # 18 > 10: crossed at once
+    assert chat(KEY_B, "title-model").status_code == 429
+    assert chat(KEY_B, "chat-model").status_code == 200  # 18 of its 25 on the client budget
+
+
+def test_a_key_can_carry_its_own_token_budget(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys.yaml"
+    keys.write_text(f"- {{name: big, key: {KEY_A}, tokens_per_minute: 1000}}\n")
+    gateway = start_gateway(limited(upstream, tokens_per_minute=20), api_keys_file=keys)
+    assert gateway.client is not None
+    headers = {"authorization": f"Bearer {KEY_A}"}
+    statuses = [
+        gateway.client.post("/api/chat", json=BODY, headers=headers).status_code for _ in range(3)
+    ]
+    assert statuses == [200, 200, 200]  # 54 tokens: over the default 20, within its own 1000

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Request
 
-from gateway.auth import KeyStore
+from gateway.auth import ApiKey, KeyStore
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.events import Event, Finish
 from gateway.ratelimit import ChatRateLimiter, Decision
 from gateway.settings import Settings
 
@@ -45,8 +47,9 @@ async def admit(request: Request, model_id: str) -> Decision:
     """Count this request against the client's limits; 429 with the limit named when over."""
     limiter: ChatRateLimiter = request.app.state.rate_limiter
     key = getattr(request.state, "api_key", None)
+    client = client_identity(request)
     override = key.rate_limit if key is not None else None
-    decision = await limiter.check(client_identity(request), model_id, override)
+    decision = await limiter.check(client, model_id, override)
     if not decision.allowed:
         headers = decision.headers()
         scope = f" for model '{model_id}'" if decision.scope.startswith("model:") else ""
@@ -56,7 +59,38 @@ async def admit(request: Request, model_id: str) -> Decision:
             error_type="rate_limited",
             headers=headers,
         )
+    budget = await limiter.check_budget(client, model_id, _key_tokens(key))
+    if not budget.allowed:
+        headers = budget.headers()
+        raise GatewayError(
+            f"token budget used up: {budget.limit} tokens; retry after {headers['Retry-After']} s",
+            status=429,
+            error_type="token_budget_exceeded",
+            headers=headers,
+        )
     return decision
+
+
+def _key_tokens(key: ApiKey | None) -> int | None:
+    return key.tokens_per_minute if key is not None else None
+
+
+async def metered(
+    request: Request, model_id: str, events: AsyncIterator[Event]
+) -> AsyncIterator[Event]:
+    """Pass events through; once the answer's Finish is out, spend its tokens from the budgets."""
+    limiter: ChatRateLimiter = request.app.state.rate_limiter
+    key = getattr(request.state, "api_key", None)
+    try:
+        async for event in events:
+            yield event
+            if isinstance(event, Finish):
+                tokens = event.usage.total_tokens
+                await limiter.spend_tokens(
+                    client_identity(request), model_id, tokens, _key_tokens(key)
+                )
+    finally:
+        await events.aclose()
 
 
 def client_identity(request: Request) -> str:

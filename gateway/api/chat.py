@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from gateway.api.admission import admit, authenticate, check_request_size
+from gateway.api.admission import admit, authenticate, check_request_size, metered
 from gateway.api.schemas import ChatRequest
 from gateway.api.streaming import stream_response
 from gateway.engine import ChatCall, Engine
@@ -32,10 +32,11 @@ async def chat(body: ChatRequest, request: Request) -> Response:
     engine.check_model(call.model_id)
     engine.enabled_tools(call)
     decision = await admit(request, call.model_id)
+    events = metered(request, call.model_id, engine.run(call))
     if not body.stream:
-        response: Response = JSONResponse(await collect(call.model_id, engine.run(call)))
+        response: Response = JSONResponse(await collect(call.model_id, events))
     else:
-        response = await stream_response(engine.run(call), encoder)
+        response = await stream_response(events, encoder)
     response.headers.update(decision.headers())
     return response
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.admission import admit, authenticate, check_request_size
+from gateway.api.admission import admit, authenticate, check_request_size, metered
 from gateway.api.streaming import stream_response
 from gateway.engine import ChatCall, Engine
 from gateway.protocols.openai_chat import OpenAIChunkEncoder, collect_completion
@@ -61,12 +61,13 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
     check_request_size(call.messages, request.app.state.settings)
     engine.check_model(call.model_id)
     decision = await admit(request, call.model_id)
+    events = metered(request, call.model_id, engine.run(call))
     if not body.stream:
-        response: Response = JSONResponse(await collect_completion(call.model_id, engine.run(call)))
+        response: Response = JSONResponse(await collect_completion(call.model_id, events))
     else:
         include_usage = bool((body.stream_options or {}).get("include_usage"))
         encoder = OpenAIChunkEncoder(body.model, include_usage)
-        response = await stream_response(engine.run(call), encoder)
+        response = await stream_response(events, encoder)
     response.headers.update(decision.headers())
     return response
 
