@@ -123,5 +123,8 @@ def _serve(args: argparse.Namespace) -> int:
         # Uvicorn's own access log is replaced by the gateway's request log in a later change;
         # keep it, it never prints headers.
         timeout_graceful_shutdown=30,
+        # The gateway decides whose X-Forwarded-For to believe (gateway.rate_limit.
+        # trusted_proxies); uvicorn's own rewrite would trust 127.0.0.1 behind its back.
+        proxy_headers=False,
     )
     return 0

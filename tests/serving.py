@@ -75,6 +75,7 @@ class ServedApp:
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=1,
+            proxy_headers=False,  # as `gateway serve` runs it
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.run_coroutine_threadsafe(self._serve(sock), self._loop.loop)

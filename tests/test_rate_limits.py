@@ -265,3 +265,23 @@ def test_a_key_can_carry_its_own_token_budget(
         gateway.client.post("/api/chat", json=BODY, headers=headers).status_code for _ in range(3)
     ]
     assert statuses == [200, 200, 200]  # 54 tokens: over the default 20, within its own 1000
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_forwarded_client_ip_is_believed_only_from_trusted_proxies(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, trusted: bool
+) -> None:
+    proxies = ["127.0.0.1"] if trusted else []
+    gateway = start_gateway(limited(upstream, default="1/minute", trusted_proxies=proxies))
+    assert gateway.client is not None
+
+    def status(forwarded_for: str) -> int:
+        headers = {"x-forwarded-for": forwarded_for}
+        return gateway.client.post("/api/chat", json=BODY, headers=headers).status_code  # type: ignore[union-attr]
+
+    first, second = status("203.0.113.5"), status("198.51.100.7, 203.0.113.6")
+    assert first == 200
+    # Behind a trusted proxy each forwarded client has its own limit; otherwise the header is
+    # ignored and both requests come from the one peer address.
+    assert second == (200 if trusted else 429)
+    assert status("203.0.113.5") == 429
