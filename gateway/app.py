@@ -14,6 +14,7 @@ from gateway.api import chat, health, openai
 from gateway.api.body_limit import BodySizeLimit
 from gateway.api.errors import install_error_handlers
 from gateway.auth import KeyConfigError, KeyStore
+from gateway.cache import MemoryStore, RedisStore, ResponseCache
 from gateway.config import GatewayConfig, load_config
 from gateway.engine import Engine
 from gateway.ratelimit import ChatRateLimiter
@@ -51,12 +52,18 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
 
     keys = load_keys(settings)
     _announce_keys(keys)
-    engine = Engine(config)
+    cache = ResponseCache(
+        RedisStore(settings.redis_url, settings.redis_timeout)
+        if settings.redis_url
+        else MemoryStore(config.options.cache.max_entries)
+    )
+    engine = Engine(config, cache)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await engine.aclose()
+        await cache.aclose()
 
     app = FastAPI(
         title="LLM gateway", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan
@@ -64,6 +71,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     app.state.settings = settings
     app.state.engine = engine
     app.state.keys = keys
+    app.state.cache = cache
     limits = config.options.rate_limit
     app.state.rate_limiter = ChatRateLimiter(
         limits.default,

@@ -26,7 +26,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gateway.yaml_source import YamlDocument, YamlProblem, parse_yaml
 
@@ -97,6 +104,29 @@ def _valid_limit(text: str) -> str:
     return text
 
 
+class CacheOptions(BaseModel):
+    """`gateway.cache`: exact-match answers for the listed model IDs, kept `ttl` seconds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ttl: int | None = Field(default=None, ge=1)
+    models: list[str] = Field(default_factory=list)
+    # per-key: one client's answers are never served to another; shared: any client may hit.
+    scope: Literal["per-key", "shared"] = "per-key"
+    # Bound of the in-process store (used when REDIS_URL is unset), in answers.
+    max_entries: int = Field(default=1000, ge=1)
+
+    @model_validator(mode="after")
+    def _ttl_when_enabled(self) -> CacheOptions:
+        if self.models and self.ttl is None:
+            raise ValueError("ttl is required when models are listed (seconds, e.g. 3600)")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.models)
+
+
 class GatewayOptions(BaseModel):
     """The `gateway:` section."""
 
@@ -111,6 +141,7 @@ class GatewayOptions(BaseModel):
     max_tool_steps: int = Field(default=5, ge=1, le=50)
     rate_limit: RateLimitOptions = Field(default_factory=RateLimitOptions)
     tool_timeout: float = Field(default=10.0, gt=0, le=600)
+    cache: CacheOptions = Field(default_factory=CacheOptions)
 
 
 class _EntrySchema(BaseModel):
@@ -139,6 +170,11 @@ class Deployment:
     @property
     def provider_model(self) -> str:
         return str(self.params["model"])
+
+    def identity(self) -> dict[str, Any]:
+        """What this deployment is, without its secrets: part of every cache key."""
+        secrets = set(self.secret_values)
+        return _without_secrets(dict(self.params), secrets)
 
     def router_entry(self) -> dict[str, Any]:
         return {
@@ -251,6 +287,10 @@ class _Validator:
                 self.problem(
                     ("gateway", "rate_limit", "models", model_id), where, "unknown model ID"
                 )
+        for position, model_id in enumerate(options.cache.models):
+            if model_id not in model_ids:
+                where = f"gateway.cache.models[{position}]"
+                self.problem(("gateway", "cache", "models", position), where, "unknown model ID")
         if self.problems:
             raise ConfigError(self.path, self.problems)
         return GatewayConfig(
@@ -418,6 +458,16 @@ class _Validator:
             return GatewayOptions()
 
 
+def _without_secrets(value: Any, secrets: set[str]) -> Any:
+    if isinstance(value, str) and value in secrets:
+        return "<secret>"
+    if isinstance(value, dict):
+        return {k: _without_secrets(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_secrets(v, secrets) for v in value]
+    return value
+
+
 def _entry_label(index: int, model_id: str | None) -> str:
     return f"model_list[{index}] ({model_id})" if model_id else f"model_list[{index}]"
 
@@ -427,6 +477,8 @@ def _pydantic_message(err: Any) -> str:
         return "missing"
     if err["type"] == "extra_forbidden":
         return "unknown field"
+    if err["type"] == "value_error" and "error" in err.get("ctx", {}):
+        return str(err["ctx"]["error"])
     return str(err["msg"])
 
 

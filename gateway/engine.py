@@ -17,6 +17,9 @@ from typing import Any
 import httpx
 import litellm
 
+from gateway.cache import CachedAnswer, CacheDirective, Lookup, ResponseCache
+from gateway.cache.answers import parse_tool_args
+from gateway.cache.keys import cache_key, deployment_identities
 from gateway.config import GatewayConfig
 from gateway.errors import InvalidRequest, ModelUnavailable, UnknownModel
 from gateway.events import (
@@ -32,6 +35,7 @@ from gateway.events import (
     ToolResult,
     Usage,
 )
+from gateway.outcome import CallOutcome
 from gateway.providers import register_providers
 from gateway.tools import REGISTRY, Tool, ToolContext
 from gateway.tools.runner import run_tool_calls
@@ -52,6 +56,10 @@ class ChatCall:
     tool_names: list[str] | None = None
     # OpenAI-style tool specs the client runs itself: offered as given, never executed here.
     client_tools: list[dict[str, Any]] | None = None
+    # What the request allows the response cache (tenant, Cache-Control).
+    cache: CacheDirective = field(default_factory=CacheDirective)
+    # Filled in as the call runs: read by the HTTP layer for headers, logs and metrics.
+    outcome: CallOutcome = field(default_factory=CallOutcome, compare=False)
 
 
 def build_router(config: GatewayConfig) -> litellm.Router:
@@ -65,9 +73,12 @@ def build_router(config: GatewayConfig) -> litellm.Router:
 
 
 class Engine:
-    def __init__(self, config: GatewayConfig) -> None:
+    def __init__(self, config: GatewayConfig, cache: ResponseCache | None = None) -> None:
         self.config = config
         self.router = build_router(config)
+        self.cache = cache if config.options.cache.enabled else None
+        self._cached_models = frozenset(config.options.cache.models)
+        self._deployments = deployment_identities(config) if self.cache else {}
         self._secrets = tuple(config.secrets())
         self._model_ids = frozenset(config.model_ids)
         self._tool_http: httpx.AsyncClient | None = None
@@ -109,7 +120,7 @@ class Engine:
         tools = self.enabled_tools(call)
         specs = call.client_tools or [tool.spec() for tool in tools.values()]
         messages = list(call.messages)
-        usage = Usage()
+        usage: Usage | None = None
         max_steps = self.config.options.max_tool_steps
         for step_number in range(max_steps):
             step = _StepState()
@@ -118,7 +129,7 @@ class Engine:
                     yield event
             except Exception as exc:
                 raise to_gateway_error(exc, call.model_id, self._secrets) from None
-            usage = usage + step.usage
+            usage = step.usage if usage is None else usage + step.usage
             calls = step.completed_tool_calls
             if not calls or call.client_tools is not None:
                 yield StepFinish(step.finish_reason, step.usage)
@@ -134,7 +145,7 @@ class Engine:
             messages.extend(_tool_message(result) for result in results)
         # The step cap stopped a model that kept calling tools; its last calls were answered.
         log.info("model %s reached max_tool_steps=%d", call.model_id, max_steps)
-        yield Finish("tool-calls", usage)
+        yield Finish("tool-calls", usage or Usage())
 
     def _tool_context(self, tool: Tool) -> ToolContext:
         if self._tool_http is None:
@@ -149,13 +160,22 @@ class Engine:
         step_number: int,
         step: _StepState,
     ) -> AsyncIterator[Event]:
+        lookup = await self._cache_lookup(call, messages, specs)
+        if lookup is not None and lookup.answer is not None:
+            yield StepStart(step=step_number, message_id=_message_id())
+            for event in step.replay(lookup.answer):
+                yield event
+            return
+        step.record = lookup is not None and lookup.may_store
         kwargs: dict[str, Any] = {**call.params, "model": call.model_id, "messages": messages}
         if specs:
             kwargs["tools"] = specs
         if not call.stream:
             response = await self.router.acompletion(**kwargs)
             yield StepStart(step=step_number, message_id=_message_id())
-            for event in step.absorb_response(response):
+            events = step.absorb_response(response)
+            await self._cache_save(lookup, step)
+            for event in events:
                 yield event
             return
         kwargs["stream"] = True
@@ -171,8 +191,38 @@ class Engine:
         finally:
             # Closes the provider's HTTP stream at once when the client has gone away.
             await response.aclose()
-        for event in step.complete_tool_calls():
+        step.finished = step.finished and _provider_sent_finish(response)
+        events = step.complete_tool_calls()
+        await self._cache_save(lookup, step)
+        for event in events:
             yield event
+
+    async def _cache_lookup(
+        self, call: ChatCall, messages: list[dict[str, Any]], specs: list[dict[str, Any]]
+    ) -> Lookup | None:
+        """The cache's answer for this model call; None when the model ID is not cached."""
+        if self.cache is None or call.model_id not in self._cached_models:
+            return None
+        policy = self.config.options.cache
+        key = cache_key(
+            deployment=self._deployments.get(call.model_id, ""),
+            model_id=call.model_id,
+            messages=messages,
+            params=call.params,
+            tools=specs,
+            tenant=call.cache.tenant if policy.scope == "per-key" else None,
+        )
+        lookup = await self.cache.lookup(key, call.cache)
+        if call.outcome.cache is None:
+            call.outcome.cache = lookup.result
+        return lookup
+
+    async def _cache_save(self, lookup: Lookup | None, step: _StepState) -> None:
+        """Store a model call's answer, only if it ran to its finish (never a cut stream)."""
+        if self.cache is None or lookup is None or not (lookup.may_store and step.finished):
+            return
+        ttl = self.config.options.cache.ttl or 0
+        await self.cache.save(lookup.key, step.answer(), ttl)
 
 
 def _assistant_message(text: str, calls: list[ToolCall]) -> dict[str, Any]:
@@ -217,6 +267,11 @@ class _StepState:
     tool_calls: dict[int, _PendingToolCall] = field(default_factory=dict)
     completed_tool_calls: list[ToolCall] = field(default_factory=list)
     text_parts: list[str] = field(default_factory=list)
+    # The provider said how the answer ended: only such answers may be cached.
+    finished: bool = False
+    # Keep the deltas for the cache (only when this answer may be stored).
+    record: bool = False
+    deltas: list[Any] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -240,9 +295,12 @@ class _StepState:
                     self._absorb_tool_call_deltas(delta.tool_calls, events)
             if choice.finish_reason:
                 self.finish_reason = _normalise_finish_reason(choice.finish_reason)
+                self.finished = True
         usage = getattr(chunk, "usage", None)
         if usage:
             self.usage = _usage_of(usage)
+        if self.record and events:
+            self.deltas.extend(events)
         return events
 
     def _absorb_tool_call_deltas(self, deltas: list[Any], events: list[Event]) -> None:
@@ -267,7 +325,7 @@ class _StepState:
                 ToolCall(
                     pending.tool_call_id,
                     pending.name,
-                    _parse_args(pending.args_text),
+                    parse_tool_args(pending.args_text),
                     pending.args_text,
                 )
             )
@@ -289,27 +347,44 @@ class _StepState:
                 tool_call.function.name or "",
                 arguments,
             )
+        if self.record:
+            self.deltas.extend(events)
         events.extend(self.complete_tool_calls())
         self.finish_reason = _normalise_finish_reason(choice.finish_reason or "stop")
+        self.finished = choice.finish_reason is not None
         usage = getattr(response, "usage", None)
         if usage:
             self.usage = _usage_of(usage)
         return events
 
+    def answer(self) -> CachedAnswer:
+        return CachedAnswer(self.deltas, self.completed_tool_calls, self.finish_reason, self.usage)
+
+    def replay(self, answer: CachedAnswer) -> list[Event]:
+        """Take a cached answer as this step's own, and return its events."""
+        self.text_parts = [d.text for d in answer.deltas if isinstance(d, TextDelta)]
+        self.completed_tool_calls = list(answer.tool_calls)
+        self.finish_reason = answer.finish_reason
+        self.usage = answer.usage
+        self.finished = True
+        return answer.replay()
+
+
+def _provider_sent_finish(stream: Any) -> bool:
+    """Did the provider itself say how the stream ended?
+
+    LiteLLM's stream wrapper hands out `finish_reason: "stop"` for a stream that simply stopped,
+    so a truncated answer looks complete. The chunks it keeps for logging hold only the finish
+    the provider really sent.
+    """
+    chunks = getattr(stream, "chunks", None)
+    if not isinstance(chunks, list):
+        return True  # not LiteLLM's wrapper: the finish seen in the stream is the provider's
+    return any(chunk.choices and chunk.choices[0].finish_reason for chunk in reversed(chunks))
+
 
 def _message_id() -> str:
     return f"msg-{uuid.uuid4().hex}"
-
-
-def _parse_args(text: str) -> dict[str, Any] | None:
-    """Parsed tool arguments, or None when they are not a JSON object (the runner reports it)."""
-    if not text.strip():
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _usage_of(usage: Any) -> Usage:

@@ -94,7 +94,8 @@ class Gateway:
         self.client: httpx.Client | None = None
 
     def start(self) -> Gateway:
-        self._served = ServedApp(self._loop, create_app(self.settings))
+        self.app = create_app(self.settings)
+        self._served = ServedApp(self._loop, self.app)
         self._served.start()
         self.client = httpx.Client(base_url=self._served.url, timeout=15)
         return self

@@ -40,6 +40,8 @@ class Reply:
     first_byte_delay: float = 0.0  # before the status line: nothing at all arrives
     chunk_delay: float = 0.0
     cut_after: int | None = None  # drop the connection after this many chunks
+    # End the response cleanly after this many chunks: no finish chunk, no [DONE], no error.
+    end_after: int | None = None
 
     @property
     def text(self) -> str:
@@ -142,6 +144,8 @@ class FakeUpstream:
             for index, chunk in enumerate(_stream_chunks(reply, request)):
                 if reply.cut_after is not None and index >= reply.cut_after:
                     raise ConnectionAbortedError("fake upstream cuts the stream")
+                if reply.end_after is not None and index >= reply.end_after:
+                    break
                 if watcher.done():
                     return
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})

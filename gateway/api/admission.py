@@ -9,7 +9,7 @@ from fastapi import Request
 
 from gateway.auth import ApiKey, KeyStore
 from gateway.errors import GatewayError, InvalidRequest
-from gateway.events import Event, Finish
+from gateway.events import Event, Finish, StepFinish
 from gateway.ratelimit import ChatRateLimiter, Decision
 from gateway.settings import Settings
 
@@ -78,16 +78,22 @@ def _key_tokens(key: ApiKey | None) -> int | None:
 async def metered(
     request: Request, model_id: str, events: AsyncIterator[Event]
 ) -> AsyncIterator[Event]:
-    """Pass events through; once the answer's Finish is out, spend its tokens from the budgets."""
+    """Pass events through; once the answer's Finish is out, spend its tokens from the budgets.
+
+    Tokens of model calls answered from the response cache cost the provider nothing and are
+    not spent.
+    """
     limiter: ChatRateLimiter = request.app.state.rate_limiter
     key = getattr(request.state, "api_key", None)
+    billable = 0
     try:
         async for event in events:
             yield event
-            if isinstance(event, Finish):
-                tokens = event.usage.total_tokens
+            if isinstance(event, StepFinish) and not event.usage.cached:
+                billable += event.usage.total_tokens
+            elif isinstance(event, Finish):
                 await limiter.spend_tokens(
-                    client_identity(request), model_id, tokens, _key_tokens(key)
+                    client_identity(request), model_id, billable, _key_tokens(key)
                 )
     finally:
         await events.aclose()

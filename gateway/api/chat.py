@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from gateway.api.admission import admit, authenticate, check_request_size, metered
+from gateway.api.caching import cache_directive
 from gateway.api.schemas import ChatRequest
 from gateway.api.streaming import stream_response
 from gateway.engine import ChatCall, Engine
@@ -27,6 +28,7 @@ async def chat(body: ChatRequest, request: Request) -> Response:
         params=body.sampling_params(),
         stream=body.stream,
         tool_names=body.tools,
+        cache=cache_directive(request),
     )
     check_request_size(call.messages, request.app.state.settings)
     engine.check_model(call.model_id)
@@ -38,6 +40,7 @@ async def chat(body: ChatRequest, request: Request) -> Response:
     else:
         response = await stream_response(events, encoder)
     response.headers.update(decision.headers())
+    response.headers.update(call.outcome.headers())
     return response
 
 

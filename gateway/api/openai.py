@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.admission import admit, authenticate, check_request_size, metered
+from gateway.api.caching import cache_directive
 from gateway.api.streaming import stream_response
 from gateway.engine import ChatCall, Engine
 from gateway.protocols.openai_chat import OpenAIChunkEncoder, collect_completion
@@ -57,6 +58,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         params={name: value for name, value in fields.items() if name in _PASSED_THROUGH},
         stream=body.stream,
         client_tools=body.tools,
+        cache=cache_directive(request),
     )
     check_request_size(call.messages, request.app.state.settings)
     engine.check_model(call.model_id)
@@ -69,6 +71,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         encoder = OpenAIChunkEncoder(body.model, include_usage)
         response = await stream_response(events, encoder)
     response.headers.update(decision.headers())
+    response.headers.update(call.outcome.headers())
     return response
 
 

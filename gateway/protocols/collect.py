@@ -19,7 +19,9 @@ from gateway.events import (
     TextDelta,
     ToolCall,
     ToolResult,
+    Usage,
 )
+from gateway.protocols.data_stream import usage_json_marked
 
 
 async def collect(model_id: str, events: AsyncIterator[Event]) -> dict[str, Any]:
@@ -56,17 +58,13 @@ async def collect(model_id: str, events: AsyncIterator[Event]) -> dict[str, Any]
                 )
             case Finish():
                 finish = event
-    usage = finish.usage if finish else None
+    usage = finish.usage if finish else Usage()
     answer: dict[str, Any] = {
         "id": message_id,
         "model": model_id,
         "text": "".join(text),
         "finishReason": finish.finish_reason if finish else "other",
-        "usage": {
-            "promptTokens": usage.prompt_tokens if usage else 0,
-            "completionTokens": usage.completion_tokens if usage else 0,
-            "totalTokens": usage.total_tokens if usage else 0,
-        },
+        "usage": {**usage_json_marked(usage), "totalTokens": usage.total_tokens},
         "toolCalls": tool_calls,
         "toolResults": tool_results,
     }

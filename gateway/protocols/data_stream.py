@@ -16,7 +16,7 @@ Headers: `x-vercel-ai-data-stream: v1`, `content-type: text/plain; charset=utf-8
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from gateway.events import (
     ErrorEvent,
@@ -37,6 +37,14 @@ from gateway.protocols.base import NO_BUFFERING, dumps
 
 def usage_json(usage: Usage) -> dict[str, int]:
     return {"promptTokens": usage.prompt_tokens, "completionTokens": usage.completion_tokens}
+
+
+def usage_json_marked(usage: Usage) -> dict[str, Any]:
+    """usage_json, plus `"cached": true` on an answer served from the response cache."""
+    body: dict[str, Any] = usage_json(usage)
+    if usage.cached:
+        body["cached"] = True
+    return body
 
 
 class DataStreamEncoder:

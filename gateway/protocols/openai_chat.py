@@ -29,12 +29,16 @@ OPENAI_FINISH_REASONS = {
 }
 
 
-def openai_usage(usage: Usage) -> dict[str, int]:
-    return {
+def openai_usage(usage: Usage) -> dict[str, Any]:
+    body: dict[str, Any] = {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
     }
+    if usage.cached:
+        # Answered from the gateway's response cache: OpenAI's field for cached prompt tokens.
+        body["prompt_tokens_details"] = {"cached_tokens": usage.prompt_tokens}
+    return body
 
 
 class OpenAIChunkEncoder:

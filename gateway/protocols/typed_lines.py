@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from gateway.events import ErrorEvent, Event, Finish, TextDelta, ToolCall, ToolResult
 from gateway.protocols.base import NO_BUFFERING, dumps
+from gateway.protocols.data_stream import usage_json_marked
 
 
 class TypedLineEncoder:
@@ -54,10 +55,7 @@ class TypedLineEncoder:
                     {
                         "type": "finish",
                         "finishReason": reason,
-                        "usage": {
-                            "promptTokens": usage.prompt_tokens,
-                            "completionTokens": usage.completion_tokens,
-                        },
+                        "usage": usage_json_marked(usage),
                     },
                 )
         return b""

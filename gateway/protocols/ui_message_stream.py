@@ -27,7 +27,7 @@ from gateway.events import (
     ToolResult,
 )
 from gateway.protocols.base import NO_BUFFERING, dumps
-from gateway.protocols.data_stream import usage_json
+from gateway.protocols.data_stream import usage_json_marked
 
 _FINISH_REASONS = {"stop", "length", "content-filter", "tool-calls", "error", "other"}
 
@@ -81,7 +81,7 @@ class UIMessageStreamEncoder:
                 return self._close_block() + _sse({
                     "type": "finish",
                     "finishReason": reason,
-                    "messageMetadata": {"usage": usage_json(event.usage)},
+                    "messageMetadata": {"usage": usage_json_marked(event.usage)},
                 })  # fmt: skip
         return b""
 
