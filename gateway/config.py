@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import ipaddress
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -80,7 +81,8 @@ class RateLimitOptions(BaseModel):
     tokens_per_minute: int | None = Field(default=None, ge=1)
     model_tokens_per_minute: dict[str, int] = Field(default_factory=dict)
     on_store_error: Literal["allow", "deny"] = "allow"
-    # Proxies whose X-Forwarded-For is believed when the client is identified by IP.
+    # Proxies (addresses or networks like 172.16.0.0/12) whose X-Forwarded-For is believed when
+    # the client is identified by IP.
     trusted_proxies: list[str] = Field(default_factory=list)
 
     @field_validator("default")
@@ -92,6 +94,35 @@ class RateLimitOptions(BaseModel):
     @classmethod
     def _check_models(cls, value: dict[str, str]) -> dict[str, str]:
         return {model_id: _valid_limit(text) for model_id, text in value.items()}
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for text in value:
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise ValueError(f"{text!r} is not an IP address or network") from None
+        return value
+
+    def trusts(self, address: str) -> bool:
+        """Is `address` one of the trusted proxies?"""
+        return _in_networks(address, tuple(self.trusted_proxies))
+
+
+@cache
+def _networks(texts: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(text, strict=False) for text in texts)
+
+
+def _in_networks(address: str, texts: tuple[str, ...]) -> bool:
+    if not texts:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in _networks(texts))
 
 
 def _valid_limit(text: str) -> str:

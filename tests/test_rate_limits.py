@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import subprocess
 import sys
@@ -267,11 +268,13 @@ def test_a_key_can_carry_its_own_token_budget(
     assert statuses == [200, 200, 200]  # 54 tokens: over the default 20, within its own 1000
 
 
-@pytest.mark.parametrize("trusted", [True, False])
+@pytest.mark.parametrize(
+    "proxies", [["127.0.0.1"], ["10.0.0.0/8", "127.0.0.0/8"], [], ["10.0.0.0/8"]]
+)
 def test_forwarded_client_ip_is_believed_only_from_trusted_proxies(
-    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, trusted: bool
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, proxies: list[str]
 ) -> None:
-    proxies = ["127.0.0.1"] if trusted else []
+    trusted = any(ipaddress.ip_address("127.0.0.1") in ipaddress.ip_network(p) for p in proxies)
     gateway = start_gateway(limited(upstream, default="1/minute", trusted_proxies=proxies))
     assert gateway.client is not None
 
@@ -285,3 +288,13 @@ def test_forwarded_client_ip_is_believed_only_from_trusted_proxies(
     # ignored and both requests come from the one peer address.
     assert second == (200 if trusted else 429)
     assert status("203.0.113.5") == 429
+
+
+def test_a_trusted_proxy_that_is_no_address_is_a_config_error(upstream: FakeUpstream) -> None:
+    from gateway.config import ConfigError, parse_config
+
+    text = yaml.safe_dump(limited(upstream, trusted_proxies=["nginx"]))
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, Path("c.yaml"))
+    message = "gateway.rate_limit.trusted_proxies: 'nginx' is not an IP address or network"
+    assert message in str(caught.value)

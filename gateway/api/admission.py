@@ -105,12 +105,12 @@ def client_identity(request: Request) -> str:
     if key is not None:
         return str(key.tenant)
     peer = request.client.host if request.client else "unknown"
-    trusted = request.app.state.engine.config.options.rate_limit.trusted_proxies
-    if peer in trusted:
+    limits = request.app.state.engine.config.options.rate_limit
+    if limits.trusts(peer):
         forwarded = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",")]
         # The rightmost address a trusted proxy did not add is the client.
         for hop in reversed([hop for hop in forwarded if hop]):
-            if hop not in trusted:
+            if not limits.trusts(hop):
                 return f"ip:{hop}"
     return f"ip:{peer}"
 
