@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,7 @@ class Connection:
     def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port
+        self.headers: dict[bytes, bytes] = {}  # of the last answer; names and values lowercased
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -83,6 +84,7 @@ class Connection:
         for line in header_block.split(b"\r\n"):
             name, _, value = line.partition(b":")
             headers[name.strip().lower()] = value.strip().lower()
+        self.headers = headers
         if headers.get(b"transfer-encoding") == b"chunked":
             body = await self._read_chunked(self._reader)
         elif b"content-length" in headers:
@@ -325,11 +327,28 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(5)
 
 
+@dataclass(frozen=True)
+class FakeUpstream:
+    url: str  # base URL, ending in /v1
+    pid: int
+    process: subprocess.Popen[bytes]
+
+    def requests_seen(self) -> int:
+        """How many chat requests the fake upstream has received so far."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(b"count\n")
+        self.process.stdin.flush()
+        return int(self.process.stdout.readline())
+
+
 @contextlib.contextmanager
-def fake_upstream(chunks: int) -> Iterator[tuple[str, int]]:
-    """Start bench/_fake_server.py; yield its base URL (ending in /v1) and its pid."""
+def fake_upstream(
+    chunks: int, first_byte_ms: float = 0.0, chunk_delay_ms: float = 0.0
+) -> Iterator[FakeUpstream]:
+    """Start bench/_fake_server.py, answering `chunks` text chunks after the given delays."""
+    delays = ["--first-byte-ms", str(first_byte_ms), "--chunk-delay-ms", str(chunk_delay_ms)]
     process = subprocess.Popen(
-        [sys.executable, str(FAKE_SERVER), "--chunks", str(chunks)],
+        [sys.executable, str(FAKE_SERVER), "--chunks", str(chunks), *delays],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         cwd=REPO_ROOT,
@@ -340,14 +359,22 @@ def fake_upstream(chunks: int) -> Iterator[tuple[str, int]]:
         line = process.stdout.readline().decode().strip() if ready else ""
         if not line.startswith("http://"):
             raise RuntimeError(f"fake upstream did not start (exit code {process.poll()})")
-        yield line, process.pid
+        yield FakeUpstream(line, process.pid, process)
     finally:
         stop(process)
 
 
 @contextlib.contextmanager
-def gateway(upstream_url: str, log_level: str | None) -> Iterator[tuple[int, int]]:
-    """Start `python -m gateway serve` in front of `upstream_url`; yield its port and pid."""
+def gateway(
+    upstream_url: str,
+    log_level: str | None,
+    gateway_yaml: str = "",
+    env_changes: Mapping[str, str | None] | None = None,
+) -> Iterator[tuple[int, int]]:
+    """Start `python -m gateway serve` in front of `upstream_url`; yield its port and pid.
+
+    `gateway_yaml` is appended to the config (e.g. a `gateway:` section); `env_changes` sets
+    environment variables for the gateway, or removes those given as None."""
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as workdir:
         config = Path(workdir, "config.yaml")
         config.write_text(
@@ -355,7 +382,7 @@ def gateway(upstream_url: str, log_level: str | None) -> Iterator[tuple[int, int
             f"  - model_name: {MODEL_ID}\n"
             f"    litellm_params: {{model: openai/fake-model, api_base: {upstream_url},"
             f" api_key: {API_KEY}}}\n"
-            "router_settings: {num_retries: 0, timeout: 30}\n"
+            "router_settings: {num_retries: 0, timeout: 30}\n" + gateway_yaml
         )
         port = free_port()
         # This checkout's gateway package, whatever the venv has installed.
@@ -363,6 +390,11 @@ def gateway(upstream_url: str, log_level: str | None) -> Iterator[tuple[int, int
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(pythonpath))
         if log_level:
             env["GATEWAY_LOG_LEVEL"] = log_level
+        for name, value in (env_changes or {}).items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         command = [sys.executable, "-m", "gateway", "serve", "--host", HOST, "--port", str(port)]
         output = Path(workdir, "gateway.log")
         with output.open("wb") as sink:
@@ -506,14 +538,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so the child processes are stopped either way.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with fake_upstream(args.chunks) as (upstream_url, fake_pid):
-        log(f"fake upstream at {upstream_url}; measuring direct")
-        direct = measure(direct_target(upstream_url, args.chunks), {"direct": fake_pid}, args)
-        with gateway(upstream_url, args.gateway_log_level) as (port, gateway_pid):
+    with fake_upstream(args.chunks) as fake:
+        log(f"fake upstream at {fake.url}; measuring direct")
+        direct = measure(direct_target(fake.url, args.chunks), {"direct": fake.pid}, args)
+        with gateway(fake.url, args.gateway_log_level) as (port, gateway_pid):
             log("measuring gateway")
             through = measure(
                 gateway_target(port, args.chunks),
-                {"gateway": gateway_pid, "upstream": fake_pid},
+                {"gateway": gateway_pid, "upstream": fake.pid},
                 args,
             )
     results = [direct, through]

@@ -10,9 +10,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from gateway import __version__
-from gateway.api import chat, health, openai
+from gateway.api import chat, health, metrics, openai
 from gateway.api.body_limit import BodySizeLimit
 from gateway.api.errors import install_error_handlers
+from gateway.api.request_log import RequestLog
 from gateway.auth import KeyConfigError, KeyStore
 from gateway.cache import MemoryStore, RedisStore, ResponseCache
 from gateway.config import GatewayConfig, load_config
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(openai.router)
+    app.include_router(metrics.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -94,4 +96,6 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         expose_headers=["x-request-id", "x-cache", "retry-after"],
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Outermost: it times the whole request and stamps x-request-id on every answer.
+    app.add_middleware(RequestLog)
     return app

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import litellm
 
+from gateway import metrics
 from gateway.cache import CachedAnswer, CacheDirective, Lookup, ResponseCache
 from gateway.cache.answers import parse_tool_args
 from gateway.cache.keys import cache_key, deployment_identities
@@ -124,16 +125,22 @@ class Engine:
         max_steps = self.config.options.max_tool_steps
         for step_number in range(max_steps):
             step = _StepState()
+            outcome = call.outcome
             try:
                 async for event in self._model_step(call, messages, specs, step_number, step):
+                    if outcome.first_token_at is None and type(event) in _FIRST_TOKEN_EVENTS:
+                        outcome.mark_first_token()
                     yield event
             except Exception as exc:
-                raise to_gateway_error(exc, call.model_id, self._secrets) from None
+                error = to_gateway_error(exc, call.model_id, self._secrets)
+                outcome.error_type = error.error_type
+                metrics.UPSTREAM_ERRORS.labels(call.model_id, error.error_type).inc()
+                raise error from None
             usage = step.usage if usage is None else usage + step.usage
             calls = step.completed_tool_calls
             if not calls or call.client_tools is not None:
                 yield StepFinish(step.finish_reason, step.usage)
-                yield Finish(step.finish_reason, usage)
+                yield self._finish(call, step.finish_reason, usage)
                 return
             yield StepFinish("tool-calls", step.usage, is_continued=True)
             results = await run_tool_calls(
@@ -145,7 +152,13 @@ class Engine:
             messages.extend(_tool_message(result) for result in results)
         # The step cap stopped a model that kept calling tools; its last calls were answered.
         log.info("model %s reached max_tool_steps=%d", call.model_id, max_steps)
-        yield Finish("tool-calls", usage or Usage())
+        yield self._finish(call, "tool-calls", usage or Usage())
+
+    @staticmethod
+    def _finish(call: ChatCall, reason: str, usage: Usage) -> Finish:
+        call.outcome.finish_reason = reason
+        call.outcome.usage = usage
+        return Finish(reason, usage)
 
     def _tool_context(self, tool: Tool) -> ToolContext:
         if self._tool_http is None:
@@ -172,6 +185,7 @@ class Engine:
             kwargs["tools"] = specs
         if not call.stream:
             response = await self.router.acompletion(**kwargs)
+            _note_deployment(call.outcome, response)
             yield StepStart(step=step_number, message_id=_message_id())
             events = step.absorb_response(response)
             await self._cache_save(lookup, step)
@@ -181,6 +195,7 @@ class Engine:
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}
         response = await self.router.acompletion(**kwargs)
+        _note_deployment(call.outcome, response)
         # StepStart is yielded only once the provider has answered, so a refusal before this
         # point still becomes an HTTP status rather than an error part.
         try:
@@ -213,6 +228,7 @@ class Engine:
             tenant=call.cache.tenant if policy.scope == "per-key" else None,
         )
         lookup = await self.cache.lookup(key, call.cache)
+        metrics.CACHE_LOOKUPS.labels(call.model_id, lookup.result).inc()
         if call.outcome.cache is None:
             call.outcome.cache = lookup.result
         return lookup
@@ -368,6 +384,18 @@ class _StepState:
         self.usage = answer.usage
         self.finished = True
         return answer.replay()
+
+
+_FIRST_TOKEN_EVENTS = frozenset({TextDelta, ReasoningDelta, ToolCallStart, ToolCall})
+
+
+def _note_deployment(outcome: CallOutcome, response: Any) -> None:
+    """Remember which model_list entry answered the first model call (after any fallback)."""
+    if outcome.deployment is None:
+        hidden = getattr(response, "_hidden_params", None) or {}
+        deployment = hidden.get("model_id")
+        if isinstance(deployment, str):
+            outcome.deployment = deployment
 
 
 def _provider_sent_finish(stream: Any) -> bool:

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     )
     cors_origins: Annotated[list[str], NoDecode] = ["http://localhost:3000"]
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # `json`: one JSON object per line (the request log's fields as keys); `text` for humans.
+    log_format: Literal["text", "json"] = "text"
+    # Put the request's messages in its log line. Off: message contents are never logged.
+    log_content: bool = False
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Seconds any Redis call (readiness probe, rate-limit check) may take before it counts as
     # failed. Limit checks run off the event loop, so this bounds one request, not all.
@@ -43,6 +47,14 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = None
     # Refuse to start without keys (a public deployment must never run open by mistake).
     require_auth: bool = False
+    # Bearer key for /admin/* (reload). Unset: the admin routes answer 403.
+    admin_key: str | None = Field(default=None, repr=False, min_length=16)
+
+    # Seconds between checks of the YAML file for edits (0 turns watching off; SIGHUP and
+    # POST /admin/reload still reload).
+    config_poll_seconds: float = Field(default=1.0, ge=0)
+    # On SIGTERM, streams in flight get this long to finish before they are ended.
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -51,7 +63,7 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Request
 
+from gateway import metrics
 from gateway.auth import ApiKey, KeyStore
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.events import Event, Finish, StepFinish
@@ -51,6 +52,7 @@ async def admit(request: Request, model_id: str) -> Decision:
     override = key.rate_limit if key is not None else None
     decision = await limiter.check(client, model_id, override)
     if not decision.allowed:
+        metrics.RATE_LIMIT_REFUSALS.labels(model_id, "requests").inc()
         headers = decision.headers()
         scope = f" for model '{model_id}'" if decision.scope.startswith("model:") else ""
         raise GatewayError(
@@ -61,6 +63,7 @@ async def admit(request: Request, model_id: str) -> Decision:
         )
     budget = await limiter.check_budget(client, model_id, _key_tokens(key))
     if not budget.allowed:
+        metrics.RATE_LIMIT_REFUSALS.labels(model_id, "tokens").inc()
         headers = budget.headers()
         raise GatewayError(
             f"token budget used up: {budget.limit} tokens; retry after {headers['Retry-After']} s",

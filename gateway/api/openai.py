@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.admission import admit, authenticate, check_request_size, metered
+from gateway.api.admission import authenticate
+from gateway.api.answering import answer
 from gateway.api.caching import cache_directive
-from gateway.api.streaming import stream_response
 from gateway.engine import ChatCall, Engine
 from gateway.protocols.openai_chat import OpenAIChunkEncoder, collect_completion
 
@@ -50,7 +50,6 @@ class ChatCompletionRequest(BaseModel):
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
-    engine: Engine = request.app.state.engine
     fields = body.model_dump(exclude_none=True)
     call = ChatCall(
         model_id=body.model,
@@ -60,19 +59,15 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         client_tools=body.tools,
         cache=cache_directive(request),
     )
-    check_request_size(call.messages, request.app.state.settings)
-    engine.check_model(call.model_id)
-    decision = await admit(request, call.model_id)
-    events = metered(request, call.model_id, engine.run(call))
     if not body.stream:
-        response: Response = JSONResponse(await collect_completion(call.model_id, events))
-    else:
-        include_usage = bool((body.stream_options or {}).get("include_usage"))
-        encoder = OpenAIChunkEncoder(body.model, include_usage)
-        response = await stream_response(events, encoder)
-    response.headers.update(decision.headers())
-    response.headers.update(call.outcome.headers())
-    return response
+        return await answer(
+            request, call, protocol="openai-json", collector=collect_completion, encoder=None
+        )
+    include_usage = bool((body.stream_options or {}).get("include_usage"))
+    encoder = OpenAIChunkEncoder(body.model, include_usage)
+    return await answer(
+        request, call, protocol="openai-sse", collector=collect_completion, encoder=encoder
+    )
 
 
 @router.get("/models")

@@ -29,15 +29,6 @@ class CacheDirective:
     write: bool = True
 
 
-@dataclass
-class CacheStats:
-    hits: int = 0
-    misses: int = 0
-    bypasses: int = 0
-    store_errors: int = 0
-    stored: int = 0
-
-
 @dataclass(frozen=True)
 class Lookup:
     key: str
@@ -49,27 +40,21 @@ class Lookup:
 class ResponseCache:
     def __init__(self, store: CacheStore) -> None:
         self.store = store
-        self.stats = CacheStats()
         self._skip_until = 0.0
 
     async def lookup(self, key: str, directive: CacheDirective) -> Lookup:
         if not self._store_usable():
-            self.stats.bypasses += 1
             return Lookup(key, "bypass")
         if not directive.read:
-            self.stats.bypasses += 1
             return Lookup(key, "bypass", may_store=directive.write)
         try:
             data = await self.store.get(key)
         except StoreFailed as exc:
             self._failed("read", exc)
-            self.stats.bypasses += 1
             return Lookup(key, "bypass")
         answer = self._decode(key, data) if data is not None else None
         if answer is None:
-            self.stats.misses += 1
             return Lookup(key, "miss", may_store=directive.write)
-        self.stats.hits += 1
         return Lookup(key, "hit", answer)
 
     async def save(self, key: str, answer: CachedAnswer, ttl_seconds: int) -> None:
@@ -80,7 +65,6 @@ class ResponseCache:
         except StoreFailed as exc:
             self._failed("write", exc)
             return
-        self.stats.stored += 1
 
     async def aclose(self) -> None:
         await self.store.aclose()
@@ -96,7 +80,6 @@ class ResponseCache:
         return time.monotonic() >= self._skip_until
 
     def _failed(self, operation: str, exc: StoreFailed) -> None:
-        self.stats.store_errors += 1
         self._skip_until = time.monotonic() + RETRY_AFTER_FAILURE
         log.warning(
             "response cache %s failed on %s store (%s); bypassing it for %.0f s",

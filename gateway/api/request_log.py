@@ -1,0 +1,129 @@
+"""One log line and one set of metrics per request, written when its last byte is sent.
+
+Pure ASGI (no BaseHTTPMiddleware): it must not buffer or delay streamed answers. It gives every
+request an id (the client's `x-request-id` when it is sane, else a new one), returns it as
+`x-request-id`, and reads what the chat routes left in `request.state.outcome`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway import metrics
+from gateway.outcome import CallOutcome
+
+log = logging.getLogger("gateway.request")
+
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# Probes and scrapes are counted in metrics but not logged at info, or they would drown the log.
+_QUIET_PATHS = frozenset({"/health", "/health/ready", "/metrics"})
+
+
+class RequestLog:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        started = time.perf_counter()
+        status = 0
+        done = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, done
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                done = True
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            # A response that never finished (client gone, cancelled) is logged as 499.
+            _record(scope, state, request_id, status if done else 499, started)
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            if _SANE_REQUEST_ID.match(text):
+                return text
+            break
+    return uuid.uuid4().hex
+
+
+def _record(
+    scope: Scope, state: dict[str, Any], request_id: str, status: int, started: float
+) -> None:
+    elapsed = time.perf_counter() - started
+    route = getattr(scope.get("route"), "path", None) or "unmatched"
+    outcome: CallOutcome | None = state.get("outcome")
+    model = outcome.model_id if outcome else ""
+    protocol = outcome.protocol if outcome else ""
+    metrics.REQUESTS.labels(route, model, protocol, str(status)).inc()
+    metrics.LATENCY.labels(route, model, protocol).observe(elapsed)
+    fields: dict[str, Any] = {
+        "request_id": request_id,
+        "method": scope["method"],
+        "path": scope["path"],
+        "status": status,
+        "latency_ms": round(elapsed * 1000, 1),
+    }
+    key = state.get("api_key")
+    if key is not None:
+        fields["key"] = key.name
+    if outcome is not None:
+        fields.update(_outcome_fields(outcome))
+        _count_outcome(outcome)
+    level = logging.DEBUG if scope["path"] in _QUIET_PATHS else logging.INFO
+    log.log(level, "%s %s %s", scope["method"], scope["path"], status, extra={"fields": fields})
+
+
+def _outcome_fields(outcome: CallOutcome) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "model": outcome.model_id,
+        "deployment": outcome.deployment,
+        "protocol": outcome.protocol,
+        "stream": outcome.stream,
+        "cache": outcome.cache,
+        "finish_reason": outcome.finish_reason,
+        "error_type": outcome.error_type,
+    }
+    ttft = outcome.ttft_seconds
+    if ttft is not None:
+        fields["ttft_ms"] = round(ttft * 1000, 1)
+    if outcome.usage is not None:
+        fields["prompt_tokens"] = outcome.usage.prompt_tokens
+        fields["completion_tokens"] = outcome.usage.completion_tokens
+    if outcome.messages is not None:
+        fields["messages"] = outcome.messages
+    return fields
+
+
+def _count_outcome(outcome: CallOutcome) -> None:
+    ttft = outcome.ttft_seconds
+    if ttft is not None:
+        metrics.TIME_TO_FIRST_TOKEN.labels(outcome.model_id, outcome.protocol).observe(ttft)
+    usage = outcome.usage
+    if usage is not None:
+        cached = "true" if usage.cached else "false"
+        tokens = metrics.TOKENS
+        tokens.labels(outcome.model_id, "prompt", cached).inc(usage.prompt_tokens)
+        tokens.labels(outcome.model_id, "completion", cached).inc(usage.completion_tokens)

@@ -1,0 +1,69 @@
+"""Prometheus metrics: defined once here, incremented where things happen, served at /metrics.
+
+Across several worker processes (uvicorn --workers N) prometheus-client's multiprocess mode
+sums what every worker counted: `gateway serve` sets PROMETHEUS_MULTIPROC_DIR for that before
+any worker starts, and /metrics then reads the whole directory.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as _multiprocess
+
+REQUESTS = Counter(
+    "gateway_requests",
+    "Requests answered, by route, model ID, protocol and HTTP status.",
+    ["route", "model", "protocol", "status"],
+)
+LATENCY = Histogram(
+    "gateway_request_duration_seconds",
+    "Time from request to the last byte of the response.",
+    ["route", "model", "protocol"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+TIME_TO_FIRST_TOKEN = Histogram(
+    "gateway_time_to_first_token_seconds",
+    "Time from request to the answer's first text, reasoning or tool-call part.",
+    ["model", "protocol"],
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
+TOKENS = Counter(
+    "gateway_tokens",
+    "Tokens reported in answers: direction is prompt or completion; cached says whether the "
+    "answer came from the response cache.",
+    ["model", "direction", "cached"],
+)
+CACHE_LOOKUPS = Counter(
+    "gateway_cache_lookups", "Response cache results per model call.", ["model", "result"]
+)
+RATE_LIMIT_REFUSALS = Counter(
+    "gateway_rate_limit_refusals",
+    "Requests refused with 429: kind is requests or tokens.",
+    ["model", "kind"],
+)
+UPSTREAM_ERRORS = Counter(
+    "gateway_upstream_errors",
+    "Provider failures by error type.",
+    ["model", "type"],
+)
+CONFIG_RELOADS = Counter(
+    "gateway_config_reloads", "YAML reloads: applied, unchanged or refused.", ["result"]
+)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text /metrics serves: this process's metrics, or every worker's in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        _multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
