@@ -53,7 +53,7 @@ RATE_LIMIT_REFUSALS = Counter(
 UPSTREAM_ERRORS = Counter(
     "gateway_upstream_errors",
     "Provider failures by error type.",
-    ["model", "type"],
+    ["model", "kind"],
 )
 CONFIG_RELOADS = Counter(
     "gateway_config_reloads", "YAML reloads: applied, unchanged or refused.", ["result"]

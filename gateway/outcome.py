@@ -17,6 +17,8 @@ from gateway.events import Usage
 @dataclass
 class CallOutcome:
     model_id: str = ""
+    # Only model IDs the config knows become metric labels (clients choose the string).
+    model_known: bool = False
     protocol: str = ""
     stream: bool = True
     # The first model call's cache result; None when the model ID is not cached.

@@ -34,10 +34,11 @@ async def answer(
     outcome = call.outcome
     request.state.outcome = outcome
     outcome.protocol = protocol
+    outcome.model_id = call.model_id
     outcome.stream = encoder is not None
     check_request_size(call.messages, settings)
     engine.check_model(call.model_id)
-    outcome.model_id = call.model_id  # only known IDs become metric labels
+    outcome.model_known = True
     if settings.log_content:
         outcome.messages = call.messages
     engine.enabled_tools(call)

@@ -48,15 +48,19 @@ class RequestLog:
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
                 ]
-            await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body"):
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Recorded before the last byte goes out, so whoever has read the whole answer
+                # can already see it in the log and the metrics.
                 done = True
+                _record(scope, state, request_id, status, started)
+            await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            # A response that never finished (client gone, cancelled) is logged as 499.
-            _record(scope, state, request_id, status if done else 499, started)
+            if not done:
+                # A response that never finished (client gone, cancelled) is logged as 499.
+                _record(scope, state, request_id, 499, started)
 
 
 def _request_id(scope: Scope) -> str:
@@ -75,7 +79,7 @@ def _record(
     elapsed = time.perf_counter() - started
     route = getattr(scope.get("route"), "path", None) or "unmatched"
     outcome: CallOutcome | None = state.get("outcome")
-    model = outcome.model_id if outcome else ""
+    model = outcome.model_id if outcome and outcome.model_known else ""
     protocol = outcome.protocol if outcome else ""
     metrics.REQUESTS.labels(route, model, protocol, str(status)).inc()
     metrics.LATENCY.labels(route, model, protocol).observe(elapsed)

@@ -1,0 +1,163 @@
+"""What operators watch: x-request-id, one log line per request, and /metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from gateway.logs import JsonFormatter, TextFormatter
+from tests.conftest import UPSTREAM_KEY, Gateway, config_for
+from tests.fake_upstream import FakeUpstream, Fault, Reply
+
+KEY = "key-ops-0123456789abcdef"
+SECRET_WORDS = "my-private-question"
+
+
+def request_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [r.fields for r in caplog.records if r.name == "gateway.request"]  # type: ignore[attr-defined]
+
+
+def test_request_id_is_taken_from_the_client_or_made(gateway_for: Gateway) -> None:
+    assert gateway_for.client is not None
+    given = gateway_for.client.get("/health", headers={"x-request-id": "trace-42.a"})
+    made = gateway_for.client.get("/health")
+    hostile = gateway_for.client.get("/health", headers={"x-request-id": "a b\tc" * 40})
+    assert given.headers["x-request-id"] == "trace-42.a"
+    assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
+    assert re.fullmatch(r"[0-9a-f]{32}", hostile.headers["x-request-id"])
+
+
+def test_one_log_line_per_chat_request_with_what_operators_need(
+    start_gateway: Callable[..., Gateway],
+    upstream: FakeUpstream,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gateway = start_gateway(config_for(upstream), api_keys=f"ops:{KEY}")
+    assert gateway.client is not None
+    upstream.script(Reply(chunks=["Hi", " there"], prompt_tokens=9, completion_tokens=2))
+    caplog.set_level(logging.INFO, logger="gateway.request")
+
+    response = gateway.client.post(
+        "/api/chat?protocol=data-stream",
+        json={"model": "chat-model", "messages": [{"role": "user", "content": SECRET_WORDS}]},
+        headers={"authorization": f"Bearer {KEY}", "x-request-id": "req-1"},
+    )
+
+    assert response.status_code == 200
+    (line,) = request_lines(caplog)
+    assert line["request_id"] == "req-1" and line["status"] == 200
+    assert line["key"] == "ops" and line["model"] == "chat-model"
+    assert line["deployment"] == "chat-model#0" == response.headers["x-gateway-deployment"]
+    assert line["protocol"] == "data-stream" and line["stream"] is True
+    assert line["prompt_tokens"] == 9 and line["completion_tokens"] == 2
+    assert line["finish_reason"] == "stop" and line["cache"] is None
+    assert 0 < line["ttft_ms"] <= line["latency_ms"]
+    everything = "\n".join(record.getMessage() + str(vars(record)) for record in caplog.records)
+    assert SECRET_WORDS not in everything
+    assert KEY not in everything and UPSTREAM_KEY not in everything
+
+
+def test_message_contents_are_logged_only_when_enabled(
+    start_gateway: Callable[..., Gateway],
+    upstream: FakeUpstream,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gateway = start_gateway(config_for(upstream), log_content=True)
+    caplog.set_level(logging.INFO, logger="gateway.request")
+    gateway.chat(messages=[{"role": "user", "content": SECRET_WORDS}])
+    (line,) = request_lines(caplog)
+    assert line["messages"] == [{"role": "user", "content": SECRET_WORDS}]
+
+
+def test_refusals_and_failures_are_logged_with_their_status(
+    start_gateway: Callable[..., Gateway],
+    upstream: FakeUpstream,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gateway = start_gateway(config_for(upstream))
+    caplog.set_level(logging.INFO, logger="gateway.request")
+    upstream.script(Fault(500))
+    assert gateway.chat().status_code == 502
+    assert gateway.chat(model="no-such-model").status_code == 400
+    failed, unknown = request_lines(caplog)
+    assert failed["status"] == 502 and failed["error_type"] == "upstream_error"
+    assert unknown["status"] == 400 and unknown["model"] == "no-such-model"
+
+
+def test_log_formats_carry_the_fields() -> None:
+    record = logging.LogRecord(
+        "gateway.request", logging.INFO, __file__, 1, "POST %s", ("/x",), None
+    )
+    record.fields = {"request_id": "r1", "status": 200, "cache": None}
+    document = json.loads(JsonFormatter().format(record))
+    assert document["message"] == "POST /x" and document["level"] == "info"
+    assert document["request_id"] == "r1" and document["status"] == 200
+    text = TextFormatter().format(record)
+    assert text.endswith("POST /x request_id=r1 status=200")
+
+
+def sample(metrics_text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text, 0 when absent."""
+    for line in metrics_text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
+        if all(found.get(key) == value for key, value in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_count_what_just_happened(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream
+) -> None:
+    config = config_for(upstream)
+    config["gateway"] = {
+        "cache": {"ttl": 60, "models": ["title-model"]},
+        "rate_limit": {"models": {"chat-model": "2/minute"}},
+    }
+    gateway = start_gateway(config)
+    assert gateway.client is not None
+
+    def scrape() -> str:
+        response = gateway.client.get("/metrics")  # type: ignore[union-attr]
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        return response.text
+
+    before = scrape()
+    upstream.default = Reply(chunks=["ok"], prompt_tokens=5, completion_tokens=3)
+    statuses = [gateway.chat().status_code for _ in range(3)]
+    title = [{"role": "user", "content": "title for metrics test"}]
+    caches = [
+        gateway.chat(model="title-model", messages=title).headers["x-cache"] for _ in range(2)
+    ]
+    upstream.script(Fault(500))
+    assert gateway.chat(model="title-model").status_code == 502
+    after = scrape()
+
+    def delta(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert statuses == [200, 200, 429] and caches[1] == "hit"
+    route = {"route": "/api/chat", "model": "chat-model", "protocol": "typed"}
+    assert delta("gateway_requests_total", **route, status="200") == 2
+    assert delta("gateway_requests_total", **route, status="429") == 1
+    assert delta("gateway_rate_limit_refusals_total", model="chat-model", kind="requests") == 1
+    assert (
+        delta("gateway_tokens_total", model="chat-model", direction="prompt", cached="false") == 10
+    )
+    assert (
+        delta("gateway_tokens_total", model="title-model", direction="completion", cached="true")
+        == 3
+    )
+    assert delta("gateway_cache_lookups_total", model="title-model", result="hit") == 1
+    assert delta("gateway_cache_lookups_total", model="title-model", result="miss") == 2
+    assert delta("gateway_upstream_errors_total", model="title-model", kind="upstream_error") == 1
+    assert delta("gateway_request_duration_seconds_count", **route) == 3
+    ttft = {"model": "chat-model", "protocol": "typed"}
+    assert delta("gateway_time_to_first_token_seconds_count", **ttft) == 2
