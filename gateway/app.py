@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from gateway import __version__
-from gateway.api import chat, health, metrics, openai
+from gateway.api import admin, chat, health, metrics, openai
 from gateway.api.body_limit import BodySizeLimit
 from gateway.api.errors import install_error_handlers
 from gateway.api.request_log import RequestLog
@@ -18,6 +19,8 @@ from gateway.auth import KeyConfigError, KeyStore
 from gateway.cache import MemoryStore, RedisStore, ResponseCache
 from gateway.config import GatewayConfig, load_config
 from gateway.engine import Engine
+from gateway.lifecycle import Drain, install_signal_handlers
+from gateway.live_config import LiveConfig
 from gateway.ratelimit import ChatRateLimiter
 from gateway.settings import Settings
 
@@ -58,44 +61,62 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         if settings.redis_url
         else MemoryStore(config.options.cache.max_entries)
     )
-    engine = Engine(config, cache)
+    drain = Drain(settings.shutdown_grace_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        live: LiveConfig = app.state.live
+        background = _start_reload_triggers(live, drain, settings)
         yield
-        await engine.aclose()
+        for task in background:
+            task.cancel()
+        drain.close()
+        await live.aclose()
         await cache.aclose()
 
     app = FastAPI(
         title="LLM gateway", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan
     )
     app.state.settings = settings
-    app.state.engine = engine
     app.state.keys = keys
+    app.state.drain = drain
     app.state.cache = cache
-    limits = config.options.rate_limit
     app.state.rate_limiter = ChatRateLimiter(
-        limits.default,
-        limits.models,
-        settings.redis_url,
-        limits.on_store_error,
-        timeout_seconds=settings.redis_timeout,
-        tokens_per_minute=limits.tokens_per_minute,
-        model_tokens_per_minute=limits.model_tokens_per_minute,
+        config.options.rate_limit, settings.redis_url, timeout_seconds=settings.redis_timeout
     )
+    # Sets app.state.engine, and replaces it on every reload.
+    app.state.live = LiveConfig(app.state, Engine(config, cache), cache)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(openai.router)
     app.include_router(metrics.router)
+    app.include_router(admin.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["*"],
-        expose_headers=["x-request-id", "x-cache", "retry-after"],
+        expose_headers=["x-request-id", "x-cache", "x-gateway-deployment", "retry-after"],
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Outermost: it times the whole request and stamps x-request-id on every answer.
     app.add_middleware(RequestLog)
     return app
+
+
+def _start_reload_triggers(
+    live: LiveConfig, drain: Drain, settings: Settings
+) -> list[asyncio.Task[None]]:
+    """The file watch, and the signal handlers (SIGHUP reloads, SIGTERM starts the drain)."""
+    tasks: set[asyncio.Task[object]] = set()
+
+    def reload_on_signal() -> None:
+        task = asyncio.create_task(live.reload("SIGHUP"))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    install_signal_handlers(drain, reload_on_signal)
+    if settings.config_poll_seconds > 0:
+        return [asyncio.create_task(live.watch(settings.config_poll_seconds))]
+    return []

@@ -36,8 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", type=Path, help="defaults to the configured path")
     check.set_defaults(handler=_check_config)
 
-    models = commands.add_parser("models", help="list the model IDs a YAML file maps")
-    models.add_argument("--config", type=Path)
+    models = commands.add_parser(
+        "models",
+        help="list the model IDs live on a running gateway (or, with --config, in a YAML file)",
+    )
+    models.add_argument("--config", type=Path, help="read this YAML file instead of asking")
+    models.add_argument("--url", help="the running gateway (default: GATEWAY_HOST:GATEWAY_PORT)")
     models.set_defaults(handler=_models)
     return parser
 
@@ -69,12 +73,39 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    path = args.config or Settings().config
+    settings = Settings()
+    if args.config is None:
+        url = args.url or f"http://{settings.host}:{settings.port}"
+        live = _live_models(url)
+        if live is not None:
+            print(live, end="")
+            return 0
+        if args.url:
+            print(f"no gateway answers at {url}", file=sys.stderr)
+            return 1
+        print(f"(no gateway answers at {url}; showing the file)", file=sys.stderr)
+    path = args.config or settings.config
     config = _load_or_report(path)
     if config is None:
         return 1
     _print_models(config)
     return 0
+
+
+def _live_models(url: str) -> str | None:
+    """What the running gateway serves, from /health/ready; None if nothing answers there."""
+    import httpx
+
+    try:
+        report = httpx.get(f"{url.rstrip('/')}/health/ready", timeout=5).json()
+        config = report["config"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return None
+    lines = [f"live at {url}: {config['path']} (generation {config.get('generation', '?')})"]
+    lines += list(config["models"])
+    if "refused_edit" in config:
+        lines.append("the file on disk holds an edit that was refused; see /health/ready")
+    return "\n".join(lines) + "\n"
 
 
 def _print_models(config: GatewayConfig) -> None:
@@ -107,24 +138,6 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"API key error: {exc}", file=sys.stderr)
         return 1
 
-    import uvicorn
+    from gateway.server import run
 
-    from gateway.logs import configure_logging
-
-    configure_logging(settings.log_level)
-    uvicorn.run(
-        "gateway.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=args.workers,
-        reload=args.reload,
-        log_level=settings.log_level,
-        # Uvicorn's own access log is replaced by the gateway's request log in a later change;
-        # keep it, it never prints headers.
-        timeout_graceful_shutdown=30,
-        # The gateway decides whose X-Forwarded-For to believe (gateway.rate_limit.
-        # trusted_proxies); uvicorn's own rewrite would trust 127.0.0.1 behind its back.
-        proxy_headers=False,
-    )
-    return 0
+    return run(settings, workers=args.workers, reload=args.reload)

@@ -263,8 +263,13 @@ class GatewayConfig:
 
 def load_config(path: Path) -> GatewayConfig:
     """Read and validate `path`; raise ConfigError listing every problem found."""
+    return parse_config(read_config_text(path), path)
+
+
+def read_config_text(path: Path) -> str:
+    """The file's text, or ConfigError saying why it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
             path, [ConfigProblem(line=None, where="", message="file not found")]
@@ -272,7 +277,6 @@ def load_config(path: Path) -> GatewayConfig:
     except (OSError, UnicodeDecodeError) as exc:
         message = f"cannot read file: {exc.__class__.__name__}"
         raise ConfigError(path, [ConfigProblem(line=None, where="", message=message)]) from None
-    return parse_config(text, path)
 
 
 def parse_config(text: str, path: Path) -> GatewayConfig:

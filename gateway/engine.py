@@ -7,6 +7,7 @@ error part followed by a finish part.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -83,6 +84,10 @@ class Engine:
         self._secrets = tuple(config.secrets())
         self._model_ids = frozenset(config.model_ids)
         self._tool_http: httpx.AsyncClient | None = None
+        # Answers being produced now: a replaced engine is closed only when this reaches 0.
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def aclose(self) -> None:
         if self._tool_http is not None:
@@ -117,6 +122,21 @@ class Engine:
 
     async def run(self, call: ChatCall) -> AsyncIterator[Event]:
         """Yield the events of one answer: model steps and tool rounds, ending with Finish."""
+        self.in_flight += 1
+        self._idle.clear()
+        try:
+            async for event in self._run(call):
+                yield event
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Wait until no answer is in progress."""
+        await self._idle.wait()
+
+    async def _run(self, call: ChatCall) -> AsyncIterator[Event]:
         self.check_model(call.model_id)
         tools = self.enabled_tools(call)
         specs = call.client_tools or [tool.spec() for tool in tools.values()]

@@ -18,12 +18,13 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 from limits import RateLimitItem, RateLimitItemPerMinute, parse
 from slowapi import Limiter
 
+from gateway.config import RateLimitOptions
 from gateway.errors import GatewayError
 
 log = logging.getLogger("gateway.ratelimit")
@@ -67,21 +68,10 @@ def _unused_key_func() -> str:  # slowapi requires one; the gateway passes ident
 
 class ChatRateLimiter:
     def __init__(
-        self,
-        default: str | None,
-        per_model: dict[str, str],
-        redis_url: str | None,
-        on_store_error: Literal["allow", "deny"] = "allow",
-        timeout_seconds: float = 0.25,
-        tokens_per_minute: int | None = None,
-        model_tokens_per_minute: dict[str, int] | None = None,
+        self, limits: RateLimitOptions, redis_url: str | None, timeout_seconds: float = 0.25
     ) -> None:
-        self._default = parse(default) if default else None
-        self._per_model = {model_id: parse(text) for model_id, text in per_model.items()}
-        self._tokens = tokens_per_minute
-        self._model_tokens = dict(model_tokens_per_minute or {})
+        self.configure(limits)
         self._shared = redis_url is not None
-        self._on_store_error = on_store_error
         options = (
             {"socket_timeout": timeout_seconds, "socket_connect_timeout": timeout_seconds}
             if redis_url
@@ -94,6 +84,14 @@ class ChatRateLimiter:
         self._lock = threading.Lock()
         self.degraded = False
         self._next_probe = 0.0
+
+    def configure(self, limits: RateLimitOptions) -> None:
+        """Take the limits of a (re)loaded config; counts already made are kept."""
+        self._default = parse(limits.default) if limits.default else None
+        self._per_model = {model_id: parse(text) for model_id, text in limits.models.items()}
+        self._tokens = limits.tokens_per_minute
+        self._model_tokens = dict(limits.model_tokens_per_minute)
+        self._on_store_error = limits.on_store_error
 
     @property
     def enabled(self) -> bool:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,8 +16,8 @@ import yaml
 
 from tests.conftest import UPSTREAM_KEY, Gateway, config_for
 from tests.fake_upstream import FakeUpstream, Reply
+from tests.processes import GatewayProcess, clean_env
 from tests.redis_server import RedisServer
-from tests.serving import free_socket
 
 KEY_A = "key-a-0123456789abcdef"
 KEY_B = "key-b-fedcba9876543210"
@@ -110,17 +107,17 @@ def test_two_processes_share_one_limit_through_redis(
 ) -> None:
     path = tmp_path / "limits.yaml"
     path.write_text(yaml.safe_dump(limited(upstream, default="3/minute")))
-    servers = [_spawn_gateway(path, private_redis.url, tmp_path) for _ in range(2)]
+    env = clean_env(REDIS_URL=private_redis.url, FAKE_UPSTREAM_KEY=UPSTREAM_KEY)
+    servers = [GatewayProcess(path, tmp_path, env=env) for _ in range(2)]
     try:
-        urls = [_wait_ready(process, port) for process, port in servers]
+        urls = [server.wait_ready().url for server in servers]
         statuses = [httpx.post(f"{url}/api/chat", json=BODY, timeout=30) for url in urls + urls]
         assert [r.status_code for r in statuses] == [200, 200, 200, 429]
         assert int(statuses[3].headers["retry-after"]) >= 1
         assert len(upstream.requests) == 3
     finally:
-        for process, _ in servers:
-            process.terminate()
-            process.wait(15)
+        for server in servers:
+            server.stop()
 
 
 def test_redis_down_with_allow_keeps_serving_and_says_so(
@@ -174,36 +171,6 @@ def test_paused_redis_does_not_freeze_the_event_loop(
     # request would have waited for it (and for the one-second pause without that timeout).
     assert time.monotonic() - started < 0.2
     stalled.join(10)
-
-
-def _spawn_gateway(config: Path, redis_url: str, home: Path) -> tuple[subprocess.Popen[bytes], int]:
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    sock.close()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")},
-        "REDIS_URL": redis_url,
-        "FAKE_UPSTREAM_KEY": UPSTREAM_KEY,
-        "GATEWAY_LOG_LEVEL": "warning",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)],
-        cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    return process, port
-
-
-def _wait_ready(process: subprocess.Popen[bytes], port: int) -> str:
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the gateway process exited"
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise AssertionError("the gateway did not start")
 
 
 def test_a_key_can_carry_its_own_limit(

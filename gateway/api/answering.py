@@ -47,7 +47,7 @@ async def answer(
     if encoder is None:
         response: Response = JSONResponse(await collector(call.model_id, events))
     else:
-        response = await stream_response(events, encoder)
+        response = await stream_response(events, encoder, request.app.state.drain)
     response.headers.update(decision.headers())
     response.headers.update(outcome.headers())
     return response

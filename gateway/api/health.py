@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from gateway.engine import Engine
+from gateway.live_config import LiveConfig
 from gateway.settings import Settings
 
 router = APIRouter()
@@ -24,10 +26,19 @@ async def ready(request: Request) -> JSONResponse:
     engine: Engine = request.app.state.engine
     settings: Settings = request.app.state.settings
     config = engine.config
+    live: LiveConfig = request.app.state.live
     report: dict[str, Any] = {
         "status": "ready",
-        "config": {"path": str(config.path), "models": config.model_ids},
+        "config": {
+            "path": str(config.path),
+            "generation": live.generation,
+            "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(live.loaded_at)),
+            "models": config.model_ids,
+        },
     }
+    if live.refused is not None:
+        # The old config still serves, so the process stays ready; the edit is what failed.
+        report["config"]["refused_edit"] = live.refused.report(config.path)
     unavailable = {
         model_id: missing
         for model_id in config.model_ids

@@ -1,0 +1,185 @@
+"""The config the gateway serves from, replaced whole when the YAML changes.
+
+A reload reads and validates the file fully, builds a new Engine (its own LiteLLM Router) and
+swaps `app.state.engine` in one assignment. Requests take the engine once when they start, so
+those in flight finish on the snapshot they began with; the old engine is closed once idle. A
+file that does not validate is refused: the old snapshot keeps serving and the problems are
+kept for /health/ready until a good file replaces it.
+
+Reloads come from a poll of the file (every worker process watches it itself), SIGHUP, and
+POST /admin/reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from gateway import metrics
+from gateway.cache import MemoryStore, ResponseCache
+from gateway.config import ConfigError, ConfigProblem, parse_config, read_config_text
+from gateway.engine import Engine
+from gateway.ratelimit import ChatRateLimiter
+
+log = logging.getLogger("gateway.config")
+
+ReloadStatus = Literal["applied", "unchanged", "refused"]
+RETIRED_ENGINE_WAIT = 3600.0  # seconds an old engine may keep serving streams before it is closed
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    status: ReloadStatus
+    generation: int
+    problems: list[ConfigProblem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RefusedEdit:
+    """The last edit that did not validate, shown until a good file is loaded."""
+
+    problems: list[ConfigProblem]
+    at: float
+
+    def report(self, path: Path) -> dict[str, Any]:
+        return {
+            "refused_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.at)),
+            "problems": [
+                {"line": p.line, "where": p.where, "message": p.message, "text": p.render(path)}
+                for p in self.problems
+            ],
+        }
+
+
+class LiveConfig:
+    def __init__(self, state: Any, engine: Engine, cache: ResponseCache) -> None:
+        self._state = state  # app.state: holds `engine` and `rate_limiter`
+        self._state.engine = engine
+        self._cache = cache
+        self.path = engine.config.path
+        self.generation = 1
+        self.loaded_at = time.time()
+        self.refused: RefusedEdit | None = None
+        self._digest = _digest_of_file(self.path)
+        self._lock = asyncio.Lock()
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    @property
+    def engine(self) -> Engine:
+        engine: Engine = self._state.engine
+        return engine
+
+    async def reload(self, reason: str) -> ReloadResult:
+        """Validate the file and swap it in; never raises for a bad file."""
+        async with self._lock:
+            try:
+                text = await asyncio.to_thread(read_config_text, self.path)
+                digest = hashlib.sha256(text.encode()).digest()
+                if digest == self._digest:
+                    self.refused = None  # back to the file that is serving
+                    return self._result("unchanged")
+                config = parse_config(text, self.path)
+                engine = Engine(config, self._cache)
+            except ConfigError as exc:
+                return self._refuse(reason, exc.problems)
+            except Exception as exc:  # a Router that will not build: refuse, keep serving
+                problem = ConfigProblem(line=None, where="", message=_describe(exc))
+                return self._refuse(reason, [problem])
+            self._swap(engine, digest)
+            log.info(
+                "config reloaded (%s): generation %d, models %s",
+                reason,
+                self.generation,
+                ", ".join(config.model_ids),
+            )
+            for problem in config.env_problems():
+                log.warning("%s (model unavailable until it is set)", problem.render(self.path))
+            return self._result("applied")
+
+    def _swap(self, engine: Engine, digest: bytes) -> None:
+        old = self.engine
+        self._state.engine = engine
+        limiter: ChatRateLimiter = self._state.rate_limiter
+        limiter.configure(engine.config.options.rate_limit)
+        if isinstance(self._cache.store, MemoryStore):
+            self._cache.store.max_entries = engine.config.options.cache.max_entries
+        self._digest = digest
+        self.generation += 1
+        self.loaded_at = time.time()
+        self.refused = None
+        task = asyncio.create_task(_close_when_idle(old))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    def _refuse(self, reason: str, problems: list[ConfigProblem]) -> ReloadResult:
+        self.refused = RefusedEdit(problems, time.time())
+        log.error(
+            "config edit refused (%s); still serving generation %d. %d problem(s):",
+            reason,
+            self.generation,
+            len(problems),
+        )
+        for problem in problems:
+            log.error("  %s", problem.render(self.path))
+        return self._result("refused", problems)
+
+    def _result(
+        self, status: ReloadStatus, problems: list[ConfigProblem] | None = None
+    ) -> ReloadResult:
+        metrics.CONFIG_RELOADS.labels(status).inc()
+        return ReloadResult(status, self.generation, problems or [])
+
+    async def watch(self, poll_seconds: float) -> None:
+        """Reload whenever the file's identity (inode, size, mtime) changes."""
+        seen = _file_identity(self.path)
+        while True:
+            await asyncio.sleep(poll_seconds)
+            now = _file_identity(self.path)
+            if now == seen:
+                continue
+            # Editors write in steps; wait for the file to hold still before reading it.
+            await asyncio.sleep(min(0.2, poll_seconds))
+            settled = _file_identity(self.path)
+            if settled != now:
+                continue
+            seen = settled
+            await self.reload("file changed")
+
+    async def aclose(self) -> None:
+        for task in list(self._retiring):
+            task.cancel()
+        await self.engine.aclose()
+
+
+async def _close_when_idle(engine: Engine) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(RETIRED_ENGINE_WAIT):
+            await engine.wait_idle()
+    await engine.aclose()
+
+
+def _digest_of_file(path: Path) -> bytes:
+    try:
+        return hashlib.sha256(read_config_text(path).encode()).digest()
+    except ConfigError:
+        return b""
+
+
+def _file_identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def _describe(exc: BaseException) -> str:
+    # Router errors can quote deployment parameters; the class name is enough and never leaks.
+    return f"the model map could not be built ({exc.__class__.__name__})"

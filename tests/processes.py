@@ -1,0 +1,88 @@
+"""`gateway serve` as a real child process: for signals, worker processes and exit codes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.serving import free_socket
+
+START_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    sock = free_socket()
+    port = int(sock.getsockname()[1])
+    sock.close()
+    return port
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without the host's gateway settings, plus `extra`."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("GATEWAY_") and key not in ("REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")
+    }
+    env.update(extra)
+    return env
+
+
+class GatewayProcess:
+    def __init__(
+        self, config: Path, home: Path, *args: str, env: dict[str, str] | None = None
+    ) -> None:
+        self.port = free_port()
+        self.log = home / f"gateway-{self.port}.log"
+        self._log_file = self.log.open("wb")
+        command = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
+        command += ["--port", str(self.port), *args]
+        self.process = subprocess.Popen(
+            command, cwd=home, env=env or clean_env(), stdout=self._log_file, stderr=self._log_file
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def wait_ready(self) -> GatewayProcess:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"gateway exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"the gateway did not start:\n{self.output()}")
+
+    def signal(self, number: signal.Signals) -> None:
+        self.process.send_signal(number)
+
+    def wait_exit(self, timeout: float) -> int:
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the gateway did not exit within {timeout} s:\n{self.output()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._log_file.close()
