@@ -6,13 +6,17 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import yaml
 
 from gateway.logs import JsonFormatter, TextFormatter
 from tests.conftest import UPSTREAM_KEY, Gateway, config_for
 from tests.fake_upstream import FakeUpstream, Fault, Reply
+from tests.processes import GatewayProcess, clean_env
 
 KEY = "key-ops-0123456789abcdef"
 SECRET_WORDS = "my-private-question"
@@ -161,3 +165,29 @@ def test_metrics_count_what_just_happened(
     assert delta("gateway_request_duration_seconds_count", **route) == 3
     ttft = {"model": "chat-model", "protocol": "typed"}
     assert delta("gateway_time_to_first_token_seconds_count", **ttft) == 2
+
+
+def test_metrics_add_up_across_two_worker_processes(upstream: FakeUpstream, tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config_for(upstream)))
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_999999.db").write_bytes(b"stale")  # from an earlier run: removed
+    env = clean_env(FAKE_UPSTREAM_KEY=UPSTREAM_KEY, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    server = GatewayProcess(path, tmp_path, "--workers", "2", env=env).wait_ready()
+    try:
+        upstream.default = Reply(chunks=["ok"], prompt_tokens=5, completion_tokens=3)
+        body = {"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}
+        for _ in range(12):
+            # A new connection each time, so the kernel spreads them over both workers.
+            assert httpx.post(f"{server.url}/api/chat", json=body, timeout=30).status_code == 200
+        pids = {file.stem.rsplit("_", 1)[1] for file in metrics_dir.glob("counter_*.db")}
+        assert len(pids) >= 2, f"one worker served everything: {pids}"
+        route = {"route": "/api/chat", "model": "chat-model", "protocol": "typed", "status": "200"}
+        for _ in range(4):  # whichever worker answers the scrape, it reports every worker's counts
+            text = httpx.get(f"{server.url}/metrics", timeout=10).text
+            assert sample(text, "gateway_requests_total", **route) == 12
+            tokens = {"model": "chat-model", "direction": "completion", "cached": "false"}
+            assert sample(text, "gateway_tokens_total", **tokens) == 36
+    finally:
+        server.stop()
