@@ -483,3 +483,9 @@ def test_nginx_accepts_the_config(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
+
+
+def test_nginx_keeps_metrics_off_the_public_port() -> None:
+    server = nginx_block("server")
+    (metrics,) = [d for d in directives_in(server, "location") if d.args == ["=", "/metrics"]]
+    assert only(metrics.block or [], "return") == ["404"]
