@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -35,6 +36,21 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def wait_healthy(url: str, process: subprocess.Popen[bytes], output: Callable[[], str]) -> None:
+    """Wait until `url`/health answers 200; fail with the server's output if it exits or hangs."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode}:\n{output()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"/health did not answer within {START_TIMEOUT:.0f} s:\n{output()}")
+
+
 class GatewayProcess:
     def __init__(
         self, config: Path, home: Path, *args: str, env: dict[str, str] | None = None
@@ -56,17 +72,8 @@ class GatewayProcess:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
     def wait_ready(self) -> GatewayProcess:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"gateway exited with {self.process.returncode}:\n{self.output()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        pytest.fail(f"the gateway did not start:\n{self.output()}")
+        wait_healthy(self.url, self.process, self.output)
+        return self
 
     def signal(self, number: signal.Signals) -> None:
         self.process.send_signal(number)

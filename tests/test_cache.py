@@ -46,6 +46,12 @@ def post(gateway: Gateway, path: str = "/api/chat", **body: Any) -> httpx.Respon
     return gateway.client.post(path, json=payload, headers=headers)
 
 
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest, redis_server: RedisServer) -> dict[str, str]:
+    """Gateway settings for each cache store: none (memory), or the session's Redis."""
+    return {"redis_url": redis_server.url} if request.param == "redis" else {}
+
+
 @pytest.fixture
 def private_redis() -> Iterator[RedisServer]:
     server = RedisServer().start()
@@ -53,15 +59,10 @@ def private_redis() -> Iterator[RedisServer]:
     server.stop()
 
 
-@pytest.mark.parametrize("store", ["memory", "redis"])
 def test_a_repeated_question_is_answered_from_the_cache(
-    start_gateway: Callable[..., Gateway],
-    upstream: FakeUpstream,
-    redis_server: RedisServer,
-    store: str,
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, store: dict[str, str]
 ) -> None:
-    settings = {"redis_url": redis_server.url} if store == "redis" else {}
-    gateway = start_gateway(cached(config_for(upstream)), **settings)
+    gateway = start_gateway(cached(config_for(upstream)), **store)
     upstream.default = Reply(
         chunks=["Trip", " to", " Kyoto"], prompt_tokens=12, completion_tokens=3
     )
@@ -313,15 +314,10 @@ def test_models_not_listed_are_not_cached(
     assert len(upstream.requests) == 2
 
 
-@pytest.mark.parametrize("store", ["memory", "redis"])
 def test_answers_expire_after_the_ttl(
-    start_gateway: Callable[..., Gateway],
-    upstream: FakeUpstream,
-    redis_server: RedisServer,
-    store: str,
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, store: dict[str, str]
 ) -> None:
-    settings = {"redis_url": redis_server.url} if store == "redis" else {}
-    gateway = start_gateway(cached(config_for(upstream), ttl=1), **settings)
+    gateway = start_gateway(cached(config_for(upstream), ttl=1), **store)
     question = fresh_question()
     post(gateway, messages=question)
     assert post(gateway, messages=question).headers["x-cache"] == "hit"

@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.processes import wait_healthy as wait_until_healthy
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 BIN = Path(sys.executable).parent
-START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 
 
@@ -125,17 +125,7 @@ def container_env(port: int) -> dict[str, str]:
 
 
 def wait_healthy(container: Container) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if container.process.poll() is not None:
-            pytest.fail(f"server exited with {container.process.returncode}:\n{container.output()}")
-        try:
-            if httpx.get(f"{container.url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"/health did not answer within {START_TIMEOUT:.0f} s:\n{container.output()}")
+    wait_until_healthy(container.url, container.process, container.output)
 
 
 def stop(process: subprocess.Popen[bytes]) -> int | None:
