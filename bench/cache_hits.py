@@ -43,15 +43,15 @@ from stream_throughput import (
     BadResponse,
     Connection,
     FakeUpstream,
-    _non_negative_float,
-    _positive_float,
-    _positive_int,
     cpu_seconds,
     fake_upstream,
     gateway,
     gateway_target,
     http_post,
     log,
+    non_negative_float,
+    positive_float,
+    positive_int,
     run_async,
 )
 
@@ -222,32 +222,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=positive_int,
         default=8,
         help="concurrent connections, one request at a time each (default 8)",
     )
     parser.add_argument(
-        "--seconds", type=_positive_float, default=4.0, help="per phase per round (default 4)"
+        "--seconds", type=positive_float, default=4.0, help="per phase per round (default 4)"
     )
-    parser.add_argument("--rounds", type=_positive_int, default=5, help="(default 5)")
+    parser.add_argument("--rounds", type=positive_int, default=5, help="(default 5)")
     parser.add_argument(
         "--warmup",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=1.0,
         help="unrecorded seconds of misses, then of hits, before the rounds (default 1)",
     )
     parser.add_argument(
-        "--chunks", type=_positive_int, default=30, help="text chunks per answer (default 30)"
+        "--chunks", type=positive_int, default=30, help="text chunks per answer (default 30)"
     )
     parser.add_argument(
         "--first-byte-ms",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=50.0,
         help="the upstream's wait before it answers (default 50)",
     )
     parser.add_argument(
         "--chunk-delay-ms",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.0,
         help="the upstream's wait after each chunk (default 0)",
     )

@@ -474,31 +474,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=positive_int,
         default=8,
         help="concurrent connections, one request at a time each (default 8)",
     )
     parser.add_argument(
         "--seconds",
-        type=_positive_float,
+        type=positive_float,
         default=10.0,
         help="measuring time per target, or less if --requests is reached first (default 10)",
     )
     parser.add_argument(
         "--requests",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="measure at most this many requests per target (default: no limit)",
     )
     parser.add_argument(
         "--warmup",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=2.0,
         help="unrecorded seconds of the same load before measuring (default 2)",
     )
     parser.add_argument(
         "--chunks",
-        type=_positive_int,
+        type=positive_int,
         default=20,
         help="text chunks in each streamed answer (default 20)",
     )
@@ -513,21 +513,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError("must be more than 0")
     return value
 
 
-def _non_negative_float(text: str) -> float:
+def non_negative_float(text: str) -> float:
     value = float(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError("must be 0 or more")
