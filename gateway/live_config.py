@@ -150,7 +150,10 @@ class LiveConfig:
             if settled != now:
                 continue
             seen = settled
-            await self.reload("file changed")
+            try:
+                await self.reload("file changed")
+            except Exception:  # the watch must outlive any one bad reload
+                log.exception("config reload after a file change failed")
 
     async def aclose(self) -> None:
         for task in list(self._retiring):

@@ -2,7 +2,7 @@
 
 Given to uvicorn as its `log_config`, so every worker process configures itself the same way.
 A record may carry `fields` (a dict, as the request log does): JSON lines get them as keys, text
-lines as `key=value` pairs.
+lines as `key=value` pairs (less those named in `fields_in_message`, already in its text).
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ class TextFormatter(logging.Formatter):
         line = super().format(record)
         fields = getattr(record, "fields", None)
         if fields:
+            said = getattr(record, "fields_in_message", ())
             line += " " + " ".join(
-                f"{key}={_text(value)}" for key, value in fields.items() if value is not None
+                f"{key}={_text(value)}"
+                for key, value in fields.items()
+                if value is not None and key not in said
             )
         return line
 

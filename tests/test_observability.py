@@ -103,6 +103,8 @@ def test_log_formats_carry_the_fields() -> None:
     assert document["request_id"] == "r1" and document["status"] == 200
     text = TextFormatter().format(record)
     assert text.endswith("POST /x request_id=r1 status=200")
+    record.fields_in_message = ("status",)
+    assert TextFormatter().format(record).endswith("POST /x request_id=r1")
 
 
 def sample(metrics_text: str, name: str, **labels: str) -> float:
@@ -191,3 +193,25 @@ def test_metrics_add_up_across_two_worker_processes(upstream: FakeUpstream, tmp_
             assert sample(text, "gateway_tokens_total", **tokens) == 36
     finally:
         server.stop()
+
+
+def test_a_served_gateway_logs_only_json_lines_when_asked(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config_for(upstream)))
+    env = clean_env(FAKE_UPSTREAM_KEY=UPSTREAM_KEY, GATEWAY_LOG_FORMAT="json")
+    server = GatewayProcess(path, tmp_path, env=env).wait_ready()
+    try:
+        body = {"model": "chat-model", "messages": [{"role": "user", "content": SECRET_WORDS}]}
+        response = httpx.post(f"{server.url}/api/chat", json=body, timeout=30)
+        assert response.status_code == 200
+    finally:
+        server.stop()
+    lines = [json.loads(line) for line in server.output().splitlines() if line.strip()]
+    loggers = {line["logger"] for line in lines}
+    assert "uvicorn.error" in loggers and "uvicorn.access" not in loggers  # one line per request
+    (chat,) = [line for line in lines if line.get("path") == "/api/chat"]
+    assert chat["request_id"] == response.headers["x-request-id"]
+    assert chat["status"] == 200 and chat["model"] == "chat-model" and chat["protocol"] == "typed"
+    assert SECRET_WORDS not in server.output()

@@ -23,6 +23,7 @@ log = logging.getLogger("gateway.request")
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 # Probes and scrapes are counted in metrics but not logged at info, or they would drown the log.
 _QUIET_PATHS = frozenset({"/health", "/health/ready", "/metrics"})
+_IN_MESSAGE = ("method", "path", "status")  # text lines say these up front, not again
 
 
 class RequestLog:
@@ -97,7 +98,14 @@ def _record(
         fields.update(_outcome_fields(outcome))
         _count_outcome(outcome)
     level = logging.DEBUG if scope["path"] in _QUIET_PATHS else logging.INFO
-    log.log(level, "%s %s %s", scope["method"], scope["path"], status, extra={"fields": fields})
+    log.log(
+        level,
+        "%s %s %s",
+        scope["method"],
+        scope["path"],
+        status,
+        extra={"fields": fields, "fields_in_message": _IN_MESSAGE},
+    )
 
 
 def _outcome_fields(outcome: CallOutcome) -> dict[str, Any]:
