@@ -14,11 +14,17 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
 from prometheus_client import multiprocess as _multiprocess
 
+IN_FLIGHT = Gauge(
+    "gateway_requests_in_flight",
+    "Requests being answered now (streams included), summed over workers.",
+    multiprocess_mode="livesum",
+)
 REQUESTS = Counter(
     "gateway_requests",
     "Requests answered, by route, model ID, protocol and HTTP status.",

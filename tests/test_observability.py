@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -215,3 +217,24 @@ def test_a_served_gateway_logs_only_json_lines_when_asked(
     assert chat["request_id"] == response.headers["x-request-id"]
     assert chat["status"] == 200 and chat["model"] == "chat-model" and chat["protocol"] == "typed"
     assert SECRET_WORDS not in server.output()
+
+
+def test_in_flight_requests_are_counted_while_they_stream(
+    gateway_for: Gateway, upstream: FakeUpstream
+) -> None:
+    assert gateway_for.client is not None
+
+    def in_flight() -> float:
+        return sample(gateway_for.client.get("/metrics").text, "gateway_requests_in_flight")  # type: ignore[union-attr]
+
+    idle = in_flight()  # counts the scrape itself
+    upstream.script(Reply(chunks=["slow"] * 10, chunk_delay=0.1))
+    streaming = threading.Thread(target=gateway_for.chat)
+    streaming.start()
+    deadline = time.monotonic() + 5
+    while not upstream.requests:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert in_flight() == idle + 1
+    streaming.join(10)
+    assert in_flight() == idle

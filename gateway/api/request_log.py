@@ -56,9 +56,11 @@ class RequestLog:
                 _record(scope, state, request_id, status, started)
             await send(message)
 
+        metrics.IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            metrics.IN_FLIGHT.dec()
             if not done:
                 # A response that never finished (client gone, cancelled) is logged as 499.
                 _record(scope, state, request_id, 499, started)
