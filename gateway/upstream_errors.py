@@ -18,7 +18,9 @@ def to_gateway_error(exc: BaseException, model_id: str, secrets: Iterable[str]) 
     if isinstance(exc, GatewayError):
         return exc
     detail = sanitize(_strip_litellm_prefix(str(exc)), secrets)
-    if isinstance(exc, litellm.Timeout | asyncio.TimeoutError | httpx.TimeoutException):
+    if isinstance(exc, litellm.Timeout | asyncio.TimeoutError | httpx.TimeoutException) or (
+        _is_read_timeout(exc)
+    ):
         return UpstreamTimeout(f"the provider for model '{model_id}' timed out")
     if isinstance(exc, litellm.RateLimitError):
         headers = {}
@@ -76,3 +78,12 @@ def _retry_after(exc: BaseException) -> str | None:
             if value:
                 return str(value)
     return None
+
+
+def _is_read_timeout(exc: BaseException) -> bool:
+    """A stream that went quiet for longer than its `stream_timeout`.
+
+    LiteLLM 1.106's transport reports it as an APIConnectionError saying "Timeout on reading
+    data from socket", with the underlying timeout not chained: the text is all there is.
+    """
+    return isinstance(exc, litellm.APIConnectionError) and "timeout on reading" in str(exc).lower()

@@ -39,6 +39,9 @@ class Reply:
     finish_reason: str | None = None
     first_byte_delay: float = 0.0  # before the status line: nothing at all arrives
     chunk_delay: float = 0.0
+    # Before this chunk (by index, the role chunk being 0), wait `stall_seconds` once.
+    stall_before: int | None = None
+    stall_seconds: float = 0.0
     cut_after: int | None = None  # drop the connection after this many chunks
     # End the response cleanly after this many chunks: no finish chunk, no [DONE], no error.
     end_after: int | None = None
@@ -148,6 +151,8 @@ class FakeUpstream:
                     break
                 if watcher.done():
                     return
+                if index == reply.stall_before:
+                    await asyncio.sleep(reply.stall_seconds)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 if reply.chunk_delay:
                     await asyncio.sleep(reply.chunk_delay)

@@ -138,3 +138,23 @@ def test_several_deployments_behind_one_model_id_share_the_traffic(
     # Random choice: all 20 on one deployment would happen about twice in a million runs.
     assert deployments == {"chat-model#0", "chat-model#1"}
     assert upstream.requests and upstream_b.requests
+
+
+def test_a_stream_that_stalls_mid_way_ends_with_a_timeout_part(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, upstream_b: FakeUpstream
+) -> None:
+    gateway = start_gateway(
+        with_backup(upstream, upstream_b, primary_params={"stream_timeout": 0.5})
+    )
+    upstream.script(Reply(chunks=["quick", "then", "stuck"], stall_before=2, stall_seconds=3))
+
+    response = gateway.chat()
+
+    assert response.status_code == 200
+    parts = parse_lines(response.text)
+    assert parts[0] == ("0", {"type": "text-delta", "textDelta": "quick"})
+    assert parts[-2] == (
+        "3",
+        {"type": "error", "error": "the provider for model 'chat-model' timed out"},
+    )
+    assert parts[-1][1]["finishReason"] == "error"
