@@ -19,6 +19,7 @@ import yaml
 from tests.conftest import UPSTREAM_KEY, Gateway, config_for, model_entry, parse_lines
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.processes import GatewayProcess, clean_env
+from tests.test_observability import sample
 
 ADMIN_KEY = "admin-key-0123456789abcdef"
 SWITCH_DEADLINE = 2.0  # seconds: the promise for an edit to take effect
@@ -40,6 +41,13 @@ def ready(gateway: Gateway) -> dict[str, Any]:
     assert gateway.client is not None
     report: dict[str, Any] = gateway.client.get("/health/ready").json()
     return report
+
+
+def reloads(gateway: Gateway, result: str) -> float:
+    assert gateway.client is not None
+    return sample(
+        gateway.client.get("/metrics").text, "gateway_config_reloads_total", result=result
+    )
 
 
 def wait_until(condition: Callable[[], bool], seconds: float) -> float:
@@ -95,6 +103,7 @@ def test_a_broken_edit_is_refused_shown_and_replaced_by_a_good_one(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream, upstream_b: FakeUpstream
 ) -> None:
     gateway = start_gateway(config_for(upstream))
+    refused_before = reloads(gateway, "refused")
     broken = config_for(upstream_b)
     broken["model_list"][0]["litellm_params"]["model"] = "gpt-4o"  # no provider
     write_atomically(gateway.config_path, broken)
@@ -107,6 +116,7 @@ def test_a_broken_edit_is_refused_shown_and_replaced_by_a_good_one(
     assert problem["where"] == "model_list[0] (chat-model): litellm_params.model"
     assert problem["line"] is not None and "names no provider" in problem["message"]
     assert answer_text(gateway.chat()) == "Hello from upstream-a"  # the old mapping serves
+    assert reloads(gateway, "refused") == refused_before + 1
 
     write_atomically(gateway.config_path, config_for(upstream_b))
     wait_until(lambda: "refused_edit" not in ready(gateway)["config"], SWITCH_DEADLINE)

@@ -84,6 +84,9 @@ def test_a_stream_past_the_grace_period_ends_with_an_error_part(
         started = time.monotonic()
 
         server.signal(signal.SIGTERM)
+        time.sleep(0.3)
+        with pytest.raises(httpx.ConnectError):  # draining: no new connections
+            httpx.get(f"{server.url}/health", timeout=2)
 
         assert server.wait_exit(timeout=15) == 0, server.output()
         thread.join(5)
