@@ -125,8 +125,42 @@ class Engine:
         self.in_flight += 1
         self._idle.clear()
         try:
-            async for event in self._run(call):
-                yield event
+            self.check_model(call.model_id)
+            tools = self.enabled_tools(call)
+            specs = call.client_tools or [tool.spec() for tool in tools.values()]
+            messages = list(call.messages)
+            usage: Usage | None = None
+            max_steps = self.config.options.max_tool_steps
+            for step_number in range(max_steps):
+                step = _StepState()
+                outcome = call.outcome
+                try:
+                    async for event in self._model_step(call, messages, specs, step_number, step):
+                        if outcome.first_token_at is None and type(event) in _FIRST_TOKEN_EVENTS:
+                            outcome.mark_first_token()
+                        yield event
+                except Exception as exc:
+                    error = to_gateway_error(exc, call.model_id, self._secrets)
+                    outcome.error_type = error.error_type
+                    metrics.UPSTREAM_ERRORS.labels(call.model_id, error.error_type).inc()
+                    raise error from None
+                usage = step.usage if usage is None else usage + step.usage
+                calls = step.completed_tool_calls
+                if not calls or call.client_tools is not None:
+                    yield StepFinish(step.finish_reason, step.usage)
+                    yield self._finish(call, step.finish_reason, usage)
+                    return
+                yield StepFinish("tool-calls", step.usage, is_continued=True)
+                results = await run_tool_calls(
+                    calls, tools, self._tool_context, self.config.options.tool_timeout
+                )
+                for result in results:
+                    yield result
+                messages.append(_assistant_message(step.text, calls))
+                messages.extend(_tool_message(result) for result in results)
+            # The step cap stopped a model that kept calling tools; its last calls were answered.
+            log.info("model %s reached max_tool_steps=%d", call.model_id, max_steps)
+            yield self._finish(call, "tool-calls", usage or Usage())
         finally:
             self.in_flight -= 1
             if not self.in_flight:
@@ -135,44 +169,6 @@ class Engine:
     async def wait_idle(self) -> None:
         """Wait until no answer is in progress."""
         await self._idle.wait()
-
-    async def _run(self, call: ChatCall) -> AsyncIterator[Event]:
-        self.check_model(call.model_id)
-        tools = self.enabled_tools(call)
-        specs = call.client_tools or [tool.spec() for tool in tools.values()]
-        messages = list(call.messages)
-        usage: Usage | None = None
-        max_steps = self.config.options.max_tool_steps
-        for step_number in range(max_steps):
-            step = _StepState()
-            outcome = call.outcome
-            try:
-                async for event in self._model_step(call, messages, specs, step_number, step):
-                    if outcome.first_token_at is None and type(event) in _FIRST_TOKEN_EVENTS:
-                        outcome.mark_first_token()
-                    yield event
-            except Exception as exc:
-                error = to_gateway_error(exc, call.model_id, self._secrets)
-                outcome.error_type = error.error_type
-                metrics.UPSTREAM_ERRORS.labels(call.model_id, error.error_type).inc()
-                raise error from None
-            usage = step.usage if usage is None else usage + step.usage
-            calls = step.completed_tool_calls
-            if not calls or call.client_tools is not None:
-                yield StepFinish(step.finish_reason, step.usage)
-                yield self._finish(call, step.finish_reason, usage)
-                return
-            yield StepFinish("tool-calls", step.usage, is_continued=True)
-            results = await run_tool_calls(
-                calls, tools, self._tool_context, self.config.options.tool_timeout
-            )
-            for result in results:
-                yield result
-            messages.append(_assistant_message(step.text, calls))
-            messages.extend(_tool_message(result) for result in results)
-        # The step cap stopped a model that kept calling tools; its last calls were answered.
-        log.info("model %s reached max_tool_steps=%d", call.model_id, max_steps)
-        yield self._finish(call, "tool-calls", usage or Usage())
 
     @staticmethod
     def _finish(call: ChatCall, reason: str, usage: Usage) -> Finish:
