@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from gateway.cache import MemoryStore
 from tests import tools_for_tests
@@ -377,6 +378,20 @@ def test_with_redis_down_requests_succeed_as_bypass_and_caching_recovers(
         assert time.monotonic() < deadline, "the cache never came back after Redis did"
         time.sleep(0.2)
     assert post(gateway, messages=question).headers["x-cache"] == "hit"
+
+
+def test_a_redis_that_stops_answering_times_out_into_a_bypass(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, private_redis: RedisServer
+) -> None:
+    gateway = start_gateway(cached(config_for(upstream)), redis_url=private_redis.url)
+    question = fresh_question()
+    assert post(gateway, messages=question).headers["x-cache"] == "miss"
+    redis.Redis.from_url(private_redis.url).execute_command("CLIENT", "PAUSE", "3000")
+
+    stalled = post(gateway, messages=question)
+
+    assert stalled.status_code == 200 and stalled.headers["x-cache"] == "bypass"
+    assert summary_of("typed", stalled.text)["text"] == "Hello from upstream-a"
 
 
 def test_answers_from_the_cache_spend_no_token_budget(
