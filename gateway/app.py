@@ -97,7 +97,15 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["*"],
-        expose_headers=["x-request-id", "x-cache", "x-gateway-deployment", "retry-after"],
+        expose_headers=[
+            "x-request-id",
+            "x-cache",
+            "x-gateway-deployment",
+            "retry-after",
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+        ],
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Outermost: it times the whole request and stamps x-request-id on every answer.

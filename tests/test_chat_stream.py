@@ -204,6 +204,15 @@ def test_cors_allows_the_configured_frontend_origin(gateway_for: Gateway) -> Non
         headers={"Origin": "http://evil.test", "Access-Control-Request-Method": "POST"},
     )
     assert "access-control-allow-origin" not in other.headers
+    # A browser may read the gateway's own headers from the answer.
+    answer = gateway_for.client.post(
+        "/api/chat",
+        json={"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Origin": "http://localhost:3000"},
+    )
+    exposed = {h.strip() for h in answer.headers["access-control-expose-headers"].split(",")}
+    assert {"x-request-id", "x-gateway-deployment", "x-cache", "retry-after"} <= exposed
+    assert {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"} <= exposed
 
 
 def test_requests_are_independent_under_concurrency(
