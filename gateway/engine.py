@@ -131,9 +131,9 @@ class Engine:
             messages = list(call.messages)
             usage: Usage | None = None
             max_steps = self.config.options.max_tool_steps
+            outcome = call.outcome
             for step_number in range(max_steps):
                 step = _StepState()
-                outcome = call.outcome
                 try:
                     async for event in self._model_step(call, messages, specs, step_number, step):
                         if outcome.first_token_at is None and type(event) in _FIRST_TOKEN_EVENTS:
