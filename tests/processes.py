@@ -9,9 +9,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from tests.serving import free_socket
 
@@ -58,6 +60,7 @@ class GatewayProcess:
         self.port = free_port()
         self.log = home / f"gateway-{self.port}.log"
         self._log_file = self.log.open("wb")
+        self.config_path = config
         command = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
         command += ["--port", str(self.port), *args]
         self.process = subprocess.Popen(
@@ -93,3 +96,13 @@ class GatewayProcess:
                 self.process.kill()
                 self.process.wait(5)
         self._log_file.close()
+
+
+def serve_config(config: dict[str, Any], home: Path, *args: str, **env: str) -> GatewayProcess:
+    """Write `config` to home/config.yaml and serve it (the fake upstream's key set), ready."""
+    from tests.conftest import UPSTREAM_KEY
+
+    path = home / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    environment = clean_env(FAKE_UPSTREAM_KEY=UPSTREAM_KEY, **env)
+    return GatewayProcess(path, home, *args, env=environment).wait_ready()

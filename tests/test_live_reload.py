@@ -18,7 +18,7 @@ import yaml
 
 from tests.conftest import UPSTREAM_KEY, Gateway, config_for, model_entry, parse_lines
 from tests.fake_upstream import FakeUpstream, Reply
-from tests.processes import GatewayProcess, clean_env
+from tests.processes import clean_env, serve_config
 from tests.test_observability import sample
 
 ADMIN_KEY = "admin-key-0123456789abcdef"
@@ -187,10 +187,9 @@ def test_admin_reload_needs_the_admin_key_and_reports_the_result(
 def test_sighup_reloads_a_running_server_and_gateway_models_shows_the_live_map(
     upstream: FakeUpstream, upstream_b: FakeUpstream, tmp_path: Path
 ) -> None:
-    path = tmp_path / "live.yaml"
-    path.write_text(yaml.safe_dump(config_for(upstream)))
-    env = clean_env(FAKE_UPSTREAM_KEY=UPSTREAM_KEY, GATEWAY_CONFIG_POLL_SECONDS="0")
-    server = GatewayProcess(path, tmp_path, env=env).wait_ready()
+    server = serve_config(config_for(upstream), tmp_path, GATEWAY_CONFIG_POLL_SECONDS="0")
+    path = server.config_path
+    env = clean_env(FAKE_UPSTREAM_KEY=UPSTREAM_KEY)
     try:
         bigger = config_for(upstream_b)
         bigger["model_list"].append(model_entry("summary-model", upstream_b))

@@ -13,12 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from gateway.logs import JsonFormatter, TextFormatter
 from tests.conftest import UPSTREAM_KEY, Gateway, config_for
 from tests.fake_upstream import FakeUpstream, Fault, Reply
-from tests.processes import GatewayProcess, clean_env
+from tests.processes import serve_config
 
 KEY = "key-ops-0123456789abcdef"
 SECRET_WORDS = "my-private-question"
@@ -172,13 +171,12 @@ def test_metrics_count_what_just_happened(
 
 
 def test_metrics_add_up_across_two_worker_processes(upstream: FakeUpstream, tmp_path: Path) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config_for(upstream)))
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     (metrics_dir / "counter_999999.db").write_bytes(b"stale")  # from an earlier run: removed
-    env = clean_env(FAKE_UPSTREAM_KEY=UPSTREAM_KEY, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
-    server = GatewayProcess(path, tmp_path, "--workers", "2", env=env).wait_ready()
+    server = serve_config(
+        config_for(upstream), tmp_path, "--workers", "2", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)
+    )
     try:
         upstream.default = Reply(chunks=["ok"], prompt_tokens=5, completion_tokens=3)
         body = {"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}
@@ -200,10 +198,7 @@ def test_metrics_add_up_across_two_worker_processes(upstream: FakeUpstream, tmp_
 def test_a_served_gateway_logs_only_json_lines_when_asked(
     upstream: FakeUpstream, tmp_path: Path
 ) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config_for(upstream)))
-    env = clean_env(FAKE_UPSTREAM_KEY=UPSTREAM_KEY, GATEWAY_LOG_FORMAT="json")
-    server = GatewayProcess(path, tmp_path, env=env).wait_ready()
+    server = serve_config(config_for(upstream), tmp_path, GATEWAY_LOG_FORMAT="json")
     try:
         body = {"model": "chat-model", "messages": [{"role": "user", "content": SECRET_WORDS}]}
         response = httpx.post(f"{server.url}/api/chat", json=body, timeout=30)

@@ -11,20 +11,16 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
-from tests.conftest import UPSTREAM_KEY, config_for, parse_lines
+from tests.conftest import config_for, parse_lines
 from tests.fake_upstream import FakeUpstream, Reply
-from tests.processes import GatewayProcess, clean_env
+from tests.processes import GatewayProcess, serve_config
 
 BODY = {"model": "chat-model", "messages": [{"role": "user", "content": "tell me slowly"}]}
 
 
 def serve(upstream: FakeUpstream, tmp_path: Path, **env: str) -> GatewayProcess:
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config_for(upstream)))
-    environment = clean_env(FAKE_UPSTREAM_KEY=UPSTREAM_KEY, **env)
-    return GatewayProcess(path, tmp_path, env=environment).wait_ready()
+    return serve_config(config_for(upstream), tmp_path, **env)
 
 
 def stream_in_background(url: str) -> tuple[threading.Thread, dict[str, Any]]:
