@@ -72,11 +72,7 @@ class ChatRateLimiter:
     ) -> None:
         self.configure(limits)
         self._shared = redis_url is not None
-        options = (
-            {"socket_timeout": timeout_seconds, "socket_connect_timeout": timeout_seconds}
-            if redis_url
-            else {}
-        )
+        options = _redis_options(timeout_seconds) if redis_url else {}
         self._primary = Limiter(
             key_func=_unused_key_func, storage_uri=redis_url or "memory://", storage_options=options
         )
@@ -96,6 +92,11 @@ class ChatRateLimiter:
     @property
     def enabled(self) -> bool:
         return any((self._default, self._per_model, self._tokens, self._model_tokens))
+
+    @property
+    def needs_store(self) -> bool:
+        """Whether requests are refused (503) while Redis is down: limits on, shared, `deny`."""
+        return self.enabled and self._shared and self._on_store_error == "deny"
 
     async def check(self, client: str, model_id: str, override: str | None = None) -> Decision:
         """Count one request of `client` for `model_id`; the most constraining limit decides.
@@ -183,6 +184,24 @@ class ChatRateLimiter:
         if healthy:
             log.warning("rate-limit store is back: shared counting resumes")
             self.degraded = False
+
+
+def _redis_options(timeout_seconds: float) -> dict[str, Any]:
+    """redis-py client options: a bounded wait per call, one reconnect for a closed connection.
+
+    After a Redis restart pooled connections are dead; redis-py's pool usually notices before it
+    hands one out, and the single retry on ConnectionError covers the rest on a new connection.
+    Timeouts are not retried, so a paused or unreachable Redis costs one timeout, not a loop.
+    """
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.retry import Retry
+
+    return {
+        "socket_timeout": timeout_seconds,
+        "socket_connect_timeout": timeout_seconds,
+        "retry": Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
+    }
 
 
 def _test_all(limiter: Limiter, client: str, budgets: list[tuple[str, RateLimitItem]]) -> Decision:

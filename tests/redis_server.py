@@ -62,3 +62,8 @@ class RedisServer:
             self._process.terminate()
             self._process.wait(5)
             self._process = None
+
+    def restart(self) -> RedisServer:
+        """A new redis-server process on the same port: clients' pooled connections are dead."""
+        self.stop()
+        return self.start()

@@ -32,23 +32,81 @@ def test_ready_checks_redis_when_configured(
     assert ready.json()["redis"] == "ok"
 
 
-def test_ready_reports_unreachable_redis(
-    start_gateway: Callable[..., Gateway], upstream: FakeUpstream
-) -> None:
+def _dead_redis_url() -> str:
     sock = free_socket()  # a port with nothing listening on it
     port = sock.getsockname()[1]
     sock.close()
-    gateway = start_gateway(config_for(upstream), redis_url=f"redis://127.0.0.1:{port}/0")
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def test_ready_reports_unreachable_redis_that_nothing_needs(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream
+) -> None:
+    gateway = start_gateway(config_for(upstream), redis_url=_dead_redis_url())
     assert gateway.client is not None
     ready = gateway.client.get("/health/ready")
-    assert ready.status_code == 503
+    assert ready.status_code == 200  # no cache, no limits: nothing this process does needs it
     assert ready.json() | {"config": None} == {
-        "status": "not_ready",
+        "status": "ready",
         "redis": "unreachable",
+        "degraded": [],
         "config": None,
     }
     assert gateway.client.get("/health").status_code == 200
-    assert gateway.chat().status_code == 200  # chat does not need Redis yet
+    assert gateway.chat().status_code == 200
+
+
+def test_ready_with_redis_down_and_allow_serves_degraded(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream
+) -> None:
+    # Every replica shares this Redis: readiness must not pull them all while they still serve.
+    options = {
+        "rate_limit": {"default": "100/minute", "on_store_error": "allow"},
+        "cache": {"ttl": 60, "models": ["chat-model"]},
+    }
+    gateway = start_gateway(config_for(upstream, gateway=options), redis_url=_dead_redis_url())
+    assert gateway.client is not None
+    ready = gateway.client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+    assert ready.json()["redis"] == "unreachable"
+    assert ready.json()["degraded"] == ["rate_limits", "response_cache"]
+    chat = gateway.chat()
+    assert chat.status_code == 200 and chat.headers["x-cache"] == "bypass"  # as reported
+    after = gateway.client.get("/health/ready").json()
+    assert after["rate_limit_store"] == "degraded: per-process memory"
+    assert after["degraded"] == ["rate_limits", "response_cache"]
+
+
+def test_ready_with_redis_down_and_deny_is_503(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream
+) -> None:
+    options = {"rate_limit": {"default": "100/minute", "on_store_error": "deny"}}
+    gateway = start_gateway(config_for(upstream, gateway=options), redis_url=_dead_redis_url())
+    assert gateway.client is not None
+    ready = gateway.client.get("/health/ready")
+    assert ready.status_code == 503
+    body = ready.json()
+    assert body["status"] == "not_ready" and body["redis"] == "unreachable"
+    assert "on_store_error: deny" in body["reason"]
+    assert gateway.chat().status_code == 503  # what readiness predicted
+
+
+def test_ready_with_redis_up_and_deny_is_ready(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, redis_server: RedisServer
+) -> None:
+    options = {"rate_limit": {"default": "100/minute", "on_store_error": "deny"}}
+    gateway = start_gateway(config_for(upstream, gateway=options), redis_url=redis_server.url)
+    assert gateway.client is not None
+    ready = gateway.client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json() | {"config": None} == {
+        "status": "ready",
+        "redis": "ok",
+        "rate_limit_store": "redis",
+        "degraded": [],
+        "config": None,
+    }
 
 
 def test_editing_the_yaml_and_restarting_moves_traffic(

@@ -131,8 +131,10 @@ def test_redis_down_with_allow_keeps_serving_and_says_so(
     private_redis.stop()
     for _ in range(3):
         assert gateway.chat().status_code == 200
-    ready = gateway.client.get("/health/ready").json()
-    assert ready["rate_limit_store"] == "degraded: per-process memory"
+    ready = gateway.client.get("/health/ready")
+    assert ready.status_code == 200  # this process still serves: not pulled from the pool
+    assert ready.json()["rate_limit_store"] == "degraded: per-process memory"
+    assert ready.json()["degraded"] == ["rate_limits"]
 
     private_redis.start()
     time.sleep(2.2)  # one probe interval
@@ -155,22 +157,40 @@ def test_redis_down_with_deny_is_503(
     assert upstream.requests == []
 
 
+def _blocked_limit_checks(admin: redis.Redis) -> int:
+    """Clients whose rate-limit script Redis is holding (paused), as Redis itself lists them."""
+    return sum(1 for c in admin.client_list() if c["cmd"] == "evalsha" and "b" in c["flags"])
+
+
 def test_paused_redis_does_not_freeze_the_event_loop(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream, private_redis: RedisServer
 ) -> None:
-    gateway = start_gateway(limited(upstream, default="100/minute"), redis_url=private_redis.url)
-    assert gateway.chat().status_code == 200
-    redis.Redis.from_url(private_redis.url).execute_command("CLIENT", "PAUSE", "1000")
-    stalled = threading.Thread(target=gateway.chat)  # its limit check waits on Redis
-    stalled.start()
-    time.sleep(0.05)
-    started = time.monotonic()
-    assert gateway.client is not None
-    assert gateway.client.get("/health").status_code == 200
-    # Well below the 0.5 s Redis timeout: had the limit check run on the event loop, this
-    # request would have waited for it (and for the one-second pause without that timeout).
-    assert time.monotonic() - started < 0.2
-    stalled.join(10)
+    # A Redis timeout longer than the test: the limit check waits until the test unpauses Redis.
+    gateway = start_gateway(
+        limited(upstream, default="100/minute"), redis_url=private_redis.url, redis_timeout=60
+    )
+    assert gateway.chat().headers["x-ratelimit-remaining"] == "99"
+    admin = redis.Redis.from_url(private_redis.url)
+    # WRITE pauses the limit script but still answers CLIENT LIST.
+    admin.execute_command("CLIENT", "PAUSE", "60000", "WRITE")
+    answers: list[httpx.Response] = []
+    stalled = threading.Thread(target=lambda: answers.append(gateway.chat()))
+    try:
+        stalled.start()
+        deadline = time.monotonic() + 10
+        while _blocked_limit_checks(admin) == 0:
+            assert time.monotonic() < deadline, "the chat request never reached Redis"
+            time.sleep(0.02)
+
+        # Had the check run on the event loop, this request would wait for it (the deadline
+        # fails it); instead it answers while the check is still held by the paused Redis.
+        assert httpx.get(f"{gateway.url}/health", timeout=5).status_code == 200
+        assert _blocked_limit_checks(admin) == 1 and stalled.is_alive()
+    finally:
+        admin.execute_command("CLIENT", "UNPAUSE")
+        stalled.join(10)
+    assert answers[0].status_code == 200
+    assert answers[0].headers["x-ratelimit-remaining"] == "98"  # counted in Redis, once
 
 
 def test_a_key_can_carry_its_own_limit(

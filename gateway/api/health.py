@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from gateway.engine import Engine
 from gateway.live_config import LiveConfig
+from gateway.ratelimit import ChatRateLimiter
 from gateway.settings import Settings
 
 router = APIRouter()
@@ -49,17 +50,29 @@ async def ready(request: Request) -> JSONResponse:
             model_id: f"environment variable {', '.join(names)} is not set"
             for model_id, names in unavailable.items()
         }
-    limiter = request.app.state.rate_limiter
+    limiter: ChatRateLimiter = request.app.state.rate_limiter
     if limiter.enabled:
         store = "redis" if settings.redis_url else "memory"
         report["rate_limit_store"] = "degraded: per-process memory" if limiter.degraded else store
+    degraded: list[str] = []
     if settings.redis_url:
         ok = await _redis_reachable(settings.redis_url, settings.redis_timeout)
         report["redis"] = "ok" if ok else "unreachable"
-        if not ok:
+        # Readiness is whether this process can serve under its policy, not whether Redis is
+        # up: every replica shares one Redis, and a shared failure must not pull them all.
+        if not ok and limiter.needs_store:
             report["status"] = "not_ready"
+            report["reason"] = (
+                "Redis is unreachable and rate limits have on_store_error: deny, "
+                "so chat requests are refused"
+            )
+        if limiter.enabled and not limiter.needs_store and (limiter.degraded or not ok):
+            degraded.append("rate_limits")  # counted per process, not shared across replicas
+        if engine.cache is not None and not ok:
+            degraded.append("response_cache")  # bypassed: every answer goes to the provider
     else:
         report["redis"] = "not configured"
+    report["degraded"] = degraded
     return JSONResponse(report, status_code=200 if report["status"] == "ready" else 503)
 
 

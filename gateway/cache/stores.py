@@ -68,14 +68,19 @@ class RedisStore:
 
     def __init__(self, url: str, timeout_seconds: float) -> None:
         from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
 
         self._timeout = timeout_seconds
         self._client = Redis.from_url(
             url,
             socket_timeout=timeout_seconds,
             socket_connect_timeout=timeout_seconds,
-            # Fail fast on a dead server instead of retrying inside one request.
-            retry_on_timeout=False,
+            # After a Redis restart every pooled connection is dead, and redis-py's RESP3 pool
+            # hands them out unchecked: retry a closed connection once, on a new one, at once.
+            # Timeouts are not retried, so a paused or unreachable Redis still fails fast.
+            retry=Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
         )
 
     async def get(self, key: str) -> bytes | None:
