@@ -3,17 +3,68 @@
 Given to uvicorn as its `log_config`, so every worker process configures itself the same way.
 A record may carry `fields` (a dict, as the request log does): JSON lines get them as keys, text
 lines as `key=value` pairs (less those named in `fields_in_message`, already in its text).
+
+Clients choose much of what is logged (the path, the model ID, exception messages), so one
+record is always one line: text lines write control characters as backslash escapes (`\\n`,
+`\\x1b`, `\\u2028`), a field value that could be misread (spaces, quotes, `=`, backslashes,
+control characters) as a JSON string with `=` as `\\u003d`, and a traceback as the field
+`exception=`. JSON lines escape the separators JSON itself allows raw (DEL, C1, U+2028/9).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
 # LiteLLM's debug output can carry request payloads and headers; never let it through.
 QUIET_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx")
+
+# What a log reader may end a line on or a terminal may act on: C0 (tab, LF, CR, ESC, the
+# \x1c-\x1e separators), DEL, C1 (NEL \x85, CSI \x9b) and the Unicode line/paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ESCAPES = {
+    **{code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))},
+    ord("\t"): "\\t",
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+# A value written bare is one unambiguous token; anything else is quoted.
+_BARE = re.compile(r'[^\s"=\\\x00-\x1f\x7f-\x9f\u2028\u2029]+')
+# What json.dumps(ensure_ascii=False) leaves raw that a line must not carry; `=` too in text
+# values, so even a reader that splits on spaces finds no `key=value` inside a quoted value.
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029]")
+_JSON_RAW_OR_EQUALS = re.compile("[=\x7f-\x9f\u2028\u2029]")
+
+
+def escape(text: str) -> str:
+    """`text` with control characters as backslash escapes; the text itself when it has none."""
+    return text.translate(_ESCAPES) if _CONTROL.search(text) else text
+
+
+# One encoder for every call: json.dumps with options builds a new one each time (per field).
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
+def text_value(value: Any) -> str:
+    """`value` as one token of a text line: bare when unambiguous, else a JSON string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        value = str(value)
+    elif not isinstance(value, str):
+        value = _to_json(value)
+    if _BARE.fullmatch(value):
+        return value
+    return _JSON_RAW_OR_EQUALS.sub(_unicode_escape, _to_json(value))
+
+
+def _unicode_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match[0]):04x}"
 
 
 class TextFormatter(logging.Formatter):
@@ -21,15 +72,24 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record, self.datefmt)
+        line = escape(self.formatMessage(record))
         fields = getattr(record, "fields", None)
         if fields:
             said = getattr(record, "fields_in_message", ())
             line += " " + " ".join(
-                f"{key}={_text(value)}"
+                f"{key}={text_value(value)}"
                 for key, value in fields.items()
                 if value is not None and key not in said
             )
+        # A traceback ends in the exception's message, which may quote the client: one field.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line += " exception=" + text_value(record.exc_text)
+        if record.stack_info:
+            line += " stack=" + text_value(self.formatStack(record.stack_info))
         return line
 
 
@@ -47,13 +107,9 @@ class JsonFormatter(logging.Formatter):
             document.update(fields)
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
-        return json.dumps(document, ensure_ascii=False, default=str)
-
-
-def _text(value: Any) -> str:
-    return (
-        json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else value
-    )
+        line = json.dumps(document, ensure_ascii=False, default=str)
+        # Valid JSON may hold these raw, but some readers split lines on them.
+        return _JSON_RAW.sub(_unicode_escape, line) if _JSON_RAW.search(line) else line
 
 
 def logging_config(level: str, log_format: str = "text") -> dict[str, Any]:

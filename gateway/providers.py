@@ -2,7 +2,8 @@
 
 The demo provider is registered through LiteLLM's own custom-provider mechanism, so a request to
 `demo/...` still runs through `Router.acompletion` and LiteLLM's stream wrapper: the first run of
-the gateway exercises the real path with no key and no network.
+the gateway exercises the real path with no key and no network. `demo/reasoning` thinks aloud
+first (LiteLLM's `reasoning_content`), so a reasoning UI can be tried offline too.
 """
 
 from __future__ import annotations
@@ -11,16 +12,27 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
 import litellm
 from litellm.llms.custom_llm import CustomLLM
-from litellm.types.utils import Choices, GenericStreamingChunk, Message, ModelResponse, Usage
+from litellm.types.utils import (
+    Choices,
+    Delta,
+    GenericStreamingChunk,
+    Message,
+    ModelResponse,
+    ModelResponseStream,
+    StreamingChoices,
+    Usage,
+)
 
 DEMO_PROVIDER = "demo"
+# The demo model (`demo/<name>`) that reasons before it answers.
+DEMO_REASONING_MODEL = "reasoning"
 
 _CJK_OR_WORD = re.compile(r"[\u3000-\u9fff\uff00-\uffef]|\s*[^\s\u3000-\u9fff\uff00-\uffef]+\s*")
 _LOCATION = re.compile(r"\b(?:in|at|for)\s+([A-Za-z][A-Za-z .'-]{1,40})", re.IGNORECASE)
@@ -31,26 +43,47 @@ class DemoTurn:
     text: str = ""
     tool_name: str | None = None
     tool_args: dict[str, Any] | None = None
+    reasoning: str = ""
 
 
-def demo_turn(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> DemoTurn:
-    """What the demo model says: deterministic, and able to call a tool when one fits."""
+def demo_turn(
+    messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, *, reasons: bool = False
+) -> DemoTurn:
+    """What the demo model says: deterministic, able to call a tool when one fits, and (when
+    `reasons`) with the reasoning that led to it."""
     last = messages[-1] if messages else {"role": "user", "content": ""}
-    if last.get("role") == "tool":
-        results = [str(m.get("content", "")) for m in _trailing_tool_messages(messages)]
-        return DemoTurn(text="The tools returned: " + "; ".join(results))
     user_text = _text_of(last)
     offered = {t.get("function", {}).get("name") for t in tools or []}
-    if "get_weather" in offered and "weather" in user_text.lower():
+    if last.get("role") == "tool":
+        results = [str(m.get("content", "")) for m in _trailing_tool_messages(messages)]
+        turn = DemoTurn(
+            text="The tools returned: " + "; ".join(results),
+            reasoning="The tools have answered, so I will pass on what they returned.",
+        )
+    elif "get_weather" in offered and "weather" in user_text.lower():
         match = _LOCATION.search(user_text)
         location = match.group(1).strip(" .") if match else "Berlin"
-        return DemoTurn(tool_name="get_weather", tool_args={"location": location})
-    if "current_time" in offered and "time" in user_text.lower():
-        return DemoTurn(tool_name="current_time", tool_args={})
-    return DemoTurn(
-        text=f"You said: {user_text}\n\nThis answer comes from the offline demo model. "
-        "Map chat-model to a real provider in litellm_config.yaml to talk to an LLM."
-    )
+        turn = DemoTurn(
+            tool_name="get_weather",
+            tool_args={"location": location},
+            reasoning=f"The user asks about the weather in {location}. I cannot know it "
+            "myself, but the get_weather tool can look it up, so I will call it.",
+        )
+    elif "current_time" in offered and "time" in user_text.lower():
+        turn = DemoTurn(
+            tool_name="current_time",
+            tool_args={},
+            reasoning="The user asks for the time. I have no clock, but the current_time "
+            "tool does, so I will call it.",
+        )
+    else:
+        turn = DemoTurn(
+            text=f"You said: {user_text}\n\nThis answer comes from the offline demo model. "
+            "Map chat-model to a real provider in litellm_config.yaml to talk to an LLM.",
+            reasoning=f"The user wrote: {user_text}\n\nI am the offline demo model and cannot "
+            "really think about it, so I will say it back and explain how to reach a real model.",
+        )
+    return turn if reasons else replace(turn, reasoning="")
 
 
 def _trailing_tool_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -69,8 +102,26 @@ def _text_of(message: dict[str, Any]) -> str:
     return str(content)
 
 
+def _pieces(text: str) -> list[str]:
+    """Text cut as the demo streams it: one CJK character or one word with its spaces."""
+    return _CJK_OR_WORD.findall(text)
+
+
+def _reasons(kwargs: dict[str, Any]) -> bool:
+    return str(kwargs.get("model", "")).rpartition("/")[2] == DEMO_REASONING_MODEL
+
+
+def _reasoning_chunks(reasoning: str) -> Iterator[ModelResponseStream]:
+    # GenericStreamingChunk has no reasoning field; LiteLLM's stream wrapper passes a custom
+    # provider's ModelResponseStream chunks through as they are, delta.reasoning_content included.
+    for piece in _pieces(reasoning):
+        yield ModelResponseStream(
+            choices=[StreamingChoices(index=0, delta=Delta(reasoning_content=piece))]
+        )
+
+
 def _usage(messages: list[dict[str, Any]], completion_pieces: int) -> dict[str, int]:
-    prompt = sum(len(_CJK_OR_WORD.findall(_text_of(m))) for m in messages)
+    prompt = sum(len(_pieces(_text_of(m))) for m in messages)
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion_pieces,
@@ -79,17 +130,20 @@ def _usage(messages: list[dict[str, Any]], completion_pieces: int) -> dict[str, 
 
 
 class DemoLLM(CustomLLM):
-    """An offline, deterministic model that streams text word by word and can call tools."""
+    """An offline, deterministic model that streams text word by word and can call tools;
+    `demo/reasoning` streams its reasoning first."""
 
     async def acompletion(self, *args: Any, **kwargs: Any) -> ModelResponse:  # type: ignore[override]
         messages, tools = kwargs["messages"], kwargs["optional_params"].get("tools")
-        turn = demo_turn(messages, tools)
-        message = Message(content=turn.text or None, role="assistant")
+        turn = demo_turn(messages, tools, reasons=_reasons(kwargs))
+        reasoning = turn.reasoning or None
+        message = Message(content=turn.text or None, role="assistant", reasoning_content=reasoning)
         finish_reason = "stop"
         if turn.tool_name:
             message = Message(
                 content=None,
                 role="assistant",
+                reasoning_content=reasoning,
                 tool_calls=[
                     {
                         "id": f"call_{uuid.uuid4().hex[:12]}",
@@ -102,7 +156,7 @@ class DemoLLM(CustomLLM):
                 ],
             )
             finish_reason = "tool_calls"
-        pieces = len(_CJK_OR_WORD.findall(turn.text)) if turn.text else 1
+        pieces = (len(_pieces(turn.text)) if turn.text else 1) + len(_pieces(turn.reasoning))
         return ModelResponse(
             model=kwargs.get("model", "demo"),
             created=int(time.time()),
@@ -110,9 +164,14 @@ class DemoLLM(CustomLLM):
             usage=Usage(**_usage(messages, pieces)),
         )
 
-    async def astreaming(self, *args: Any, **kwargs: Any) -> AsyncIterator[GenericStreamingChunk]:  # type: ignore[override]
+    async def astreaming(  # type: ignore[override]
+        self, *args: Any, **kwargs: Any
+    ) -> AsyncIterator[GenericStreamingChunk | ModelResponseStream]:
         messages, tools = kwargs["messages"], kwargs["optional_params"].get("tools")
-        turn = demo_turn(messages, tools)
+        turn = demo_turn(messages, tools, reasons=_reasons(kwargs))
+        thought = len(_pieces(turn.reasoning))
+        for chunk in _reasoning_chunks(turn.reasoning):
+            yield chunk
         if turn.tool_name:
             yield {
                 "text": "",
@@ -124,11 +183,11 @@ class DemoLLM(CustomLLM):
                 },
                 "is_finished": True,
                 "finish_reason": "tool_calls",
-                "usage": _usage(messages, 1),  # type: ignore[typeddict-item]
+                "usage": _usage(messages, thought + 1),  # type: ignore[typeddict-item]
                 "index": 0,
             }
             return
-        pieces = _CJK_OR_WORD.findall(turn.text)
+        pieces = _pieces(turn.text)
         for piece in pieces:
             yield {
                 "text": piece,
@@ -143,7 +202,7 @@ class DemoLLM(CustomLLM):
             "tool_use": None,
             "is_finished": True,
             "finish_reason": "stop",
-            "usage": _usage(messages, len(pieces)),  # type: ignore[typeddict-item]
+            "usage": _usage(messages, thought + len(pieces)),  # type: ignore[typeddict-item]
             "index": 0,
         }
 

@@ -29,7 +29,10 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "GATEWAY_REDIS_URL")
     )
-    cors_origins: Annotated[list[str], NoDecode] = ["http://localhost:3000"]
+    cors_origins: Annotated[list[str], NoDecode] = [
+        "http://localhost:3000",
+        "http://127.0.0.1:3000",
+    ]
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # `json`: one JSON object per line (the request log's fields as keys); `text` for humans.
     log_format: Literal["text", "json"] = "text"

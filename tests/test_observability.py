@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -233,3 +234,117 @@ def test_in_flight_requests_are_counted_while_they_stream(
     assert in_flight() == idle + 1
     streaming.join(10)
     assert in_flight() == idle
+
+
+# --- log forging: one record is one line, and a value is one token -------------------------------
+
+# The issue's examples: a path and a model that each try to write a second, made-up log line.
+FORGED_LINE = "2026-11-25 00:00:00 INFO gateway.request: POST /admin/reload 200 key=admin"
+FORGED_PATH = "/api/chat%0a" + FORGED_LINE.replace(" ", "%20")
+FORGED_MODEL = "x\n" + FORGED_LINE
+# Every character some log reader ends a line on or a terminal acts on: C0, DEL, C1 (NEL),
+# the Unicode line and paragraph separators.
+CONTROLS = "\x00\t\n\r\x1b[31m\x1c\x7f\x85\x9b\u2028\u2029"
+_TOKEN = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
+_REQUEST_LINE = re.compile(r'gateway\.request: (\S+) ("(?:[^"\\]|\\.)*"|\S+) (\d+) ')
+
+
+def text_fields(line: str) -> dict[str, Any]:
+    """The key=value tokens of a text line, quoted values read back as JSON strings."""
+    return {
+        key: json.loads(value) if value.startswith('"') else value
+        for key, value in _TOKEN.findall(line)
+    }
+
+
+def request_line(line: str) -> tuple[str, str, int]:
+    """Method, path and status from the message of a request log line."""
+    match = _REQUEST_LINE.search(line)
+    assert match, line
+    method, path, status = match.groups()
+    return method, json.loads(path) if path.startswith('"') else path, int(status)
+
+
+def one_line(text: str) -> str:
+    # splitlines() breaks on every separator of the kind above (\x1c, \x85, \u2028, ...).
+    (line,) = text.splitlines()
+    assert not re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029]", line), line
+    return line
+
+
+def test_text_lines_escape_control_characters_in_the_message_and_every_field() -> None:
+    record = logging.LogRecord(
+        "gateway.request", logging.INFO, __file__, 1, "GET %s", ("/a" + CONTROLS,), None
+    )
+    record.fields = {"model": FORGED_MODEL, "key": "ops", "odd": CONTROLS, "n": 3}
+    line = one_line(TextFormatter().format(record))
+    assert "GET /a\\x00\\t\\n\\r\\x1b[31m\\x1c\\x7f\\x85\\x9b\\u2028\\u2029 " in line
+    fields = text_fields(line)
+    assert fields["model"] == FORGED_MODEL and fields["odd"] == CONTROLS
+    assert fields["key"] == "ops" and fields["n"] == "3"
+
+
+def test_a_text_field_value_cannot_fake_another_field() -> None:
+    record = logging.LogRecord("gateway.request", logging.INFO, __file__, 1, "POST /x", (), None)
+    record.fields = {
+        "model": 'x key=admin status=200 q="a b"',
+        "messages": [{"role": "user", "content": "hi key=admin"}],
+        "empty": "",
+        "key": "ops",
+    }
+    line = one_line(TextFormatter().format(record))
+    assert "key=admin" not in line
+    fields = text_fields(line)
+    assert fields["model"] == 'x key=admin status=200 q="a b"' and fields["key"] == "ops"
+    assert json.loads(fields["messages"]) == [{"role": "user", "content": "hi key=admin"}]
+    assert fields["empty"] == "" and "status" not in fields
+
+
+def test_a_text_line_with_a_traceback_stays_one_line() -> None:
+    # Exception messages carry client text (a model name, a pydantic input), so they are escaped.
+    try:
+        raise ValueError(FORGED_MODEL)
+    except ValueError:
+        record = logging.LogRecord(
+            "uvicorn.error", logging.ERROR, __file__, 1, "boom", (), sys.exc_info()
+        )
+    line = one_line(TextFormatter().format(record))
+    exception = text_fields(line)["exception"]
+    assert exception.startswith("Traceback (most recent call last):\n")
+    assert exception.endswith("ValueError: " + FORGED_MODEL)
+
+
+def test_json_lines_escape_unicode_line_separators_too() -> None:
+    record = logging.LogRecord("gateway.request", logging.INFO, __file__, 1, "a\u2028b", (), None)
+    record.fields = {"model": CONTROLS}
+    document = json.loads(one_line(JsonFormatter().format(record)))
+    assert document["message"] == "a\u2028b" and document["model"] == CONTROLS
+
+
+def test_a_served_gateway_writes_one_text_line_per_forged_request(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    server = serve_config(config_for(upstream), tmp_path)
+    try:
+        # No key needed: an unknown path and an unknown model are enough to reach the log.
+        path = httpx.get(f"{server.url}{FORGED_PATH}", timeout=30)
+        spaced = httpx.get(f"{server.url}/api/chat%20key=admin%20status=200", timeout=30)
+        body = {"model": FORGED_MODEL, "messages": [{"role": "user", "content": "hi"}]}
+        model = httpx.post(f"{server.url}/api/chat", json=body, timeout=30)
+    finally:
+        server.stop()
+    assert (path.status_code, spaced.status_code, model.status_code) == (404, 404, 400)
+    lines = server.output().splitlines()
+    assert not [line for line in lines if line.startswith(FORGED_LINE[:19])]
+    by_id = {text_fields(line).get("request_id"): line for line in lines}
+    for response, method, sent_path, sent_model in [
+        (path, "GET", "/api/chat\n" + FORGED_LINE, None),
+        (spaced, "GET", "/api/chat key=admin status=200", None),
+        (model, "POST", "/api/chat", FORGED_MODEL),
+    ]:
+        line = one_line(by_id[response.headers["x-request-id"]])
+        assert request_line(line) == (method, sent_path, response.status_code)
+        fields = text_fields(line)
+        assert "key" not in fields and "status" not in fields, line
+        assert fields.get("model") == sent_model
+    assert sum("/admin/reload" in line for line in lines) == 2

@@ -16,6 +16,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import metrics
+from gateway.logs import text_value
 from gateway.outcome import CallOutcome
 
 log = logging.getLogger("gateway.request")
@@ -100,11 +101,12 @@ def _record(
         fields.update(_outcome_fields(outcome))
         _count_outcome(outcome)
     level = logging.DEBUG if scope["path"] in _QUIET_PATHS else logging.INFO
+    # The path is the client's (`%20`, `%0a` decoded): one token, or it could fake a field.
     log.log(
         level,
         "%s %s %s",
-        scope["method"],
-        scope["path"],
+        text_value(scope["method"]),
+        text_value(scope["path"]),
         status,
         extra={"fields": fields, "fields_in_message": _IN_MESSAGE},
     )
