@@ -55,6 +55,7 @@ async def measure(base_url: str, requests: int) -> None:
     import httpx
 
     from gateway.app import create_app
+    from gateway.cache import CacheDirective
     from gateway.engine import ChatCall
     from gateway.protocols.typed_lines import TypedLineEncoder
     from gateway.settings import Settings
@@ -84,7 +85,8 @@ async def measure(base_url: str, requests: int) -> None:
 
     async def engine_and_encoder() -> None:
         encoder = TypedLineEncoder()
-        async for event in engine.run(ChatCall("chat-model", MESSAGES)):
+        prepared = engine.prepare(ChatCall("chat-model", MESSAGES), CacheDirective())
+        async for event in engine.run(prepared, engine.lease()):
             encoder.encode(event)
 
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")

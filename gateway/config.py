@@ -17,10 +17,13 @@ request for its model ID gets an error naming the variable.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import hashlib
 import inspect
 import ipaddress
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -43,6 +46,11 @@ TOP_LEVEL_KEYS = ("model_list", "router_settings", "litellm_settings", "gateway"
 # LiteLLM module settings the YAML may set (the rest of LiteLLM Proxy's litellm_settings concern
 # its own proxy features, not this gateway).
 LITELLM_SETTINGS = {"drop_params": bool, "modify_params": bool}
+# Those LiteLLM also takes per call: they ride with each deployment, never set process-wide.
+CALL_SETTINGS = frozenset({"drop_params"})
+FALLBACK_KINDS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
+# A lone deployment's own allowed_fails is what tells LiteLLM's Router not to cool it down.
+LONE_DEPLOYMENT_ALLOWED_FAILS = 3
 # Router arguments that the YAML must not set: the gateway owns them.
 ROUTER_OWNED_KEYS = {"model_list", "redis_url", "redis_host", "redis_port", "redis_password"}
 
@@ -202,16 +210,40 @@ class Deployment:
     def provider_model(self) -> str:
         return str(self.params["model"])
 
+    @property
+    def provider(self) -> str:
+        explicit = self.params.get("custom_llm_provider")
+        return explicit if isinstance(explicit, str) else self.provider_model.split("/", 1)[0]
+
+    @property
+    def openai_shaped(self) -> bool:
+        """Does LiteLLM talk to this provider in OpenAI's chat-completions format?"""
+        return self.provider in _openai_shaped_providers()
+
     def identity(self) -> dict[str, Any]:
         """What this deployment is, without its secrets: part of every cache key."""
         secrets = set(self.secret_values)
         return _without_secrets(dict(self.params), secrets)
 
-    def router_entry(self) -> dict[str, Any]:
+    def router_entry(
+        self, call_settings: Mapping[str, Any], only_deployment: bool
+    ) -> dict[str, Any]:
+        """This entry as LiteLLM's Router takes it.
+
+        `call_settings` (litellm_settings such as drop_params) ride with every call of the
+        deployment instead of being set on the litellm module, so a reload that drops one
+        really drops it. A model ID's only deployment is never cooled down by default: with no
+        other deployment to route to, a cooldown turns one provider error (a 401, say) into
+        seconds of refusals. LiteLLM skips cooldowns for a lone deployment that has its own
+        `allowed_fails`; an `allowed_fails_policy` in model_info opts back in.
+        """
+        info = {**self.model_info, "id": f"{self.model_id}#{self.index}"}
+        if only_deployment and "allowed_fails" not in info and "allowed_fails_policy" not in info:
+            info["allowed_fails"] = LONE_DEPLOYMENT_ALLOWED_FAILS
         return {
             "model_name": self.model_id,
-            "litellm_params": dict(self.params),
-            "model_info": {**self.model_info, "id": f"{self.model_id}#{self.index}"},
+            "litellm_params": {**call_settings, **self.params},
+            "model_info": info,
         }
 
 
@@ -222,6 +254,8 @@ class GatewayConfig:
     router_settings: Mapping[str, Any] = field(default_factory=dict)
     litellm_settings: Mapping[str, Any] = field(default_factory=dict)
     options: GatewayOptions = field(default_factory=GatewayOptions)
+    # SHA-256 of the text this snapshot was parsed from: a reload compares the file against it.
+    digest: bytes = b""
 
     @property
     def model_ids(self) -> list[str]:
@@ -230,6 +264,32 @@ class GatewayConfig:
     @property
     def callable_deployments(self) -> list[Deployment]:
         return [d for d in self.deployments if not d.missing_env]
+
+    def router_model_list(self) -> list[dict[str, Any]]:
+        """The Router's model_list: the callable deployments, with per-call LiteLLM settings."""
+        callable_ = self.callable_deployments
+        counts = Counter(d.model_id for d in callable_)
+        call_settings = {
+            name: value for name, value in self.litellm_settings.items() if name in CALL_SETTINGS
+        }
+        return [d.router_entry(call_settings, counts[d.model_id] == 1) for d in callable_]
+
+    def openai_shaped(self, model_id: str) -> bool:
+        """Is every deployment that may answer `model_id` (fallbacks too) OpenAI-shaped?"""
+        targets: dict[str, list[str]] = {}
+        for kind in FALLBACK_KINDS:
+            for rule in self.router_settings.get(kind) or []:
+                for source, backups in rule.items():
+                    targets.setdefault(source, []).extend(
+                        backups if isinstance(backups, list) else [backups]
+                    )
+        reachable, pending = {model_id}, [model_id]
+        while pending:
+            for target in targets.get(pending.pop(), []):
+                if target not in reachable:
+                    reachable.add(target)
+                    pending.append(target)
+        return all(d.openai_shaped for d in self.deployments if d.model_id in reachable)
 
     def missing_env_for(self, model_id: str) -> list[str] | None:
         """The unset variables that keep `model_id` from being callable, or None if it is."""
@@ -286,7 +346,12 @@ def parse_config(text: str, path: Path) -> GatewayConfig:
         raise ConfigError(
             path, [ConfigProblem(line=exc.line, where="", message=exc.message)]
         ) from None
-    return _Validator(document, path).validate()
+    config = _Validator(document, path).validate()
+    return dataclasses.replace(config, digest=text_digest(text))
+
+
+def text_digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
 
 
 class _Validator:
@@ -400,7 +465,7 @@ class _Validator:
             elif key not in accepted:
                 hint = _did_you_mean(str(key), accepted)
                 self.problem(("router_settings", key), where, f"unknown Router setting{hint}")
-            elif key in {"fallbacks", "context_window_fallbacks", "content_policy_fallbacks"}:
+            elif key in FALLBACK_KINDS:
                 self._check_fallbacks(key, value, model_ids)
         return dict(raw)
 
@@ -568,6 +633,13 @@ def _provider_problem(model: str, explicit_provider: object) -> str | None:
 def _did_you_mean(word: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+@cache
+def _openai_shaped_providers() -> frozenset[str]:
+    import litellm
+
+    return frozenset({"openai", "azure", "custom_openai", *litellm.openai_compatible_providers})
 
 
 @cache

@@ -1,8 +1,9 @@
 """The one path every chat request takes: LiteLLM's Router, translated into typed events.
 
-The engine knows nothing of wire formats. It raises GatewayError for failures it can name before
-the answer starts; failures mid-answer are raised too, and the HTTP layer turns them into an
-error part followed by a finish part.
+A request is prepared once (model, tools, cache directive: every check that can refuse it before
+a provider is called), then run. The engine knows nothing of wire formats. It raises
+GatewayError for failures it can name before the answer starts; failures mid-answer are raised
+too, and the HTTP layer turns them into an error part followed by a finish part.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ from gateway.cache import CachedAnswer, CacheDirective, Lookup, ResponseCache
 from gateway.cache.answers import parse_tool_args
 from gateway.cache.keys import cache_key, deployment_identities
 from gateway.config import GatewayConfig
-from gateway.errors import InvalidRequest, ModelUnavailable, UnknownModel
+from gateway.errors import InvalidRequest, ModelUnavailable, UnknownModel, UpstreamIncomplete
 from gateway.events import (
     Event,
     Finish,
@@ -39,6 +40,7 @@ from gateway.events import (
 )
 from gateway.outcome import CallOutcome
 from gateway.providers import register_providers
+from gateway.redaction import Redactor
 from gateway.tools import REGISTRY, Tool, ToolContext
 from gateway.tools.runner import run_tool_calls
 from gateway.upstream_errors import to_gateway_error
@@ -56,22 +58,59 @@ class ChatCall:
     stream: bool = True
     # The tools the request asks for, by name (None: all the model is offered). Narrows only.
     tool_names: list[str] | None = None
-    # OpenAI-style tool specs the client runs itself: offered as given, never executed here.
+    # The client runs its tools itself (the /v1 door): `client_tools` are offered as given and
+    # nothing is executed here, not even the YAML's tools when the client sends none.
+    client_runs_tools: bool = False
     client_tools: list[dict[str, Any]] | None = None
-    # What the request allows the response cache (tenant, Cache-Control).
-    cache: CacheDirective = field(default_factory=CacheDirective)
     # Filled in as the call runs: read by the HTTP layer for headers, logs and metrics.
     outcome: CallOutcome = field(default_factory=CallOutcome, compare=False)
 
 
+@dataclass(frozen=True)
+class PreparedCall:
+    """A call the engine has accepted: everything its run needs, worked out once."""
+
+    call: ChatCall
+    tools: Mapping[str, Tool]
+    specs: list[dict[str, Any]]
+    # What the request allows the response cache (tenant, Cache-Control).
+    cache: CacheDirective
+    # The `content` of an assistant turn that only calls tools (see Deployment.openai_shaped).
+    empty_assistant_content: str | None
+
+
+class Lease:
+    """One request's hold on an engine: a replaced engine is closed only once none is held.
+
+    Taken in the same step that reads the live engine, so no reload can slip in between.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._held = True
+        engine.in_flight += 1
+        engine._idle.clear()
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self.engine.in_flight -= 1
+            if not self.engine.in_flight:
+                self.engine._idle.set()
+
+
 def build_router(config: GatewayConfig) -> litellm.Router:
     register_providers()
-    for name, value in config.litellm_settings.items():
-        setattr(litellm, name, value)
+    # modify_params has no per-call form in LiteLLM: it stays a process setting, reset to
+    # LiteLLM's default when the file drops it. drop_params travels with each deployment.
+    litellm.modify_params = bool(config.litellm_settings.get("modify_params", _MODIFY_PARAMS))
     return litellm.Router(
-        model_list=[d.router_entry() for d in config.callable_deployments],
+        model_list=config.router_model_list(),
         **config.router_settings,
     )
+
+
+_MODIFY_PARAMS = litellm.modify_params  # LiteLLM's own default (LITELLM_MODIFY_PARAMS)
 
 
 class Engine:
@@ -81,20 +120,47 @@ class Engine:
         self.cache = cache if config.options.cache.enabled else None
         self._cached_models = frozenset(config.options.cache.models)
         self._deployments = deployment_identities(config) if self.cache else {}
-        self._secrets = tuple(config.secrets())
+        self.redactor = Redactor(config.secrets())
         self._model_ids = frozenset(config.model_ids)
         self._tool_http: httpx.AsyncClient | None = None
-        # Answers being produced now: a replaced engine is closed only when this reaches 0.
+        # Answers being produced now (see Lease): a replaced engine is closed when this is 0.
         self.in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
 
-    async def aclose(self) -> None:
-        if self._tool_http is not None:
-            await self._tool_http.aclose()
+    def lease(self) -> Lease:
+        return Lease(self)
 
-    def check_model(self, model_id: str) -> None:
-        """Raise the error a request for `model_id` deserves before any upstream call."""
+    async def aclose(self) -> None:
+        # A Router hooks itself into LiteLLM's process-wide callback lists; unhooked, every
+        # retired Router would stay alive and run on each later request (LiteLLM stops adding
+        # callbacks at 100, which would silently break the live Router's cooldown accounting).
+        self.router.discard()
+        client, self._tool_http = self._tool_http, None
+        if client is not None:
+            await client.aclose()
+
+    def prepare(self, call: ChatCall, cache: CacheDirective) -> PreparedCall:
+        """Every check that can refuse `call` before a provider is asked, and what its run needs.
+
+        Raises the error the request deserves: an unknown model, one whose key is unset, a tool
+        the model is not offered.
+        """
+        self._check_model(call.model_id)
+        tools = self._enabled_tools(call)
+        if call.client_runs_tools:
+            specs = list(call.client_tools or [])
+        else:
+            specs = [tool.spec() for tool in tools.values()]
+        return PreparedCall(
+            call=call,
+            tools=tools,
+            specs=specs,
+            cache=cache,
+            empty_assistant_content="" if self.config.openai_shaped(call.model_id) else None,
+        )
+
+    def _check_model(self, model_id: str) -> None:
         if model_id not in self._model_ids:
             known = ", ".join(self.config.model_ids)
             raise UnknownModel(f"unknown model '{model_id}'; known models: {known}")
@@ -105,9 +171,9 @@ class Engine:
                 f"model '{model_id}' is not available: environment variable {names} is not set"
             )
 
-    def enabled_tools(self, call: ChatCall) -> dict[str, Tool]:
-        """The tools this call may use: the YAML's set for the model, narrowed by the request."""
-        if call.client_tools is not None:
+    def _enabled_tools(self, call: ChatCall) -> dict[str, Tool]:
+        """The tools this call may run: the YAML's set for the model, narrowed by the request."""
+        if call.client_runs_tools:
             return {}
         offered = self.config.tools_for(call.model_id)
         if call.tool_names is not None:
@@ -120,14 +186,13 @@ class Engine:
             offered = [name for name in offered if name in call.tool_names]
         return {name: tool for name in offered if (tool := REGISTRY.get(name)) is not None}
 
-    async def run(self, call: ChatCall) -> AsyncIterator[Event]:
-        """Yield the events of one answer: model steps and tool rounds, ending with Finish."""
-        self.in_flight += 1
-        self._idle.clear()
+    async def run(self, prepared: PreparedCall, lease: Lease) -> AsyncIterator[Event]:
+        """Yield the events of one answer: model steps and tool rounds, ending with Finish.
+
+        The lease is released when the answer ends, however it ends.
+        """
+        call = prepared.call
         try:
-            self.check_model(call.model_id)
-            tools = self.enabled_tools(call)
-            specs = call.client_tools or [tool.spec() for tool in tools.values()]
             messages = list(call.messages)
             usage: Usage | None = None
             max_steps = self.config.options.max_tool_steps
@@ -135,36 +200,37 @@ class Engine:
             for step_number in range(max_steps):
                 step = _StepState()
                 try:
-                    async for event in self._model_step(call, messages, specs, step_number, step):
+                    async for event in self._model_step(prepared, messages, step_number, step):
                         if outcome.first_token_at is None and type(event) in _FIRST_TOKEN_EVENTS:
                             outcome.mark_first_token()
                         yield event
                 except Exception as exc:
-                    error = to_gateway_error(exc, call.model_id, self._secrets)
+                    error = to_gateway_error(exc, call.model_id, self.redactor)
                     outcome.error_type = error.error_type
+                    outcome.error_message = error.message
                     metrics.UPSTREAM_ERRORS.labels(call.model_id, error.error_type).inc()
                     raise error from None
                 usage = step.usage if usage is None else usage + step.usage
                 calls = step.completed_tool_calls
-                if not calls or call.client_tools is not None:
+                if not calls or call.client_runs_tools:
                     yield StepFinish(step.finish_reason, step.usage)
                     yield self._finish(call, step.finish_reason, usage)
                     return
                 yield StepFinish("tool-calls", step.usage, is_continued=True)
                 results = await run_tool_calls(
-                    calls, tools, self._tool_context, self.config.options.tool_timeout
+                    calls, prepared.tools, self._tool_context, self.config.options.tool_timeout
                 )
                 for result in results:
                     yield result
-                messages.append(_assistant_message(step.text, calls))
+                messages.append(
+                    _assistant_message(step.text, calls, prepared.empty_assistant_content)
+                )
                 messages.extend(_tool_message(result) for result in results)
             # The step cap stopped a model that kept calling tools; its last calls were answered.
             log.info("model %s reached max_tool_steps=%d", call.model_id, max_steps)
             yield self._finish(call, "tool-calls", usage or Usage())
         finally:
-            self.in_flight -= 1
-            if not self.in_flight:
-                self._idle.set()
+            lease.release()
 
     async def wait_idle(self) -> None:
         """Wait until no answer is in progress."""
@@ -183,13 +249,13 @@ class Engine:
 
     async def _model_step(
         self,
-        call: ChatCall,
+        prepared: PreparedCall,
         messages: list[dict[str, Any]],
-        specs: list[dict[str, Any]],
         step_number: int,
         step: _StepState,
     ) -> AsyncIterator[Event]:
-        lookup = await self._cache_lookup(call, messages, specs)
+        call = prepared.call
+        lookup = await self._cache_lookup(prepared, messages)
         if lookup is not None and lookup.answer is not None:
             yield StepStart(step=step_number, message_id=_message_id())
             for event in step.replay(lookup.answer):
@@ -197,13 +263,15 @@ class Engine:
             return
         step.record = lookup is not None and lookup.may_store
         kwargs: dict[str, Any] = {**call.params, "model": call.model_id, "messages": messages}
-        if specs:
-            kwargs["tools"] = specs
+        if prepared.specs:
+            kwargs["tools"] = prepared.specs
         if not call.stream:
             response = await self.router.acompletion(**kwargs)
             _note_deployment(call.outcome, response)
             yield StepStart(step=step_number, message_id=_message_id())
             events = step.absorb_response(response)
+            if not step.finished:
+                raise _incomplete(call.model_id)
             await self._cache_save(lookup, step)
             for event in events:
                 yield event
@@ -222,16 +290,19 @@ class Engine:
         finally:
             # Closes the provider's HTTP stream at once when the client has gone away.
             await response.aclose()
-        step.finished = step.finished and _provider_sent_finish(response)
+        if not (step.finished and _provider_sent_finish(response)):
+            # Never a silent `stop`: the answer may be cut short, and is never cached.
+            raise _incomplete(call.model_id)
         events = step.complete_tool_calls()
         await self._cache_save(lookup, step)
         for event in events:
             yield event
 
     async def _cache_lookup(
-        self, call: ChatCall, messages: list[dict[str, Any]], specs: list[dict[str, Any]]
+        self, prepared: PreparedCall, messages: list[dict[str, Any]]
     ) -> Lookup | None:
         """The cache's answer for this model call; None when the model ID is not cached."""
+        call = prepared.call
         if self.cache is None or call.model_id not in self._cached_models:
             return None
         policy = self.config.options.cache
@@ -240,10 +311,10 @@ class Engine:
             model_id=call.model_id,
             messages=messages,
             params=call.params,
-            tools=specs,
-            tenant=call.cache.tenant if policy.scope == "per-key" else None,
+            tools=prepared.specs,
+            tenant=prepared.cache.tenant if policy.scope == "per-key" else None,
         )
-        lookup = await self.cache.lookup(key, call.cache)
+        lookup = await self.cache.lookup(key, prepared.cache)
         metrics.CACHE_LOOKUPS.labels(call.model_id, lookup.result).inc()
         if call.outcome.cache is None:
             call.outcome.cache = lookup.result
@@ -257,11 +328,20 @@ class Engine:
         await self.cache.save(lookup.key, step.answer(), ttl)
 
 
-def _assistant_message(text: str, calls: list[ToolCall]) -> dict[str, Any]:
+def _incomplete(model_id: str) -> UpstreamIncomplete:
+    return UpstreamIncomplete(
+        f"the provider for model '{model_id}' ended its answer without finishing it "
+        "(no finish reason): it may be cut short"
+    )
+
+
+def _assistant_message(
+    text: str, calls: list[ToolCall], empty_content: str | None
+) -> dict[str, Any]:
     """The assistant turn that asked for tools, in the OpenAI form LiteLLM translates."""
     return {
         "role": "assistant",
-        "content": text or None,
+        "content": text or empty_content,
         "tool_calls": [
             {
                 "id": call.tool_call_id,

@@ -1,37 +1,60 @@
-"""Errors the gateway answers with, and the translation of provider failures into them.
+"""The catalogue of errors a client can see: one class per kind, with its status and type.
 
 Every error a client sees is a GatewayError: an HTTP status, a short machine-readable type and a
-message that is safe to show (no keys, no credentials in URLs, no tracebacks).
+message that is safe to show (no keys, no credentials in URLs, no tracebacks). Before the first
+byte it is the response's status and body; after it, an error part with the same type. The door
+decides the wire shape (the gateway's own, OpenAI's); the README's error table is checked
+against this catalogue by a test.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+from gateway.redaction import sanitize
+
+__all__ = ["sanitize"]  # kept here too: error text and scrubbing go together
 
 
 class GatewayError(Exception):
     status: int = 500
     error_type: str = "internal_error"
+    # Some errors can only happen once an answer has started: they are never a status.
+    mid_stream_only: bool = False
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        error_type: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
-        if status is not None:
-            self.status = status
-        if error_type is not None:
-            self.error_type = error_type
         self.headers = headers or {}
 
-    def body(self) -> dict[str, dict[str, str]]:
-        return {"error": {"type": self.error_type, "message": self.message}}
+
+# --- the client's mistakes -------------------------------------------------------------------
+
+
+class UnknownProtocol(GatewayError):
+    status = 400
+    error_type = "unknown_protocol"
+
+
+class UnknownModel(GatewayError):
+    status = 400
+    error_type = "unknown_model"
+
+
+class Unauthorized(GatewayError):
+    status = 401
+    error_type = "unauthorized"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class AdminDisabled(GatewayError):
+    status = 403
+    error_type = "admin_disabled"
+
+
+class RequestTooLarge(GatewayError):
+    status = 413
+    error_type = "request_too_large"
 
 
 class InvalidRequest(GatewayError):
@@ -39,9 +62,54 @@ class InvalidRequest(GatewayError):
     error_type = "invalid_request"
 
 
-class UnknownModel(GatewayError):
+class RateLimited(GatewayError):
+    status = 429
+    error_type = "rate_limited"
+
+
+class TokenBudgetExceeded(GatewayError):
+    status = 429
+    error_type = "token_budget_exceeded"
+
+
+# --- what the provider said ------------------------------------------------------------------
+
+
+class UpstreamBadRequest(GatewayError):
+    """The provider refused this request's content (not the gateway's credentials)."""
+
     status = 400
-    error_type = "unknown_model"
+    error_type = "upstream_bad_request"
+
+
+class ContextWindowExceeded(GatewayError):
+    status = 400
+    error_type = "context_window_exceeded"
+
+
+class UpstreamRateLimited(GatewayError):
+    status = 429
+    error_type = "upstream_rate_limited"
+
+
+class UpstreamError(GatewayError):
+    status = 502
+    error_type = "upstream_error"
+
+
+class UpstreamIncomplete(GatewayError):
+    """The provider's answer ended without saying how (no finish): it may be cut short."""
+
+    status = 502
+    error_type = "upstream_incomplete"
+
+
+class UpstreamTimeout(GatewayError):
+    status = 504
+    error_type = "upstream_timeout"
+
+
+# --- what this gateway cannot do now ---------------------------------------------------------
 
 
 class ModelUnavailable(GatewayError):
@@ -51,53 +119,28 @@ class ModelUnavailable(GatewayError):
     error_type = "model_unavailable"
 
 
-class BodyTooLarge(GatewayError):
-    status = 413
-    error_type = "request_too_large"
+class ModelCoolingDown(GatewayError):
+    """LiteLLM's Router took every deployment of the model out for a while after failures."""
+
+    status = 503
+    error_type = "model_cooling_down"
 
 
-class UpstreamError(GatewayError):
-    status = 502
-    error_type = "upstream_error"
+class StoreUnavailable(GatewayError):
+    status = 503
+    error_type = "rate_limit_store_unavailable"
 
 
-class UpstreamTimeout(GatewayError):
-    status = 504
-    error_type = "upstream_timeout"
+class ShuttingDown(GatewayError):
+    """A stream still running when the shutdown grace ran out."""
+
+    status = 503
+    error_type = "shutting_down"
+    mid_stream_only = True
 
 
-_SECRET_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    # Provider key shapes (OpenAI/Anthropic style, Google).
-    (re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}"), "***"),
-    (re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"), "***"),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{6,}"), r"\1 ***"),
-    (
-        re.compile(r"(?i)\b((?:api[_-]?key|token|secret|password)\s*[=:]\s*)['\"]?[^\s'\",}&]+"),
-        r"\1***",
-    ),
-    # Credentials inside URLs: scheme://user:pass@host
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s:@]+:[^/\s@]+@"), r"\1***@"),
-]
-_TRACEBACK = re.compile(r"Traceback \(most recent call last\):.*", re.DOTALL)
-# LiteLLM appends router bookkeeping that says nothing useful to a frontend user.
-_LITELLM_NOISE = re.compile(
-    r"(Received Model Group=.*|Available Model Group Fallbacks=.*|LiteLLM Retried:.*"
-    r"|Give Feedback / Get Help:.*|LiteLLM\.Info:.*)",
-    re.DOTALL,
-)
-_MAX_MESSAGE = 500
+class InternalError(GatewayError):
+    """The gateway's own bug: logged with its traceback, never described on the wire."""
 
-
-def sanitize(message: str, secrets: Iterable[str] = ()) -> str:
-    """Strip secrets, credentials and tracebacks from text that may reach a client or a log."""
-    text = _TRACEBACK.sub("", message)
-    text = _LITELLM_NOISE.sub("", text)
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    text = " ".join(text.split())
-    if len(text) > _MAX_MESSAGE:
-        text = text[: _MAX_MESSAGE - 1] + "…"
-    return text or "the provider failed without a message"
+    status = 500
+    error_type = "internal_error"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import time
@@ -24,7 +23,7 @@ from typing import Any, Literal
 
 from gateway import metrics
 from gateway.cache import MemoryStore, ResponseCache
-from gateway.config import ConfigError, ConfigProblem, parse_config, read_config_text
+from gateway.config import ConfigError, ConfigProblem, parse_config, read_config_text, text_digest
 from gateway.engine import Engine
 from gateway.ratelimit import ChatRateLimiter
 
@@ -67,7 +66,9 @@ class LiveConfig:
         self.generation = 1
         self.loaded_at = time.time()
         self.refused: RefusedEdit | None = None
-        self._digest = _digest_of_file(self.path)
+        # The digest of the text the serving config came from, not of the file now: an edit
+        # made since start-up must still count as a change.
+        self._digest = engine.config.digest
         self._lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
 
@@ -81,7 +82,7 @@ class LiveConfig:
         async with self._lock:
             try:
                 text = await asyncio.to_thread(read_config_text, self.path)
-                digest = hashlib.sha256(text.encode()).digest()
+                digest = text_digest(text)
                 if digest == self._digest:
                     self.refused = None  # back to the file that is serving
                     return self._result("unchanged")
@@ -166,13 +167,6 @@ async def _close_when_idle(engine: Engine) -> None:
         async with asyncio.timeout(RETIRED_ENGINE_WAIT):
             await engine.wait_idle()
     await engine.aclose()
-
-
-def _digest_of_file(path: Path) -> bytes:
-    try:
-        return hashlib.sha256(read_config_text(path).encode()).digest()
-    except ConfigError:
-        return b""
 
 
 def _file_identity(path: Path) -> tuple[int, int, int] | None:

@@ -31,6 +31,8 @@ class CallOutcome:
     usage: Usage | None = None
     finish_reason: str | None = None
     error_type: str | None = None
+    # What the client was told (already scrubbed): the log line says it too.
+    error_message: str | None = None
     # The request's messages, kept only when GATEWAY_LOG_CONTENT is on.
     messages: list[dict[str, Any]] | None = None
 

@@ -25,16 +25,11 @@ from limits import RateLimitItem, RateLimitItemPerMinute, parse
 from slowapi import Limiter
 
 from gateway.config import RateLimitOptions
-from gateway.errors import GatewayError
+from gateway.errors import StoreUnavailable
 
 log = logging.getLogger("gateway.ratelimit")
 
 PROBE_INTERVAL = 2.0  # seconds between Redis probes while degraded
-
-
-class StoreUnavailable(GatewayError):
-    status = 503
-    error_type = "rate_limit_store_unavailable"
 
 
 @dataclass(frozen=True)

@@ -53,11 +53,17 @@ class Reply:
 
 @dataclass
 class Fault:
-    """An HTTP error answer, such as a 500 or a 429 with Retry-After."""
+    """An HTTP error answer, such as a 500 or a 429 with Retry-After.
+
+    `body` replaces the usual `{"error": {"message"}}` with raw bytes (an empty 200, an error
+    body that echoes the request's headers, plain text).
+    """
 
     status: int = 500
     message: str = "upstream exploded"
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    content_type: str = "application/json"
 
 
 class FakeUpstream:
@@ -125,6 +131,9 @@ class FakeUpstream:
         answer = self._script.popleft() if self._script else self.default
         if isinstance(answer, Reply) and answer.first_byte_delay:
             await asyncio.sleep(answer.first_byte_delay)
+        if isinstance(answer, Fault) and answer.body is not None:
+            await _send_raw(send, answer.status, answer.body, answer.content_type, answer.headers)
+            return
         if isinstance(answer, Fault):
             error = {"error": {"message": answer.message, "type": "server_error", "code": None}}
             await _send_json(send, answer.status, error, answer.headers)
@@ -267,9 +276,14 @@ def _split(text: str, pieces: int) -> list[str]:
 async def _send_json(
     send: Any, status: int, body: Any, headers: dict[str, str] | None = None
 ) -> None:
-    raw = json.dumps(body).encode()
+    await _send_raw(send, status, json.dumps(body).encode(), "application/json", headers)
+
+
+async def _send_raw(
+    send: Any, status: int, raw: bytes, content_type: str, headers: dict[str, str] | None = None
+) -> None:
     header_list = [
-        (b"content-type", b"application/json"),
+        (b"content-type", content_type.encode()),
         (b"content-length", str(len(raw)).encode()),
     ]
     header_list += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]

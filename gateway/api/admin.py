@@ -12,17 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from gateway.api.admission import Unauthorized
-from gateway.errors import GatewayError
+from gateway.errors import AdminDisabled, Unauthorized
 from gateway.live_config import LiveConfig
 from gateway.settings import Settings
 
 router = APIRouter(prefix="/admin")
-
-
-class AdminDisabled(GatewayError):
-    status = 403
-    error_type = "admin_disabled"
 
 
 def require_admin(request: Request) -> None:

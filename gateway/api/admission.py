@@ -5,27 +5,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 from fastapi import Request
 
 from gateway import metrics
 from gateway.auth import ApiKey, KeyStore
-from gateway.errors import GatewayError, InvalidRequest
-from gateway.events import Event, Finish, StepFinish
+from gateway.errors import (
+    InvalidRequest,
+    RateLimited,
+    RequestTooLarge,
+    TokenBudgetExceeded,
+    Unauthorized,
+)
+from gateway.events import Event, StepFinish
 from gateway.ratelimit import ChatRateLimiter, Decision
 from gateway.settings import Settings
-
-
-class Unauthorized(GatewayError):
-    status = 401
-    error_type = "unauthorized"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
-
-
-class RequestTooLarge(GatewayError):
-    status = 413
-    error_type = "request_too_large"
 
 
 async def authenticate(request: Request) -> None:
@@ -44,31 +38,26 @@ async def authenticate(request: Request) -> None:
     request.state.api_key = key
 
 
-async def admit(request: Request, model_id: str) -> Decision:
+async def admit(request: Request, client: str, model_id: str) -> Decision:
     """Count this request against the client's limits; 429 with the limit named when over."""
     limiter: ChatRateLimiter = request.app.state.rate_limiter
     key = getattr(request.state, "api_key", None)
-    client = client_identity(request)
     override = key.rate_limit if key is not None else None
     decision = await limiter.check(client, model_id, override)
     if not decision.allowed:
         metrics.RATE_LIMIT_REFUSALS.labels(model_id, "requests").inc()
         headers = decision.headers()
         scope = f" for model '{model_id}'" if decision.scope.startswith("model:") else ""
-        raise GatewayError(
+        raise RateLimited(
             f"rate limit exceeded: {decision.limit}{scope}; retry after {headers['Retry-After']} s",
-            status=429,
-            error_type="rate_limited",
             headers=headers,
         )
     budget = await limiter.check_budget(client, model_id, _key_tokens(key))
     if not budget.allowed:
         metrics.RATE_LIMIT_REFUSALS.labels(model_id, "tokens").inc()
         headers = budget.headers()
-        raise GatewayError(
+        raise TokenBudgetExceeded(
             f"token budget used up: {budget.limit} tokens; retry after {headers['Retry-After']} s",
-            status=429,
-            error_type="token_budget_exceeded",
             headers=headers,
         )
     return decision
@@ -79,27 +68,29 @@ def _key_tokens(key: ApiKey | None) -> int | None:
 
 
 async def metered(
-    request: Request, model_id: str, events: AsyncIterator[Event]
+    request: Request, client: str, model_id: str, events: AsyncIterator[Event]
 ) -> AsyncIterator[Event]:
-    """Pass events through; once the answer's Finish is out, spend its tokens from the budgets.
+    """Pass events through; spend the tokens of every finished model call from the budgets.
 
+    Spent when the answer ends, however it ends: after an error that followed finished tool
+    steps, or when the client hangs up on seeing the finish, those steps still cost tokens.
     Tokens of model calls answered from the response cache cost the provider nothing and are
     not spent.
     """
-    limiter: ChatRateLimiter = request.app.state.rate_limiter
-    key = getattr(request.state, "api_key", None)
     billable = 0
     try:
         async for event in events:
-            yield event
             if isinstance(event, StepFinish) and not event.usage.cached:
                 billable += event.usage.total_tokens
-            elif isinstance(event, Finish):
-                await limiter.spend_tokens(
-                    client_identity(request), model_id, billable, _key_tokens(key)
-                )
+            yield event
     finally:
         await events.aclose()
+        if billable:
+            limiter: ChatRateLimiter = request.app.state.rate_limiter
+            key = getattr(request.state, "api_key", None)
+            # A client that hung up cancels this task; the spend must still happen.
+            with anyio.CancelScope(shield=True):
+                await limiter.spend_tokens(client, model_id, billable, _key_tokens(key))
 
 
 def client_identity(request: Request) -> str:

@@ -1,5 +1,6 @@
-"""The steps every chat route shares once it has built its ChatCall: checks, admission, the
-engine, and the answer as one JSON body or a stream, with the outcome's headers."""
+"""The path every chat door shares once it has built its ChatCall, read as a sentence:
+lease the live engine → prepare the call → admit the client → run → answer as one JSON body
+or as a stream, with the outcome's headers."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from gateway.api.admission import admit, check_request_size, metered
+from gateway.api.admission import admit, check_request_size, client_identity, metered
+from gateway.api.caching import cache_directive
 from gateway.api.streaming import stream_response
 from gateway.engine import ChatCall, Engine
 from gateway.events import Event
@@ -28,26 +30,32 @@ async def answer(
     encoder: StreamEncoder | None,
 ) -> Response:
     """Answer `call` as a stream with `encoder`, or (encoder None) as `collector`'s JSON."""
-    # One engine per request: a config reload swaps app.state.engine, never this one.
+    # One engine per request, held from this line on: a reload swaps app.state.engine but
+    # closes the old one only when no request holds it.
     engine: Engine = request.app.state.engine
-    settings: Settings = request.app.state.settings
-    outcome = call.outcome
-    request.state.outcome = outcome
-    outcome.protocol = protocol
-    outcome.model_id = call.model_id
-    outcome.stream = encoder is not None
-    check_request_size(call.messages, settings)
-    engine.check_model(call.model_id)
-    outcome.model_known = True
-    if settings.log_content:
-        outcome.messages = call.messages
-    engine.enabled_tools(call)
-    decision = await admit(request, call.model_id)
-    events = metered(request, call.model_id, engine.run(call))
-    if encoder is None:
-        response: Response = JSONResponse(await collector(call.model_id, events))
-    else:
-        response = await stream_response(events, encoder, request.app.state.drain)
+    lease = engine.lease()
+    try:
+        settings: Settings = request.app.state.settings
+        outcome = call.outcome
+        request.state.outcome = outcome
+        outcome.protocol = protocol
+        outcome.model_id = call.model_id
+        outcome.stream = encoder is not None
+        check_request_size(call.messages, settings)
+        client = client_identity(request)
+        prepared = engine.prepare(call, cache_directive(request, client))
+        outcome.model_known = True
+        if settings.log_content:
+            outcome.messages = call.messages
+        decision = await admit(request, client, call.model_id)
+        events = metered(request, client, call.model_id, engine.run(prepared, lease))
+        if encoder is None:
+            response: Response = JSONResponse(await collector(call.model_id, events))
+        else:
+            response = await stream_response(events, encoder, request.app.state.drain)
+    except BaseException:
+        lease.release()  # the run may never have started (a refusal): let go here too
+        raise
     response.headers.update(decision.headers())
     response.headers.update(outcome.headers())
     return response

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from gateway.api.admission import client_identity
 from gateway.cache import CacheDirective
 
 
-def cache_directive(request: Request) -> CacheDirective:
+def cache_directive(request: Request, client: str) -> CacheDirective:
     """`no-cache` (or `max-age=0`): don't answer from the cache; `no-store`: don't keep this one.
 
     The tenant is the API key (or the client IP when the gateway runs without keys), so with
@@ -19,7 +18,7 @@ def cache_directive(request: Request) -> CacheDirective:
         for token in request.headers.get("cache-control", "").split(",")
     }
     return CacheDirective(
-        tenant=client_identity(request),
+        tenant=client,
         read=not tokens & {"no-cache", "max-age=0"},
         write="no-store" not in tokens,
     )

@@ -7,10 +7,9 @@ from fastapi.responses import Response
 
 from gateway.api.admission import authenticate
 from gateway.api.answering import answer
-from gateway.api.caching import cache_directive
 from gateway.api.schemas import ChatRequest
 from gateway.engine import ChatCall
-from gateway.errors import GatewayError
+from gateway.errors import UnknownProtocol
 from gateway.protocols import DEFAULT_PROTOCOL, STREAM_PROTOCOLS
 from gateway.protocols.base import StreamEncoder
 from gateway.protocols.collect import collect
@@ -27,7 +26,6 @@ async def chat(body: ChatRequest, request: Request) -> Response:
         params=body.sampling_params(),
         stream=body.stream,
         tool_names=body.tools,
-        cache=cache_directive(request),
     )
     if not body.stream:
         return await answer(request, call, protocol="json", collector=collect, encoder=None)
@@ -44,9 +42,5 @@ def choose_encoder(request: Request) -> tuple[str, StreamEncoder]:
     name = name.strip().lower()
     factory = STREAM_PROTOCOLS.get(name)
     if factory is None:
-        raise GatewayError(
-            f"unknown protocol {name!r}; valid: {', '.join(STREAM_PROTOCOLS)}",
-            status=400,
-            error_type="unknown_protocol",
-        )
+        raise UnknownProtocol(f"unknown protocol {name!r}; valid: {', '.join(STREAM_PROTOCOLS)}")
     return name, factory()

@@ -121,6 +121,7 @@ def _outcome_fields(outcome: CallOutcome) -> dict[str, Any]:
         "cache": outcome.cache,
         "finish_reason": outcome.finish_reason,
         "error_type": outcome.error_type,
+        "error": outcome.error_message,
     }
     ttft = outcome.ttft_seconds
     if ttft is not None:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from starlette.responses import StreamingResponse
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, InternalError, ShuttingDown
 from gateway.events import ErrorEvent, Event, Finish
 from gateway.lifecycle import SHUTDOWN_MESSAGE, Drain
 from gateway.protocols.base import StreamEncoder
@@ -52,11 +52,13 @@ async def _encode(
         # The shutdown grace period is over: end the stream properly instead of just stopping.
         assert task is not None
         task.uncancel()
-        yield encoder.encode(ErrorEvent(SHUTDOWN_MESSAGE, "shutting_down"))
+        yield encoder.encode(ErrorEvent(SHUTDOWN_MESSAGE, ShuttingDown.error_type))
         yield encoder.encode(Finish("error"))
     except Exception:
         log.exception("stream failed after the first byte")
-        yield encoder.encode(ErrorEvent("the gateway failed while streaming", "internal_error"))
+        yield encoder.encode(
+            ErrorEvent("the gateway failed while streaming", InternalError.error_type)
+        )
         yield encoder.encode(Finish("error"))
     finally:
         drain.untrack(task)

@@ -20,12 +20,14 @@ from gateway.events import (
 )
 from gateway.protocols.base import NO_BUFFERING, dumps
 
-# The AI SDK finish reasons the engine speaks, back in OpenAI's words.
+# The AI SDK finish reasons the engine speaks, back in OpenAI's words. OpenAI has no word for
+# `other` (a provider's own reason, such as vLLM's `abort`): clients get `stop`, the closest.
 OPENAI_FINISH_REASONS = {
     "stop": "stop",
     "length": "length",
     "tool-calls": "tool_calls",
     "content-filter": "content_filter",
+    "other": "stop",
 }
 
 
@@ -79,10 +81,10 @@ class OpenAIChunkEncoder:
                     "code": event.error_type,
                 }
                 return f"data: {dumps({'error': error})}\n\n".encode()
+            case Finish(finish_reason="error"):
+                return b""  # already said in the error chunk; OpenAI clients raise on it
             case Finish():
-                reason = OPENAI_FINISH_REASONS.get(event.finish_reason)
-                if reason is None:  # an error finish was already said in an error chunk
-                    return b""
+                reason = OPENAI_FINISH_REASONS.get(event.finish_reason, "stop")
                 data = self._delta({}, reason)
                 if self._include_usage:
                     usage = dumps(openai_usage(event.usage))
