@@ -71,6 +71,8 @@ class PreparedCall:
     """A call the engine has accepted: everything its run needs, worked out once."""
 
     call: ChatCall
+    # The conversation as it goes to the provider (see _fill_empty_content).
+    messages: list[dict[str, Any]]
     tools: Mapping[str, Tool]
     specs: list[dict[str, Any]]
     # What the request allows the response cache (tenant, Cache-Control).
@@ -152,12 +154,17 @@ class Engine:
             specs = list(call.client_tools or [])
         else:
             specs = [tool.spec() for tool in tools.values()]
+        empty_content = "" if self.config.openai_shaped(call.model_id) else None
+        messages = call.messages
+        if empty_content is not None:
+            messages = [_fill_empty_content(message) for message in messages]
         return PreparedCall(
             call=call,
+            messages=messages,
             tools=tools,
             specs=specs,
             cache=cache,
-            empty_assistant_content="" if self.config.openai_shaped(call.model_id) else None,
+            empty_assistant_content=empty_content,
         )
 
     def _check_model(self, model_id: str) -> None:
@@ -193,7 +200,7 @@ class Engine:
         """
         call = prepared.call
         try:
-            messages = list(call.messages)
+            messages = list(prepared.messages)
             usage: Usage | None = None
             max_steps = self.config.options.max_tool_steps
             outcome = call.outcome
@@ -354,6 +361,18 @@ def _assistant_message(
             for call in calls
         ],
     }
+
+
+def _fill_empty_content(message: dict[str, Any]) -> dict[str, Any]:
+    """An assistant turn that only calls tools, with `content: ""` instead of none at all.
+
+    OpenAI-compatible servers' chat templates (llama.cpp's, for one) fail on a missing content;
+    Anthropic's and Gemini's translations, by contrast, turn "" into junk text or an empty part,
+    so only OpenAI-shaped deployments get this.
+    """
+    if message.get("role") == "assistant" and message.get("content") is None:
+        return {**message, "content": ""}
+    return message
 
 
 def _tool_message(result: ToolResult) -> dict[str, Any]:

@@ -350,3 +350,31 @@ def test_the_v1_encoder_ends_every_non_error_finish_with_a_finish_and_usage_chun
     chunks = [json.loads(line[6:]) for line in data.decode().splitlines() if line]
     assert chunks[0]["choices"][0]["finish_reason"] == {"other": "stop"}.get(reason, reason)
     assert chunks[1]["usage"]["total_tokens"] == 7
+
+
+def test_tool_calling_turns_in_the_clients_history_get_empty_text_content_too(
+    gateway_for: Gateway, upstream: FakeUpstream
+) -> None:
+    """UI-message history (AI SDK 5+) with a finished tool call, sent to an OpenAI-shaped model."""
+    history = [
+        {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "add 1 and 2"}]},
+        {
+            "id": "a1",
+            "role": "assistant",
+            "parts": [
+                {"type": "step-start"},
+                {
+                    "type": "tool-add",
+                    "toolCallId": "call_1",
+                    "state": "output-available",
+                    "input": {"a": 1, "b": 2},
+                    "output": 3,
+                },
+            ],
+        },
+        {"id": "u2", "role": "user", "parts": [{"type": "text", "text": "thanks"}]},
+    ]
+    assert gateway_for.chat(messages=history).status_code == 200
+    sent = upstream.requests[0]["messages"]
+    assert sent[1]["role"] == "assistant" and sent[1]["tool_calls"]
+    assert sent[1]["content"] == ""
