@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from gateway import metrics
 from tests.conftest import Gateway, config_for, model_entry
 from tests.fake_upstream import FakeUpstream
 
 OK_MESSAGES = [{"role": "user", "content": "hi"}]
+LONE_SURROGATE = "\ud800x"  # valid JSON ("\\ud800x"), yet no UTF-8 encoder can send it on
+NAN, INF = float("nan"), float("inf")  # Python's JSON parser reads NaN and Infinity
+CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
 
 
 @pytest.mark.parametrize(
@@ -160,3 +165,141 @@ def test_half_sent_request_does_not_hurt_the_server(gateway_for: Gateway) -> Non
             b'Content-Length: 500\r\n\r\n{"model": '
         )
     assert gateway_for.chat().status_code == 200
+
+
+def upstream_errors_counted() -> float:
+    return sum(
+        sample.value
+        for metric in metrics.UPSTREAM_ERRORS.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    )
+
+
+def post_raw(gateway: Gateway, path: str, body: dict[str, Any]) -> Any:
+    """Send `body` as Python's json module writes it: surrogates escaped, NaN and Infinity bare."""
+    assert gateway.client is not None
+    raw = json.dumps(body).encode()
+    return gateway.client.post(path, content=raw, headers={"content-type": "application/json"})
+
+
+def with_messages(*messages: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"model": "chat-model", "messages": list(messages), **extra}
+
+
+USER = {"role": "user", "content": "hi"}
+JUNK_PARTS = [{"foo": 1}, {"type": "text"}]
+CLIENT_MISTAKES = [
+    # Both doors.
+    ("chat", with_messages({"role": "user", "content": LONE_SURROGATE}), "messages[0].content"),
+    ("v1", with_messages({"role": "user", "content": LONE_SURROGATE}), "messages[0].content"),
+    ("chat", with_messages({"role": "user", "content": JUNK_PARTS}), "messages[0].content"),
+    ("v1", with_messages({"role": "user", "content": JUNK_PARTS}), "messages[0].content"),
+    ("chat", with_messages({"role": "user"}), "messages[0].content"),
+    ("v1", with_messages({"role": "user"}), "messages[0].content"),
+    ("chat", with_messages({"role": "system"}, USER), "messages[0].content"),
+    ("chat", with_messages(USER, stop=["ok", LONE_SURROGATE]), "stop"),
+    ("v1", with_messages(USER, stop=LONE_SURROGATE), "stop"),
+    ("chat", with_messages({"role": "user", "content": "x", "name": LONE_SURROGATE}), "name"),
+    ("v1", with_messages({"role": "user", "content": "x", "name": LONE_SURROGATE}), "name"),
+    (
+        "chat",
+        with_messages({"role": "user", "parts": [{"type": "text", "text": LONE_SURROGATE}]}),
+        "messages[0].parts[0].text",
+    ),
+    # /v1 only: the frontend door takes none of these.
+    ("v1", with_messages(USER, presence_penalty=NAN), "presence_penalty"),
+    ("v1", with_messages(USER, frequency_penalty=-INF), "frequency_penalty"),
+    ("v1", with_messages(USER, logit_bias={"1": NAN}), "logit_bias"),
+    ("v1", with_messages(USER, presence_penalty=3), "presence_penalty"),
+    ("v1", with_messages(USER, logit_bias={"not-a-token": 1}), "logit_bias"),
+    ("v1", with_messages(USER, top_logprobs=50), "top_logprobs"),
+    ("v1", with_messages(USER, response_format={"type": "yaml"}), "response_format"),
+    ("v1", with_messages(USER, tool_choice="sometimes"), "tool_choice"),
+    ("v1", with_messages(USER, tools=[{"type": "function"}]), "tools[0].function"),
+    ("v1", with_messages(USER, tools=[{"type": "function", "function": {"name": "a b"}}]), "name"),
+    ("v1", with_messages({"role": "user", "content": 5}), "messages[0].content"),
+    ("v1", with_messages({"role": "developer"}, USER), "messages[0].content"),
+    ("v1", with_messages({"role": "system", "content": [{"type": "image_url"}]}), "messages[0]"),
+    ("v1", with_messages(USER, {"role": "assistant"}), "messages[1]"),
+    ("v1", with_messages(USER, {"role": "tool", "content": "42"}), "messages[1].tool_call_id"),
+    (
+        "v1",
+        with_messages(
+            USER,
+            {
+                "role": "assistant",
+                "tool_calls": [{**CALL, "function": {"name": "f", "arguments": LONE_SURROGATE}}],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "42"},
+        ),
+        "messages[1].tool_calls[0].function.arguments",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("door", "body", "needle"),
+    CLIENT_MISTAKES,
+    ids=[f"{door}-{i}" for i, (door, _, _) in enumerate(CLIENT_MISTAKES)],
+)
+def test_client_mistakes_are_4xx_naming_the_field_before_any_provider_call(
+    gateway_for: Gateway, upstream: FakeUpstream, door: str, body: dict[str, Any], needle: str
+) -> None:
+    before = upstream_errors_counted()
+
+    response = post_raw(
+        gateway_for, "/api/chat" if door == "chat" else "/v1/chat/completions", body
+    )
+
+    error = response.json()["error"]
+    if door == "chat":
+        assert response.status_code == 422, response.text
+        assert error["type"] == "invalid_request"
+    else:  # OpenAI's conventions: 400 with its error shape
+        assert response.status_code == 400, response.text
+        assert error["code"] == "invalid_request"
+        assert error["type"] == "invalid_request_error"
+    assert needle in error["message"], error["message"]
+    assert upstream.requests == []
+    assert upstream_errors_counted() == before
+
+
+NOT_MISTAKES = {
+    # AI SDK 4 useChat: its own part shapes, which carry nothing the model is sent.
+    "ai sdk 4 parts": with_messages(
+        {"role": "user", "content": "hi", "parts": [{"type": "text", "text": "hi"}]},
+        {
+            "role": "assistant",
+            "content": "",
+            "parts": [
+                {"type": "step-start"},
+                {"type": "tool-invocation", "toolInvocation": {"state": "result"}},
+                {"type": "file", "mimeType": "image/png", "data": "iVBORw0KGgo="},
+            ],
+        },
+        {"role": "user", "parts": [{"type": "text", "text": "and now?"}]},
+    ),
+    "tool round in OpenAI shape": with_messages(
+        USER,
+        {"role": "assistant", "content": None, "tool_calls": [CALL]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "42"},
+    ),
+    "message fields of the frontend's own": with_messages(
+        {"id": "m1", "role": "user", "content": "hi", "createdAt": "2025-01-01T00:00:00Z"}
+    ),
+    "parts arrays": with_messages(
+        {"role": "system", "content": [{"type": "text", "text": "be brief"}]},
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+    ),
+}
+
+
+@pytest.mark.parametrize("body", NOT_MISTAKES.values(), ids=NOT_MISTAKES.keys())
+def test_what_is_not_a_mistake_is_still_served(
+    gateway_for: Gateway, upstream: FakeUpstream, body: dict[str, Any]
+) -> None:
+    assert gateway_for.client is not None
+    response = gateway_for.client.post("/api/chat", json=body)
+    assert response.status_code == 200, response.text
+    assert len(upstream.requests) == 1

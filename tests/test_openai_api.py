@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import openai
 import pytest
@@ -146,3 +147,138 @@ def test_mid_stream_failure_is_an_error_chunk(
     )
     with pytest.raises(openai.APIError):
         list(stream)
+
+
+# --- what real clients send is accepted, and reaches the provider as sent ---------------------
+
+PNG = "data:image/png;base64,iVBORw0KGgo="
+LOOKUP_CALL = {
+    "id": "call_1",
+    "type": "function",
+    "function": {"name": "lookup_order", "arguments": '{"order_id":"A-17"}'},
+}
+# @ai-sdk/openai-compatible: a text-only user turn is a string, assistant text is "" beside
+# tool calls, provider options (`cache_control`) are spread into messages and parts.
+OPENAI_COMPATIBLE_BODY: dict[str, Any] = {
+    "model": "chat-model",
+    "user": "user-17",
+    "max_tokens": 100,
+    "temperature": 0.5,
+    "top_p": 0.9,
+    "frequency_penalty": 0.1,
+    "presence_penalty": -0.1,
+    "response_format": {
+        "type": "json_schema",
+        "json_schema": {"schema": {"type": "object"}, "strict": True, "name": "response"},
+    },
+    "stop": ["END"],
+    "seed": 7,
+    "messages": [
+        {"role": "system", "content": "be brief", "cache_control": {"type": "ephemeral"}},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": PNG}},
+            ],
+        },
+        {"role": "assistant", "content": "", "tool_calls": [LOOKUP_CALL]},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"status":"shipped"}'},
+    ],
+    "tools": [{**CLIENT_TOOLS[0], "function": {**CLIENT_TOOLS[0]["function"], "strict": True}}],
+    "tool_choice": {"type": "function", "function": {"name": "lookup_order"}},
+    "stream": True,
+    "stream_options": {"include_usage": True},
+}
+# @ai-sdk/openai `.chat()`: developer role for reasoning models, audio and PDF parts, OpenAI's
+# own options (store, metadata, service_tier, … are accepted and not sent on).
+OPENAI_CHAT_BODY: dict[str, Any] = {
+    "model": "chat-model",
+    "logit_bias": {"50256": -100},
+    "logprobs": True,
+    "top_logprobs": 2,
+    "parallel_tool_calls": False,
+    "max_completion_tokens": 200,
+    "store": False,
+    "metadata": {"k": "v"},
+    "service_tier": "auto",
+    "verbosity": "low",
+    "prompt_cache_key": "pk",
+    "response_format": {"type": "json_object"},
+    "messages": [
+        {"role": "developer", "content": "answer in JSON"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "listen and read"},
+                {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+                {
+                    "type": "file",
+                    "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBE"},
+                },
+                {"type": "file", "file": {"file_id": "file-abc"}},
+                {"type": "image_url", "image_url": {"url": PNG, "detail": "low"}},
+            ],
+        },
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "body", [OPENAI_COMPATIBLE_BODY, OPENAI_CHAT_BODY], ids=["openai-compatible", "openai-chat"]
+)
+def test_ai_sdk_request_bodies_are_accepted_and_sent_on(
+    gateway_for: Gateway, upstream: FakeUpstream, body: dict[str, Any]
+) -> None:
+    assert gateway_for.client is not None
+    response = gateway_for.client.post("/v1/chat/completions", json=body)
+
+    assert response.status_code == 200, response.text
+    sent = upstream.requests[-1]
+    # LiteLLM itself sends a developer message as system to providers that are not OpenAI.
+    assert sent["messages"] == [
+        {**m, "role": "system"} if m["role"] == "developer" else m for m in body["messages"]
+    ]
+    for name in ("tools", "tool_choice", "response_format", "logit_bias", "stop", "seed"):
+        if name in body:
+            assert sent[name] == body[name], name
+    assert "store" not in sent and "metadata" not in sent and "service_tier" not in sent
+
+
+def test_openai_sdk_replays_its_own_assistant_message(
+    client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    upstream.script(
+        Reply(chunks=[], tool_calls=[FakeToolCall("lookup_order", '{"order_id": "A-17"}')])
+    )
+    question: list[Any] = [
+        {"role": "system", "content": [{"type": "text", "text": "be brief"}]},
+        {"role": "user", "content": "where is A-17?", "name": "ann"},
+    ]
+    first = client.chat.completions.create(
+        model="chat-model",
+        messages=question,
+        tools=CLIENT_TOOLS,  # type: ignore[arg-type]
+    )
+    message = first.choices[0].message  # content None, refusal None, annotations, tool_calls
+    call = message.tool_calls[0]  # type: ignore[index]
+
+    second = client.chat.completions.create(
+        model="chat-model",
+        messages=[
+            *question,
+            message,  # type: ignore[list-item]
+            {"role": "tool", "tool_call_id": call.id, "content": "shipped"},
+        ],
+        tools=CLIENT_TOOLS,  # type: ignore[arg-type]
+        stop="END",
+        seed=3,
+        logprobs=False,
+        user="ann",
+    )
+
+    assert second.choices[0].message.content
+    sent = upstream.requests[-1]["messages"]
+    assert sent[1] == {"role": "user", "content": "where is A-17?", "name": "ann"}
+    assert sent[2]["role"] == "assistant" and sent[2]["tool_calls"][0]["id"] == call.id
+    assert sent[3] == {"role": "tool", "tool_call_id": call.id, "content": "shipped"}

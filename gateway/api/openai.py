@@ -10,11 +10,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.admission import authenticate
 from gateway.api.answering import answer
-from gateway.api.caching import cache_directive
+from gateway.api.openai_schemas import ChatCompletionRequest
 from gateway.engine import ChatCall, Engine
 from gateway.protocols.openai_chat import OpenAIChunkEncoder, collect_completion
 
@@ -28,26 +27,6 @@ _PASSED_THROUGH = {
 }  # fmt: skip
 
 
-class OpenAIMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    role: str = Field(pattern="^(system|developer|user|assistant|tool|function)$")
-
-
-class ChatCompletionRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    model: str = Field(min_length=1, max_length=200)
-    messages: list[OpenAIMessage] = Field(min_length=1)
-    stream: bool = False
-    stream_options: dict[str, Any] | None = None
-    tools: list[dict[str, Any]] | None = Field(default=None, max_length=128)
-    n: int = Field(default=1, ge=1, le=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1)
-
-
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     fields = body.model_dump(exclude_none=True)
@@ -56,8 +35,9 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         messages=[message.model_dump(exclude_none=True) for message in body.messages],
         params={name: value for name, value in fields.items() if name in _PASSED_THROUGH},
         stream=body.stream,
+        # This door never runs the gateway's tools: the client declares and runs its own.
+        client_runs_tools=True,
         client_tools=body.tools,
-        cache=cache_directive(request),
     )
     if not body.stream:
         return await answer(

@@ -1,56 +1,187 @@
-"""Request bodies of /api/chat, validated before anything reaches a provider."""
+"""Request bodies of /api/chat, validated before anything reaches a provider.
+
+Messages come in two shapes: OpenAI's (typed as on /v1, by openai_schemas) and AI SDK 5+ UI
+messages. A mistake in either is a 422 naming the field, never a provider failure.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
+from gateway.api.openai_schemas import (
+    UNION_TAGS,
+    AssistantMessage,
+    MaxTokens,
+    Seed,
+    SystemMessage,
+    Temperature,
+    ToolMessage,
+    TopP,
+    UserMessage,
+    by_role,
+    check_sendable,
+    one_of,
+    stop_sequences,
+    tagged_by,
+)
 from gateway.api.ui_messages import ui_message_to_litellm
 
+ChatMessage = by_role(
+    {
+        "system": SystemMessage,
+        "user": UserMessage,
+        "assistant": AssistantMessage,
+        "tool": ToolMessage,
+    }
+)
 
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    role: Literal["system", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
-    name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-    tool_call_id: str | None = None
-
-    def to_litellm(self) -> list[dict[str, Any]]:
-        return [self.model_dump(exclude_none=True)]
+# No cap on the count here, unlike /v1: providers differ (OpenAI takes 4, Anthropic more).
+Stop = stop_sequences(None)
 
 
-class UIPart(BaseModel):
-    model_config = ConfigDict(extra="allow")
+# --- AI SDK 5+ UI message parts -------------------------------------------------------------------
 
-    type: str = Field(min_length=1)
+
+class UITextPart(TypedDict):
+    type: Literal["text"]
+    text: str
+
+
+class UIFilePart(TypedDict):
+    type: Literal["file"]
+    url: Annotated[str, Field(min_length=1)]
+    mediaType: str
+    filename: NotRequired[str | None]
+
+
+class UIToolPart(TypedDict):
+    """`tool-<name>`: a call of a static tool, with its result once state is output-*."""
+
+    type: Annotated[str, Field(pattern="^tool-.")]
+    toolCallId: Annotated[str, Field(min_length=1)]
+    state: str
+    input: NotRequired[Any]
+    output: NotRequired[Any]
+    errorText: NotRequired[str | None]
+
+
+class UIDynamicToolPart(TypedDict):
+    type: Literal["dynamic-tool"]
+    toolName: Annotated[str, Field(min_length=1)]
+    toolCallId: Annotated[str, Field(min_length=1)]
+    state: str
+    input: NotRequired[Any]
+    output: NotRequired[Any]
+    errorText: NotRequired[str | None]
+
+
+class UIOtherPart(TypedDict):
+    """step-start, reasoning, source-*, data-*, AI SDK 4's: nothing in them reaches the model."""
+
+    type: Annotated[str, Field(min_length=1)]
+
+
+def _ui_part_kind(value: Any) -> str | None:
+    kind = tagged_by("type", "part")(value)
+    if kind is None:
+        return None
+    # AI SDK 4 sends its own part shapes (file parts with `data`, `tool-invocation`); they were
+    # never sent on, and are still accepted and dropped.
+    if kind == "<file part>" and "url" not in value:
+        return "<other part>"
+    if kind in ("<text part>", "<file part>", "<dynamic-tool part>"):
+        return kind
+    if kind.startswith("<tool-") and kind != "<tool-invocation part>":
+        return "<tool part>"
+    return "<other part>"
+
+
+UIPart = one_of(
+    _ui_part_kind,
+    "Input should be a UI message part: an object with a type",
+    {
+        "<text part>": UITextPart,
+        "<file part>": UIFilePart,
+        "<tool part>": UIToolPart,
+        "<dynamic-tool part>": UIDynamicToolPart,
+        "<other part>": UIOtherPart,
+    },
+)
 
 
 class UIMessage(BaseModel):
     """An AI SDK 5+ UI message, as its useChat sends it."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore",
+        # The spec says what _has_content checks, so a fuzzer's valid message is valid here.
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"role": {"const": "assistant"}}},
+                {
+                    "properties": {
+                        "parts": {
+                            "contains": {
+                                "anyOf": [
+                                    {"properties": {"type": {"const": "text"}}},
+                                    {
+                                        "properties": {"type": {"const": "file"}},
+                                        "required": ["url"],
+                                    },
+                                ],
+                                "required": ["type"],
+                            }
+                        }
+                    }
+                },
+            ]
+        },
+    )
 
     id: str | None = None
     role: Literal["system", "user", "assistant"]
     parts: list[UIPart]
 
+    @field_validator("parts")
+    @classmethod
+    def _has_content(cls, parts: list[dict[str, Any]], info: ValidationInfo) -> Any:
+        # An assistant turn may be empty (a stopped answer); a user or system turn may not.
+        said = any(part["type"] == "text" or "url" in part for part in parts)
+        if info.data.get("role") in ("user", "system") and not said:
+            raise PydanticCustomError(
+                "content_required", "Field required: a text or file part for this role"
+            )
+        return parts
+
     def to_litellm(self) -> list[dict[str, Any]]:
-        return ui_message_to_litellm(self.role, [part.model_dump() for part in self.parts])
+        return ui_message_to_litellm(self.role, list(self.parts))
 
 
 def _message_shape(value: Any) -> str:
+    if isinstance(value, BaseModel):  # serializing a validated body
+        return "ui" if isinstance(value, UIMessage) else "chat"
     return "ui" if isinstance(value, dict) and "parts" in value else "chat"
 
 
-# Either shape is accepted in one request; the tags never show in error locations.
+# Either shape is accepted in one request.
 AnyMessage = Annotated[
     Annotated[ChatMessage, Tag("chat")] | Annotated[UIMessage, Tag("ui")],
     Discriminator(_message_shape),
 ]
-MESSAGE_SHAPE_TAGS = ("chat", "ui")
 
 
 class ChatRequest(BaseModel):
@@ -65,18 +196,35 @@ class ChatRequest(BaseModel):
     )
     messages: list[AnyMessage] = Field(min_length=1)
     stream: bool = True
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1)
-    stop: str | list[str] | None = Field(default=None)
-    seed: int | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    max_tokens: MaxTokens | None = None
+    stop: Stop | None = None
+    seed: Seed | None = None
     # Names of server-side tools to offer; narrows what the YAML enables for the model.
     tools: list[str] | None = Field(default=None, max_length=64)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _sendable(cls, body: Any) -> Any:
+        return check_sendable(body)
+
     def litellm_messages(self) -> list[dict[str, Any]]:
-        return [converted for message in self.messages for converted in message.to_litellm()]
+        return [
+            converted
+            for message in self.messages
+            for converted in (
+                message.to_litellm()
+                if isinstance(message, UIMessage)
+                else [message.model_dump(exclude_none=True)]
+            )
+        ]
 
     def sampling_params(self) -> dict[str, Any]:
         return self.model_dump(
             include={"temperature", "top_p", "max_tokens", "stop", "seed"}, exclude_none=True
         )
+
+
+# Pydantic puts union tags into error locations; the error handler leaves these out.
+MESSAGE_SHAPE_TAGS = ("chat", "ui", *UNION_TAGS)
