@@ -76,6 +76,9 @@ class ServedApp:
             lifespan="on",
             timeout_graceful_shutdown=1,
             proxy_headers=False,  # as `gateway serve` runs it
+            # Far above any gap between tests: a pooled connection the server closed after its
+            # idle time, reused by LiteLLM at that very moment, would fail a request at random.
+            timeout_keep_alive=75,
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.run_coroutine_threadsafe(self._serve(sock), self._loop.loop)

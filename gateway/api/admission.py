@@ -17,7 +17,7 @@ from gateway.errors import (
     TokenBudgetExceeded,
     Unauthorized,
 )
-from gateway.events import Event, StepFinish
+from gateway.events import Event, Finish, StepFinish
 from gateway.ratelimit import ChatRateLimiter, Decision
 from gateway.settings import Settings
 
@@ -72,25 +72,29 @@ async def metered(
 ) -> AsyncIterator[Event]:
     """Pass events through; spend the tokens of every finished model call from the budgets.
 
-    Spent when the answer ends, however it ends: after an error that followed finished tool
-    steps, or when the client hangs up on seeing the finish, those steps still cost tokens.
-    Tokens of model calls answered from the response cache cost the provider nothing and are
-    not spent.
+    Spent before the answer's Finish goes out, so a client that has read the finish and asks
+    again is already counted; and however else the answer ends (an error after finished tool
+    steps, a client gone mid-answer), in the end. Tokens of model calls answered from the
+    response cache cost the provider nothing and are not spent.
     """
+    limiter: ChatRateLimiter = request.app.state.rate_limiter
+    key_tokens = _key_tokens(getattr(request.state, "api_key", None))
     billable = 0
     try:
         async for event in events:
-            if isinstance(event, StepFinish) and not event.usage.cached:
-                billable += event.usage.total_tokens
+            if isinstance(event, StepFinish):
+                if not event.usage.cached:
+                    billable += event.usage.total_tokens
+            elif isinstance(event, Finish) and billable:
+                spending, billable = billable, 0
+                await limiter.spend_tokens(client, model_id, spending, key_tokens)
             yield event
     finally:
         await events.aclose()
         if billable:
-            limiter: ChatRateLimiter = request.app.state.rate_limiter
-            key = getattr(request.state, "api_key", None)
             # A client that hung up cancels this task; the spend must still happen.
             with anyio.CancelScope(shield=True):
-                await limiter.spend_tokens(client, model_id, billable, _key_tokens(key))
+                await limiter.spend_tokens(client, model_id, billable, key_tokens)
 
 
 def client_identity(request: Request) -> str:
