@@ -114,6 +114,9 @@ def _print_models(config: GatewayConfig) -> None:
         missing = config.missing_env_for(model_id)
         note = f"  (unavailable: {', '.join(missing)} not set)" if missing else ""
         print(f"{model_id} -> {targets}{note}")
+    for deployment in config.deployments:
+        reader, why = config.stream_reader_of(deployment)
+        print(f"  {deployment.model_id}#{deployment.index} streams read by: {reader} ({why})")
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -49,6 +49,11 @@ LITELLM_SETTINGS = {"drop_params": bool, "modify_params": bool}
 # Those LiteLLM also takes per call: they ride with each deployment, never set process-wide.
 CALL_SETTINGS = frozenset({"drop_params"})
 FALLBACK_KINDS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
+# Routing strategies that steer by the usage LiteLLM's stream callbacks record (the lean reader
+# does not run them).
+CALLBACK_ROUTING = frozenset(
+    {"usage-based-routing", "usage-based-routing-v2", "latency-based-routing", "cost-based-routing"}
+)
 # A lone deployment's own allowed_fails is what tells LiteLLM's Router not to cool it down.
 LONE_DEPLOYMENT_ALLOWED_FAILS = 3
 # Router arguments that the YAML must not set: the gateway owns them.
@@ -166,6 +171,9 @@ class CacheOptions(BaseModel):
         return bool(self.models)
 
 
+StreamReader = Literal["lean", "litellm"]
+
+
 class GatewayOptions(BaseModel):
     """The `gateway:` section."""
 
@@ -178,6 +186,10 @@ class GatewayOptions(BaseModel):
     # Options handed to a tool as ToolContext.options, by tool name.
     tool_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     max_tool_steps: int = Field(default=5, ge=1, le=50)
+    # How streams from OpenAI-shaped providers are read: `lean` reads the provider's own chunks
+    # below LiteLLM's per-chunk wrapper (a fraction of its CPU); `litellm` keeps the wrapper (and
+    # the stream callbacks it runs). An entry's own `stream_reader` wins.
+    stream_reader: StreamReader = "lean"
     rate_limit: RateLimitOptions = Field(default_factory=RateLimitOptions)
     tool_timeout: float = Field(default=10.0, gt=0, le=600)
     cache: CacheOptions = Field(default_factory=CacheOptions)
@@ -189,8 +201,10 @@ class _EntrySchema(BaseModel):
     model_name: str = Field(min_length=1)
     litellm_params: dict[str, Any]
     model_info: dict[str, Any] = Field(default_factory=dict)
-    # The gateway's own extension: which tools this model is offered (overrides gateway.tools).
+    # The gateway's own extensions: which tools this model is offered (overrides gateway.tools),
+    # and how its streams are read (overrides gateway.stream_reader).
     tools: list[str] | None = None
+    stream_reader: StreamReader | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +219,7 @@ class Deployment:
     missing_env: tuple[str, ...] = ()
     tools: tuple[str, ...] | None = None
     secret_values: tuple[str, ...] = field(default=(), repr=False)
+    stream_reader: StreamReader | None = None
 
     @property
     def provider_model(self) -> str:
@@ -273,6 +288,27 @@ class GatewayConfig:
             name: value for name, value in self.litellm_settings.items() if name in CALL_SETTINGS
         }
         return [d.router_entry(call_settings, counts[d.model_id] == 1) for d in callable_]
+
+    def stream_reader_of(self, deployment: Deployment) -> tuple[StreamReader, str]:
+        """How `deployment`'s streams are read, and why (for check-config and /health/ready)."""
+        chosen = deployment.stream_reader or self.options.stream_reader
+        if chosen == "litellm":
+            where = "its entry" if deployment.stream_reader else "gateway.stream_reader"
+            return "litellm", f"set by {where}"
+        if not deployment.openai_shaped:
+            return "litellm", f"provider {deployment.provider!r} does not stream OpenAI chunks"
+        strategy = self.router_settings.get("routing_strategy")
+        if strategy in CALLBACK_ROUTING:
+            return "litellm", f"routing_strategy {strategy!r} needs LiteLLM's stream callbacks"
+        return "lean", "OpenAI-shaped provider"
+
+    def lean_deployment_ids(self) -> frozenset[str]:
+        """The Router ids (`<model ID>#<index>`) of the deployments read lean."""
+        return frozenset(
+            f"{d.model_id}#{d.index}"
+            for d in self.callable_deployments
+            if self.stream_reader_of(d)[0] == "lean"
+        )
 
     def openai_shaped(self, model_id: str) -> bool:
         """Is every deployment that may answer `model_id` (fallbacks too) OpenAI-shaped?"""
@@ -451,6 +487,7 @@ class _Validator:
             missing_env=tuple(missing),
             tools=tuple(schema.tools) if schema.tools is not None else None,
             secret_values=tuple(secrets),
+            stream_reader=schema.stream_reader,
         )
 
     def _router_settings(self, raw: object, model_ids: set[str]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,9 +19,9 @@ import httpx
 import litellm
 
 from gateway import metrics
-from gateway.cache import CachedAnswer, CacheDirective, Lookup, ResponseCache
-from gateway.cache.answers import parse_tool_args
+from gateway.cache import CacheDirective, Lookup, ResponseCache
 from gateway.cache.keys import cache_key, deployment_identities
+from gateway.chunks import StepState, new_id, provider_sent_finish
 from gateway.config import GatewayConfig
 from gateway.errors import InvalidRequest, ModelUnavailable, UnknownModel, UpstreamIncomplete
 from gateway.events import (
@@ -33,11 +32,11 @@ from gateway.events import (
     StepStart,
     TextDelta,
     ToolCall,
-    ToolCallDelta,
     ToolCallStart,
     ToolResult,
     Usage,
 )
+from gateway.litellm_reach import GatewayRouter, LeanStream
 from gateway.outcome import CallOutcome
 from gateway.providers import register_providers
 from gateway.redaction import Redactor
@@ -101,12 +100,13 @@ class Lease:
                 self.engine._idle.set()
 
 
-def build_router(config: GatewayConfig) -> litellm.Router:
+def build_router(config: GatewayConfig) -> GatewayRouter:
     register_providers()
     # modify_params has no per-call form in LiteLLM: it stays a process setting, reset to
     # LiteLLM's default when the file drops it. drop_params travels with each deployment.
     litellm.modify_params = bool(config.litellm_settings.get("modify_params", _MODIFY_PARAMS))
-    return litellm.Router(
+    return GatewayRouter(
+        lean_deployments=config.lean_deployment_ids(),
         model_list=config.router_model_list(),
         **config.router_settings,
     )
@@ -205,7 +205,7 @@ class Engine:
             max_steps = self.config.options.max_tool_steps
             outcome = call.outcome
             for step_number in range(max_steps):
-                step = _StepState()
+                step = StepState()
                 try:
                     async for event in self._model_step(prepared, messages, step_number, step):
                         if outcome.first_token_at is None and type(event) in _FIRST_TOKEN_EVENTS:
@@ -259,12 +259,12 @@ class Engine:
         prepared: PreparedCall,
         messages: list[dict[str, Any]],
         step_number: int,
-        step: _StepState,
+        step: StepState,
     ) -> AsyncIterator[Event]:
         call = prepared.call
         lookup = await self._cache_lookup(prepared, messages)
         if lookup is not None and lookup.answer is not None:
-            yield StepStart(step=step_number, message_id=_message_id())
+            yield StepStart(step=step_number, message_id=new_id("msg"))
             for event in step.replay(lookup.answer):
                 yield event
             return
@@ -275,7 +275,7 @@ class Engine:
         if not call.stream:
             response = await self.router.acompletion(**kwargs)
             _note_deployment(call.outcome, response)
-            yield StepStart(step=step_number, message_id=_message_id())
+            yield StepStart(step=step_number, message_id=new_id("msg"))
             events = step.absorb_response(response)
             if not step.finished:
                 raise _incomplete(call.model_id)
@@ -287,17 +287,27 @@ class Engine:
         kwargs["stream_options"] = {"include_usage": True}
         response = await self.router.acompletion(**kwargs)
         _note_deployment(call.outcome, response)
+        lean = isinstance(response, LeanStream)
+        if call.outcome.reader is None:
+            call.outcome.reader = "lean" if lean else "litellm"
         # StepStart is yielded only once the provider has answered, so a refusal before this
         # point still becomes an HTTP status rather than an error part.
         try:
-            yield StepStart(step=step_number, message_id=_message_id())
-            async for chunk in response:
-                for event in step.absorb_chunk(chunk):
-                    yield event
+            yield StepStart(step=step_number, message_id=new_id("msg"))
+            if lean:
+                absorb_raw = step.absorb_raw
+                async for raw in response.chunks():
+                    for event in absorb_raw(raw):
+                        yield event
+            else:
+                absorb = step.absorb_chunk
+                async for chunk in response:
+                    for event in absorb(chunk):
+                        yield event
         finally:
             # Closes the provider's HTTP stream at once when the client has gone away.
             await response.aclose()
-        if not (step.finished and _provider_sent_finish(response)):
+        if not (step.finished and (lean or provider_sent_finish(response))):
             # Never a silent `stop`: the answer may be cut short, and is never cached.
             raise _incomplete(call.model_id)
         events = step.complete_tool_calls()
@@ -327,7 +337,7 @@ class Engine:
             call.outcome.cache = lookup.result
         return lookup
 
-    async def _cache_save(self, lookup: Lookup | None, step: _StepState) -> None:
+    async def _cache_save(self, lookup: Lookup | None, step: StepState) -> None:
         """Store a model call's answer, only if it ran to its finish (never a cut stream)."""
         if self.cache is None or lookup is None or not (lookup.may_store and step.finished):
             return
@@ -382,125 +392,6 @@ def _tool_message(result: ToolResult) -> dict[str, Any]:
     return {"role": "tool", "tool_call_id": result.tool_call_id, "content": content}
 
 
-@dataclass
-class _PendingToolCall:
-    tool_call_id: str
-    name: str
-    args_text: str = ""
-
-
-@dataclass
-class _StepState:
-    """What one model call has said so far: finish reason, usage and partial tool calls."""
-
-    finish_reason: str = "stop"
-    usage: Usage = field(default_factory=Usage)
-    tool_calls: dict[int, _PendingToolCall] = field(default_factory=dict)
-    completed_tool_calls: list[ToolCall] = field(default_factory=list)
-    text_parts: list[str] = field(default_factory=list)
-    # The provider said how the answer ended: only such answers may be cached.
-    finished: bool = False
-    # Keep the deltas for the cache (only when this answer may be stored).
-    record: bool = False
-    deltas: list[Any] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.text_parts)
-
-    def absorb_chunk(self, chunk: Any) -> list[Event]:
-        events: list[Event] = []
-        choices = chunk.choices
-        if choices:
-            choice = choices[0]
-            delta = choice.delta
-            if delta is not None:
-                content = delta.content
-                if content:
-                    self.text_parts.append(content)
-                    events.append(TextDelta(content))
-                reasoning = getattr(delta, "reasoning_content", None)
-                if reasoning:
-                    events.append(ReasoningDelta(reasoning))
-                if delta.tool_calls:
-                    self._absorb_tool_call_deltas(delta.tool_calls, events)
-            if choice.finish_reason:
-                self.finish_reason = _normalise_finish_reason(choice.finish_reason)
-                self.finished = True
-        usage = getattr(chunk, "usage", None)
-        if usage:
-            self.usage = _usage_of(usage)
-        if self.record and events:
-            self.deltas.extend(events)
-        return events
-
-    def _absorb_tool_call_deltas(self, deltas: list[Any], events: list[Event]) -> None:
-        for position, delta in enumerate(deltas):
-            index = delta.index if delta.index is not None else position
-            function = delta.function
-            pending = self.tool_calls.get(index)
-            if pending is None:
-                tool_call_id = delta.id or f"call_{uuid.uuid4().hex[:24]}"
-                pending = _PendingToolCall(tool_call_id, (function and function.name) or "")
-                self.tool_calls[index] = pending
-                events.append(ToolCallStart(pending.tool_call_id, pending.name))
-            arguments = function.arguments if function is not None else None
-            if arguments:
-                pending.args_text += arguments
-                events.append(ToolCallDelta(pending.tool_call_id, arguments))
-
-    def complete_tool_calls(self) -> list[Event]:
-        for index in sorted(self.tool_calls):
-            pending = self.tool_calls[index]
-            self.completed_tool_calls.append(
-                ToolCall(
-                    pending.tool_call_id,
-                    pending.name,
-                    parse_tool_args(pending.args_text),
-                    pending.args_text,
-                )
-            )
-        return list(self.completed_tool_calls)
-
-    def absorb_response(self, response: Any) -> list[Event]:
-        events: list[Event] = []
-        choice = response.choices[0]
-        message = choice.message
-        if getattr(message, "reasoning_content", None):
-            events.append(ReasoningDelta(message.reasoning_content))
-        if message.content:
-            self.text_parts.append(message.content)
-            events.append(TextDelta(message.content))
-        for index, tool_call in enumerate(message.tool_calls or []):
-            arguments = tool_call.function.arguments or ""
-            self.tool_calls[index] = _PendingToolCall(
-                tool_call.id or f"call_{uuid.uuid4().hex[:24]}",
-                tool_call.function.name or "",
-                arguments,
-            )
-        if self.record:
-            self.deltas.extend(events)
-        events.extend(self.complete_tool_calls())
-        self.finish_reason = _normalise_finish_reason(choice.finish_reason or "stop")
-        self.finished = choice.finish_reason is not None
-        usage = getattr(response, "usage", None)
-        if usage:
-            self.usage = _usage_of(usage)
-        return events
-
-    def answer(self) -> CachedAnswer:
-        return CachedAnswer(self.deltas, self.completed_tool_calls, self.finish_reason, self.usage)
-
-    def replay(self, answer: CachedAnswer) -> list[Event]:
-        """Take a cached answer as this step's own, and return its events."""
-        self.text_parts = [d.text for d in answer.deltas if isinstance(d, TextDelta)]
-        self.completed_tool_calls = list(answer.tool_calls)
-        self.finish_reason = answer.finish_reason
-        self.usage = answer.usage
-        self.finished = True
-        return answer.replay()
-
-
 _FIRST_TOKEN_EVENTS = frozenset({TextDelta, ReasoningDelta, ToolCallStart, ToolCall})
 
 
@@ -511,43 +402,3 @@ def _note_deployment(outcome: CallOutcome, response: Any) -> None:
         deployment = hidden.get("model_id")
         if isinstance(deployment, str):
             outcome.deployment = deployment
-
-
-def _provider_sent_finish(stream: Any) -> bool:
-    """Did the provider itself say how the stream ended?
-
-    LiteLLM's stream wrapper hands out `finish_reason: "stop"` for a stream that simply stopped,
-    so a truncated answer looks complete. The chunks it keeps for logging hold only the finish
-    the provider really sent.
-    """
-    chunks = getattr(stream, "chunks", None)
-    if not isinstance(chunks, list):
-        return True  # not LiteLLM's wrapper: the finish seen in the stream is the provider's
-    return any(chunk.choices and chunk.choices[0].finish_reason for chunk in reversed(chunks))
-
-
-def _message_id() -> str:
-    return f"msg-{uuid.uuid4().hex}"
-
-
-def _usage_of(usage: Any) -> Usage:
-    return Usage(
-        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-    )
-
-
-_FINISH_REASONS = {
-    "stop": "stop",
-    "length": "length",
-    "tool_calls": "tool-calls",
-    "function_call": "tool-calls",
-    "content_filter": "content-filter",
-    "end_turn": "stop",
-    "max_tokens": "length",
-}
-
-
-def _normalise_finish_reason(reason: str) -> str:
-    """The AI SDK's finish reasons: stop, length, content-filter, tool-calls, error, other."""
-    return _FINISH_REASONS.get(reason, "other")

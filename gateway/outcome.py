@@ -31,6 +31,9 @@ class CallOutcome:
     usage: Usage | None = None
     finish_reason: str | None = None
     error_type: str | None = None
+    # How the first model call's stream was read: "lean" (the provider's own chunks) or
+    # "litellm" (LiteLLM's stream wrapper); None when nothing was streamed from a provider.
+    reader: str | None = None
     # What the client was told (already scrubbed): the log line says it too.
     error_message: str | None = None
     # The request's messages, kept only when GATEWAY_LOG_CONTENT is on.

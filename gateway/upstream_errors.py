@@ -29,6 +29,7 @@ from gateway.errors import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
+from gateway.litellm_reach import ProviderStreamError
 from gateway.redaction import Redactor
 
 log = logging.getLogger("gateway.upstream")
@@ -73,7 +74,9 @@ def to_gateway_error(exc: BaseException, model_id: str, redactor: Redactor) -> G
         return UpstreamIncomplete(
             f"the provider for model '{model_id}' sent an empty or unreadable answer ({said})"
         )
-    if isinstance(exc, openai.APIError | litellm.exceptions.APIError | httpx.HTTPError):
+    if isinstance(
+        exc, openai.APIError | litellm.exceptions.APIError | httpx.HTTPError | ProviderStreamError
+    ):
         return UpstreamError(f"the provider for model '{model_id}' failed: {said}")
     log.error("unexpected error from the upstream call: %s", exc.__class__.__name__)
     return UpstreamError(f"the provider for model '{model_id}' failed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,16 @@ from tests.redis_server import RedisServer
 from tests.serving import BackgroundLoop, ServedApp
 
 UPSTREAM_KEY = "sk-fake-upstream-key-0123456789"
+# The reader model_entry() asks for (None: the YAML's default). Set per test by `stream_reader`.
+STREAM_READER: str | None = None
+
+
+@pytest.fixture(params=["lean", "litellm"])
+def stream_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test once per stream reader: modules opt in with
+    `pytestmark = pytest.mark.usefixtures("stream_reader")`, so either path breaking fails CI."""
+    monkeypatch.setattr(sys.modules[__name__], "STREAM_READER", request.param)
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +74,7 @@ def _upstream_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def model_entry(model_id: str, upstream: FakeUpstream, **params: Any) -> dict[str, Any]:
-    return {
+    entry: dict[str, Any] = {
         "model_name": model_id,
         "litellm_params": {
             "model": "openai/fake-model",
@@ -72,6 +83,9 @@ def model_entry(model_id: str, upstream: FakeUpstream, **params: Any) -> dict[st
             **params,
         },
     }
+    if STREAM_READER is not None:
+        entry["stream_reader"] = STREAM_READER
+    return entry
 
 
 def config_for(upstream: FakeUpstream, **extra: Any) -> dict[str, Any]:

@@ -18,6 +18,9 @@ from tests.ai_sdk import run_data_stream_client, run_ui_message_stream_client
 from tests.conftest import Gateway, tool_config
 from tests.fake_upstream import FakeToolCall, FakeUpstream, Reply
 
+# Every test here runs on both stream readers (tests/conftest.py, stream_reader).
+pytestmark = pytest.mark.usefixtures("stream_reader")
+
 QUESTION = [{"role": "user", "content": "你好, what is 2+40?"}]
 
 

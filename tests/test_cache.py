@@ -26,6 +26,9 @@ from tests.fake_weather import FakeWeather
 from tests.redis_server import RedisServer
 from tests.test_protocols import parse_sse, summary_of
 
+# Every test here runs on both stream readers (tests/conftest.py, stream_reader).
+pytestmark = pytest.mark.usefixtures("stream_reader")
+
 KEY_A = "key-a-0123456789abcdef"
 KEY_B = "key-b-fedcba9876543210"
 

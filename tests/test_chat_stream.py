@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.conftest import UPSTREAM_KEY, Gateway, parse_lines
 from tests.fake_upstream import FakeUpstream, Fault, Reply
+
+# Every test here runs on both stream readers (tests/conftest.py, stream_reader).
+pytestmark = pytest.mark.usefixtures("stream_reader")
 
 USER = [{"role": "user", "content": "你好，天气怎么样？"}]
 

@@ -11,6 +11,9 @@ import pytest
 from tests.conftest import Gateway
 from tests.fake_upstream import FakeToolCall, FakeUpstream, Fault, Reply
 
+# Every test here runs on both stream readers (tests/conftest.py, stream_reader).
+pytestmark = pytest.mark.usefixtures("stream_reader")
+
 CLIENT_TOOLS = [
     {
         "type": "function",

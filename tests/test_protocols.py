@@ -11,6 +11,9 @@ import pytest
 from tests.conftest import Gateway, parse_lines, tool_config
 from tests.fake_upstream import FakeToolCall, FakeUpstream, Reply
 
+# Every test here runs on both stream readers (tests/conftest.py, stream_reader).
+pytestmark = pytest.mark.usefixtures("stream_reader")
+
 
 def parse_data_stream(body: str) -> list[tuple[str, Any]]:
     return parse_lines(body)

@@ -9,9 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from tests.ai_sdk import run_data_stream_client
 from tests.conftest import Gateway, model_entry, parse_lines
 from tests.fake_upstream import FakeUpstream, Fault, Reply
+
+# Every test here runs on both stream readers (tests/conftest.py, stream_reader).
+pytestmark = pytest.mark.usefixtures("stream_reader")
 
 CONTEXT_TOO_LONG = (
     "This model's maximum context length is 8192 tokens. However, your messages resulted in "

@@ -13,6 +13,9 @@ from tests.conftest import Gateway, parse_lines, tool_config
 from tests.fake_upstream import FakeToolCall, FakeUpstream, Reply
 from tests.fake_weather import FakeWeather
 
+# Every test here runs on both stream readers (tests/conftest.py, stream_reader).
+pytestmark = pytest.mark.usefixtures("stream_reader")
+
 QUESTION = [{"role": "user", "content": "Weather in Beijing and Berlin?"}]
 
 

@@ -17,6 +17,9 @@ from tests.conftest import UPSTREAM_KEY, Gateway, config_for, model_entry, parse
 from tests.fake_upstream import FakeToolCall, FakeUpstream, Fault, Reply
 from tests.fake_weather import FakeWeather
 
+# Every test here runs on both stream readers (tests/conftest.py, stream_reader).
+pytestmark = pytest.mark.usefixtures("stream_reader")
+
 STREAM_PROTOCOLS = ["typed", "data-stream", "ui-message-stream"]
 
 

@@ -45,6 +45,10 @@ async def ready(request: Request) -> JSONResponse:
         for model_id in config.model_ids
         if (missing := config.missing_env_for(model_id))
     }
+    report["config"]["stream_readers"] = {
+        f"{d.model_id}#{d.index}": " ".join(config.stream_reader_of(d)).replace(" ", ": ", 1)
+        for d in config.deployments
+    }
     if unavailable:
         report["config"]["unavailable_models"] = {
             model_id: f"environment variable {', '.join(names)} is not set"

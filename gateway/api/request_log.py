@@ -119,6 +119,7 @@ def _outcome_fields(outcome: CallOutcome) -> dict[str, Any]:
         "protocol": outcome.protocol,
         "stream": outcome.stream,
         "cache": outcome.cache,
+        "reader": outcome.reader,
         "finish_reason": outcome.finish_reason,
         "error_type": outcome.error_type,
         "error": outcome.error_message,

@@ -1,0 +1,171 @@
+"""The lean stream reader: the provider's own SSE lines, read below LiteLLM's per-chunk wrapper.
+
+LiteLLM's CustomStreamWrapper builds model objects, runs logging and cost code and keeps every
+chunk for each streamed token; on long answers that is almost all of a gateway's CPU. For
+deployments whose provider speaks OpenAI's chat-completion chunks, the wrapper's source is one
+of two known objects: the openai SDK's `AsyncStream` (over an httpx response) or LiteLLM's own
+`OpenAIChatCompletionStreamingHandler` (over `aiter_lines()`). The gateway reads their lines
+itself and parses each chunk with one `json.loads`.
+
+Everything before the first chunk stays LiteLLM's: the Router picks the deployment, translates
+the parameters and sends the request; the reader waits for the first chunk inside the Router's
+own call, so a failure there (a refusal, a first token that never comes) is mapped by LiteLLM
+and retried or sent to a fallback like any other. What the wrapper did after that, the engine
+does: it maps errors, requires the provider's own finish, closes the stream, and counts the
+deployment's success for the Router's cooldown arithmetic.
+
+This is the only module that reaches into LiteLLM's internals (a Router hook, the wrapper's
+source, the success counter); tests/test_litellm_reach.py fails loudly if the pinned LiteLLM
+changes any of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Collection
+from typing import Any
+
+import litellm
+import openai
+from litellm.litellm_core_utils.exception_mapping_utils import exception_type
+from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
+from litellm.llms.openai.chat.gpt_transformation import OpenAIChatCompletionStreamingHandler
+from litellm.router_utils.router_callbacks.track_deployment_metrics import (
+    increment_deployment_successes_for_current_minute,
+)
+
+
+class ProviderStreamError(Exception):
+    """The provider sent an error object inside a 200 stream (vLLM and sglang do)."""
+
+    def __init__(self, error: object) -> None:
+        message = error.get("message") if isinstance(error, dict) else error
+        super().__init__(str(message or "the provider reported an error in its stream"))
+        self.body = error if isinstance(error, dict) else None
+
+
+def provider_lines(wrapper: CustomStreamWrapper) -> AsyncIterator[str] | None:
+    """The provider's SSE lines under `wrapper`, or None when its source is not a known shape.
+
+    Exact types, not isinstance: a provider's subclass may fix up chunks in ways a plain
+    OpenAI reading would miss, so it keeps the wrapper.
+    """
+    source = wrapper.completion_stream
+    if type(source) is openai.AsyncStream:
+        lines: AsyncIterator[str] = source.response.aiter_lines()
+        return lines
+    if type(source) is OpenAIChatCompletionStreamingHandler:
+        return source.streaming_response  # type: ignore[no-any-return]
+    return None
+
+
+class LeanStream:
+    """One model call's chunks as dicts, straight from the provider's lines."""
+
+    def __init__(
+        self,
+        wrapper: CustomStreamWrapper,
+        lines: AsyncIterator[str],
+        slot: contextlib.AsyncExitStack | None,
+        on_success: Any,
+    ) -> None:
+        self._wrapper = wrapper
+        self._lines = lines
+        self._slot = slot
+        self._on_success = on_success
+        self._first: dict[str, Any] | None = None
+        self._closed = False
+        self.finished = False  # the provider sent [DONE]
+        # Read by the engine as it reads LiteLLM's streams (which deployment answered).
+        self._hidden_params = getattr(wrapper, "_hidden_params", None) or {}
+
+    async def start(self) -> None:
+        """Read up to the first chunk: until then, a failure is still LiteLLM's to handle."""
+        self._first = await self._next_chunk()
+
+    async def chunks(self) -> AsyncIterator[dict[str, Any]]:
+        try:
+            chunk = self._first
+            while chunk is not None:
+                yield chunk
+                chunk = await self._next_chunk()
+        except ProviderStreamError:
+            raise
+        except Exception as exc:
+            raise self.mapped(exc) from None
+        if self.finished:
+            self._on_success()
+
+    async def _next_chunk(self) -> dict[str, Any] | None:
+        async for line in self._lines:
+            if not line.startswith("data:"):
+                continue  # blank separators, comments, `event:` lines
+            data = line[5:].strip()
+            if data == "[DONE]":
+                self.finished = True
+                return None
+            chunk = json.loads(data)
+            if not isinstance(chunk, dict):
+                continue
+            error = chunk.get("error")
+            if error:
+                raise ProviderStreamError(error)
+            return chunk
+        return None
+
+    def mapped(self, exc: BaseException) -> BaseException:
+        """`exc` in LiteLLM's exception types, as its wrapper would have raised it."""
+        if isinstance(exc, json.JSONDecodeError):
+            return exc
+        try:
+            return exception_type(  # type: ignore[no-any-return]
+                model=self._wrapper.model,
+                custom_llm_provider=self._wrapper.custom_llm_provider,
+                original_exception=exc,
+            )
+        except Exception as mapped:
+            return mapped
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._wrapper.aclose()  # closes the provider's HTTP response
+        finally:
+            if self._slot is not None:
+                await self._slot.aclose()  # the deployment's max_parallel_requests slot
+
+
+class GatewayRouter(litellm.Router):
+    """LiteLLM's Router, handing the engine a LeanStream for the deployments that read lean."""
+
+    def __init__(self, *, lean_deployments: Collection[str] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lean_deployments = frozenset(lean_deployments)
+
+    async def _acompletion_streaming_iterator(  # type: ignore[override]
+        self,
+        model_response: CustomStreamWrapper,
+        messages: list[dict[str, str]],
+        initial_kwargs: dict[str, Any],
+        deployment_slot: contextlib.AsyncExitStack | None = None,
+    ) -> Any:
+        deployment = (getattr(model_response, "_hidden_params", None) or {}).get("model_id")
+        lines = provider_lines(model_response) if deployment in self.lean_deployments else None
+        if lines is None:
+            return await super()._acompletion_streaming_iterator(
+                model_response, messages, initial_kwargs, deployment_slot
+            )
+
+        def count_success() -> None:
+            increment_deployment_successes_for_current_minute(self, str(deployment))
+
+        stream = LeanStream(model_response, lines, deployment_slot, count_success)
+        try:
+            await stream.start()
+        except BaseException as exc:
+            await stream.aclose()
+            raise stream.mapped(exc) from None
+        return stream

@@ -1,0 +1,115 @@
+"""The lean reader's reach into LiteLLM: fails loudly if the pinned LiteLLM changes shape, and
+shows which reader each deployment gets."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+
+import litellm
+import openai
+import pytest
+from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
+from litellm.llms.base_llm.base_model_iterator import BaseModelResponseIterator
+from litellm.llms.openai.chat.gpt_transformation import OpenAIChatCompletionStreamingHandler
+
+from gateway.litellm_reach import GatewayRouter
+from tests.conftest import Gateway, config_for, model_entry
+from tests.fake_upstream import FakeUpstream
+
+
+def test_the_router_hook_the_lean_reader_overrides_is_still_there() -> None:
+    hook = litellm.Router._acompletion_streaming_iterator
+    assert list(inspect.signature(hook).parameters) == [
+        "self",
+        "model_response",
+        "messages",
+        "initial_kwargs",
+        "deployment_slot",
+    ]
+    assert "_acompletion_streaming_iterator" in GatewayRouter.__dict__
+    # The Router calls the hook only from inside its own call (where retries, fallbacks and
+    # cooldowns see what the hook raises).
+    source = inspect.getsource(litellm.Router._acompletion)
+    assert "self._acompletion_streaming_iterator(" in source
+
+
+def test_the_wrapper_sources_the_lean_reader_reads_still_have_their_shape() -> None:
+    assert "completion_stream" in inspect.signature(CustomStreamWrapper.__init__).parameters
+    assert inspect.iscoroutinefunction(CustomStreamWrapper.aclose)
+    assert "response" in inspect.signature(openai.AsyncStream.__init__).parameters
+    assert issubclass(OpenAIChatCompletionStreamingHandler, BaseModelResponseIterator)
+    iterator = OpenAIChatCompletionStreamingHandler(streaming_response=iter(()), sync_stream=False)
+    assert iterator.streaming_response is not None
+    assert inspect.iscoroutinefunction(BaseModelResponseIterator.aclose)
+
+
+@pytest.mark.parametrize(
+    ("provider", "entry_reader", "expected"),
+    [
+        ("openai", None, "lean"),
+        ("hosted_vllm", None, "lean"),
+        ("openai", "litellm", "litellm"),
+    ],
+)
+def test_each_request_says_which_reader_read_its_stream(
+    start_gateway: Callable[..., Gateway],
+    upstream: FakeUpstream,
+    caplog: pytest.LogCaptureFixture,
+    provider: str,
+    entry_reader: str | None,
+    expected: str,
+) -> None:
+    entry = model_entry("chat-model", upstream, model=f"{provider}/fake-model")
+    if entry_reader:
+        entry["stream_reader"] = entry_reader
+    config = config_for(upstream)
+    config["model_list"] = [entry]
+    gateway = start_gateway(config)
+    caplog.set_level(logging.INFO, logger="gateway.request")
+    response = gateway.chat()
+    assert response.status_code == 200
+    assert "Hello from upstream-a" in response.text
+    (line,) = [r.fields for r in caplog.records if r.name == "gateway.request"]  # type: ignore[attr-defined]
+    assert line["reader"] == expected
+
+
+def test_check_config_and_readiness_say_which_reader_each_deployment_gets(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream
+) -> None:
+    import subprocess
+    import sys
+
+    config = config_for(upstream)
+    config["model_list"].append(
+        {"model_name": "claude", "litellm_params": {"model": "anthropic/claude-x", "api_key": "k"}}
+    )
+    config["model_list"][1]["stream_reader"] = "litellm"
+    gateway = start_gateway(config)
+    assert gateway.client is not None
+    readers = gateway.client.get("/health/ready").json()["config"]["stream_readers"]
+    assert readers == {
+        "chat-model#0": "lean: OpenAI-shaped provider",
+        "title-model#1": "litellm: set by its entry",
+        "claude#2": "litellm: provider 'anthropic' does not stream OpenAI chunks",
+    }
+    checked = subprocess.run(
+        [sys.executable, "-m", "gateway", "check-config", str(gateway.config_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "chat-model#0 streams read by: lean (OpenAI-shaped provider)" in checked.stdout
+    assert "title-model#1 streams read by: litellm (set by its entry)" in checked.stdout
+
+
+def test_the_yaml_turns_the_lean_reader_off_for_every_deployment(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = config_for(upstream, gateway={"stream_reader": "litellm"})
+    gateway = start_gateway(config)
+    caplog.set_level(logging.INFO, logger="gateway.request")
+    assert gateway.chat().status_code == 200
+    (line,) = [r.fields for r in caplog.records if r.name == "gateway.request"]  # type: ignore[attr-defined]
+    assert line["reader"] == "litellm"
