@@ -75,7 +75,14 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         await cache.aclose()
 
     app = FastAPI(
-        title="LLM gateway", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan
+        title="LLM gateway",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        # A slash redirect's Location is built from the client's Host header (an open
+        # redirect); each route has one spelling, so /v1/models/ is a 404.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.keys = keys

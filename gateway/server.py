@@ -1,23 +1,43 @@
-"""Running the app under uvicorn: workers, logging, metrics directory, and a clean exit.
+"""Running the app under uvicorn: workers, logging, metrics directory, limits, and a clean exit.
 
 Uvicorn handles SIGTERM by stopping gracefully, then raises the signal again with the handler
 that was there before it started, which by default kills the process (exit -15). A no-op handler
 installed first makes a graceful stop end with status 0, as supervisors expect.
+
+The gateway must be safe on a public port, so it serves with gateway.http_server's protocol
+(head cap, head and body read timeouts) and uvicorn's `limit_concurrency` as its connection cap.
+
+With `--workers N` uvicorn's own supervisor runs the workers, subclassed for one thing: when a
+worker is gone (killed, crashed, replaced on SIGHUP), its live gauges are removed from the
+metrics directory, or `gateway_requests_in_flight` would count its requests forever.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import resource
 import shutil
 import signal
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from gateway.logs import configure_logging, logging_config
 from gateway.settings import Settings
 
+log = logging.getLogger("gateway")
+
+APP = "gateway.app:create_app"
+HTTP_PROTOCOL = "gateway.http_server:GatewayHttpProtocol"  # by name: workers import it
 # Beyond the drain's grace period, uvicorn's own last resort before it cancels what is left.
 UVICORN_EXTRA_SECONDS = 5.0
+# File descriptors a worker needs besides its connections (listening socket, Redis, logs, …).
+SPARE_FILE_DESCRIPTORS = 256
 
 
 def run(settings: Settings, workers: int = 1, reload: bool = False) -> int:
@@ -26,24 +46,75 @@ def run(settings: Settings, workers: int = 1, reload: bool = False) -> int:
     configure_logging(settings.log_level, settings.log_format)
     if workers > 1:
         _prepare_multiprocess_metrics()
+    _raise_file_limit(2 * settings.max_connections + SPARE_FILE_DESCRIPTORS)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda number, frame: None)
-    uvicorn.run(
-        "gateway.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers,
-        reload=reload,
-        log_config=logging_config(settings.log_level, settings.log_format),
-        log_level=settings.log_level,
-        access_log=False,  # the gateway's request log says more, and never prints headers
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds + UVICORN_EXTRA_SECONDS),
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        "workers": workers,
+        "log_config": logging_config(settings.log_level, settings.log_format),
+        "log_level": settings.log_level,
+        "access_log": False,  # the gateway's request log says more, and never prints headers
+        "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds + UVICORN_EXTRA_SECONDS),
         # The gateway decides whose X-Forwarded-For to believe (gateway.rate_limit.
         # trusted_proxies); uvicorn's own rewrite would trust 127.0.0.1 behind its back.
-        proxy_headers=False,
-    )
+        "proxy_headers": False,
+        "http": HTTP_PROTOCOL,
+        "loop": "auto",  # uvloop wherever it is installed (every Linux install)
+        # uvicorn refuses when the open connections, this one included, reach the limit.
+        "limit_concurrency": settings.max_connections + 1,
+    }
+    if workers > 1 and not reload:
+        config = uvicorn.Config(APP, **options)
+        _WorkerSupervisor(config, sockets=[config.bind_socket()]).run()
+    else:
+        uvicorn.run(APP, reload=reload, **options)
     return 0
+
+
+class _WorkerSupervisor(Multiprocess):
+    """uvicorn's multiprocess supervisor that tells prometheus_client when a worker is gone."""
+
+    def keep_subprocess_alive(self) -> None:
+        with self._forgetting_departed_workers():
+            super().keep_subprocess_alive()
+
+    def handle_signals(self) -> None:  # SIGHUP replaces every worker, SIGTTOU retires one
+        with self._forgetting_departed_workers():
+            super().handle_signals()
+
+    @contextmanager
+    def _forgetting_departed_workers(self) -> Iterator[None]:
+        before = {process.pid for process in self.processes}
+        yield
+        after = {process.pid for process in self.processes}
+        from prometheus_client import multiprocess
+
+        for pid in before - after:
+            if pid is not None:
+                # Removes its livesum/liveall gauge files; its counters still count.
+                multiprocess.mark_process_dead(pid)
+                log.info("worker %d is gone: its in-flight requests are no longer counted", pid)
+
+
+def _raise_file_limit(wanted: int) -> None:
+    """Let each worker hold its connections and their upstream connections, as far as the
+    hard limit allows (a soft limit of 1024 is common and would fail accept() first)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < wanted:
+        log.warning(
+            "open file limit %d is below the %d that GATEWAY_MAX_CONNECTIONS needs; "
+            "lower GATEWAY_MAX_CONNECTIONS or raise the limit (ulimit -n)",
+            target,
+            wanted,
+        )
 
 
 def _prepare_multiprocess_metrics() -> None:

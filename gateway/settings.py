@@ -76,3 +76,19 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    # What a public port needs from the HTTP server (gateway/http_server.py); each is per worker
+    # process. Request line plus headers, in bytes: 431 above it. 16 KiB is Node's limit, so
+    # whatever a browser sends to the Next.js frontend fits; nginx allows 8 KiB per line.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    # Seconds from the connection (or a keep-alive request's first byte) to the end of the
+    # head: 408 after it. A real client sends its head in one packet; 10 s leaves room for a
+    # few retransmissions on a bad mobile link and stops a slowloris client within 10 s.
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Longest pause between two reads of a request body: 408 after it (nginx: 60 s between
+    # reads). Only the request: an answer may stream for as long as it runs.
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Open connections per worker; a request beyond them is answered 503. Streams hold theirs
+    # for minutes, so the cap sits above what one worker can stream at once; `serve` raises
+    # the file descriptor limit to two per connection (the client's and the provider's).
+    max_connections: int = Field(default=1000, ge=1)

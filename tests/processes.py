@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -106,3 +107,35 @@ def serve_config(config: dict[str, Any], home: Path, *args: str, **env: str) -> 
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     environment = clean_env(FAKE_UPSTREAM_KEY=UPSTREAM_KEY, **env)
     return GatewayProcess(path, home, *args, env=environment).wait_ready()
+
+
+def child_pids(parent: int) -> list[int]:
+    """The processes whose parent is `parent` (Linux /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == parent:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def worker_serving(parent: int, client_port: int, server_port: int) -> int:
+    """The worker process of `gateway serve --workers N` (pid `parent`) that holds the
+    connection from the loopback client port `client_port` (Linux /proc)."""
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = (int(address.rsplit(":", 1)[1], 16) for address in fields[1:3])
+        if local == server_port and remote == client_port:
+            inode = fields[9]
+    assert inode is not None, f"no server socket for client port {client_port}"
+    for pid in child_pids(parent):
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) == f"socket:[{inode}]":
+                        return pid
+    pytest.fail(f"no worker of {parent} holds the connection from port {client_port}")

@@ -1,0 +1,259 @@
+"""What a hostile or broken client cannot do to a gateway listening on a public port.
+
+Each test drives a real `gateway serve` process over raw sockets, with the limits made small
+through the environment. The tests assert what happens (refused, cut off, still served), never
+how long it took: every deadline below is a generous bound for a loaded machine, not a timing.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Gateway, config_for, parse_lines
+from tests.fake_upstream import FakeUpstream, Reply
+from tests.processes import GatewayProcess, serve_config, worker_serving
+from tests.test_observability import sample
+
+# Small limits so a test sees them act; DEADLINE bounds every wait on the server.
+TIMEOUTS = {"GATEWAY_HEADER_TIMEOUT_SECONDS": "1", "GATEWAY_BODY_TIMEOUT_SECONDS": "1"}
+DEADLINE = 10.0
+CHAT = {"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture(scope="module")
+def server(
+    _upstream_a: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    """One gateway with small timeouts for the tests that only need those (it starts slowly)."""
+    home = tmp_path_factory.mktemp("hostile")
+    gateway = serve_config(config_for(_upstream_a), home, **TIMEOUTS)
+    yield gateway
+    gateway.stop()
+
+
+def connect(server: GatewayProcess) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE)
+
+
+def send(sock: socket.socket, data: bytes) -> bool:
+    """Send `data`; False when the server has already closed the connection."""
+    try:
+        sock.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        return False
+    return True
+
+
+def read_until_closed(sock: socket.socket, seconds: float) -> tuple[bytes, bool]:
+    """What the server sends within `seconds`, and whether it closed the connection."""
+    received = b""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            break
+        except ConnectionResetError:
+            return received, True
+        if not chunk:
+            return received, True
+        received += chunk
+    return received, False
+
+
+def status(response: bytes) -> int | None:
+    if not response.startswith(b"HTTP/1.1 "):
+        return None
+    return int(response.split(b" ", 2)[1])
+
+
+def post_head(path: str, length: int) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n"
+        f"content-length: {length}\r\n\r\n"
+    ).encode()
+
+
+def test_an_oversized_header_line_is_refused_and_the_connection_closed(
+    server: GatewayProcess,
+) -> None:
+    sock = connect(server)
+    try:
+        big = b"x-big: " + b"a" * 32 * 1024  # twice the default cap, on an open route
+        send(sock, b"GET /health HTTP/1.1\r\nhost: gateway\r\n" + big + b"\r\n\r\n")
+        response, closed = read_until_closed(sock, DEADLINE)
+    finally:
+        sock.close()
+    assert status(response) in (400, 431), response[:200]
+    assert closed
+
+
+def test_a_header_line_that_never_ends_is_cut_off(server: GatewayProcess) -> None:
+    sock = connect(server)
+    try:
+        send(sock, b"GET /health HTTP/1.1\r\nhost: gateway\r\nx-endless: ")
+        piece = b"a" * 64 * 1024
+        sent_everything = all(send(sock, piece) for _ in range(512))  # at most 32 MiB
+        response, closed = read_until_closed(sock, DEADLINE if sent_everything else 1)
+    finally:
+        sock.close()
+    assert not sent_everything or closed
+    assert status(response) in (None, 400, 431)
+
+
+def test_a_client_sending_header_lines_slowly_is_cut_off(server: GatewayProcess) -> None:
+    sock = connect(server)
+    response, closed = b"", False
+    try:
+        send(sock, b"GET /health HTTP/1.1\r\nhost: gateway\r\n")
+        deadline = time.monotonic() + DEADLINE
+        # Each line comes well within the timeout of the last: only a deadline on the whole
+        # head stops this client.
+        while not closed and time.monotonic() < deadline:
+            if not send(sock, b"x-slow: 1\r\n"):
+                closed = True
+                break
+            more, closed = read_until_closed(sock, 0.3)
+            response += more
+    finally:
+        sock.close()
+    assert closed
+    assert status(response) in (None, 408), response[:200]
+
+
+def test_a_client_sending_its_body_slowly_is_cut_off(server: GatewayProcess) -> None:
+    body = json.dumps(CHAT).encode()
+    sock = connect(server)
+    response, closed = b"", False
+    try:
+        send(sock, post_head("/api/chat", len(body)) + body[:5])
+        deadline = time.monotonic() + DEADLINE
+        for byte in body[5:]:  # one byte every 2 s, as in the report
+            more, closed = read_until_closed(sock, 2)
+            response += more
+            if closed or time.monotonic() > deadline:
+                break
+            if not send(sock, bytes([byte])):
+                closed = True
+                break
+    finally:
+        sock.close()
+    assert closed
+    assert status(response) == 408, response[:200]
+
+
+def test_timeouts_cut_slow_senders_but_not_long_answers_or_idle_keep_alive(
+    server: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    slow_answer = Reply(chunks=[f"part{i} " for i in range(12)], chunk_delay=0.25)
+    upstream.script(slow_answer)  # about 3 s: longer than both timeouts
+    slowloris = connect(server)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=DEADLINE)
+    try:
+        send(slowloris, b"GET /health HTTP/1.1\r\nhost: gateway\r\n")  # and nothing more
+        connection.request(
+            "POST", "/api/chat", json.dumps(CHAT), {"content-type": "application/json"}
+        )
+        answer = connection.getresponse()
+        parts = parse_lines(answer.read().decode())
+        kept_socket = connection.sock
+
+        time.sleep(1.5)  # idle longer than the header timeout, within keep-alive
+        connection.request("GET", "/health")
+        health = connection.getresponse()
+        health.read()
+        reused = connection.sock is kept_socket
+        response, closed = read_until_closed(slowloris, DEADLINE)
+    finally:
+        slowloris.close()
+        connection.close()
+    assert answer.status == 200
+    assert "".join(p["textDelta"] for code, p in parts if code == "0") == slow_answer.text
+    assert parts[-1][0] == "d" and parts[-1][1]["finishReason"] == "stop"
+    assert closed and status(response) in (None, 408)
+    assert health.status == 200 and reused
+
+
+def test_connections_beyond_the_cap_are_refused(upstream: FakeUpstream, tmp_path: Path) -> None:
+    server = serve_config(
+        config_for(upstream),
+        tmp_path,
+        GATEWAY_MAX_CONNECTIONS="3",
+        GATEWAY_HEADER_TIMEOUT_SECONDS="60",  # the idle connections must outlive the test
+    )
+    idle = [connect(server) for _ in range(3)]
+    try:
+        time.sleep(0.5)  # accepted (the server has no way to say so)
+        extra = connect(server)
+        send(extra, b"GET /health HTTP/1.1\r\nhost: gateway\r\n\r\n")
+        refused, closed = read_until_closed(extra, DEADLINE)
+        extra.close()
+        assert status(refused) == 503, refused[:200]
+        assert closed
+
+        idle.pop().close()  # a place frees up
+        deadline = time.monotonic() + DEADLINE
+        while httpx.get(f"{server.url}/health", timeout=DEADLINE).status_code != 200:
+            assert time.monotonic() < deadline, "the freed place was never given out"
+            time.sleep(0.1)
+    finally:
+        for sock in idle:
+            sock.close()
+        server.stop()
+
+
+def test_api_routes_never_redirect_to_the_client_host(gateway_for: Gateway) -> None:
+    assert gateway_for.client is not None
+    evil = {"host": "evil.example.com"}
+    models = gateway_for.client.get("/v1/models/", headers=evil, follow_redirects=False)
+    chat = gateway_for.client.post("/api/chat/", json=CHAT, headers=evil, follow_redirects=False)
+    for response in (models, chat):
+        assert response.status_code in (404, 405)
+        assert "location" not in response.headers
+
+
+def test_a_killed_worker_leaves_no_request_in_flight(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    server = serve_config(
+        config_for(upstream), tmp_path, "--workers", "2", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)
+    )
+
+    def in_flight() -> float:
+        text = httpx.get(f"{server.url}/metrics", timeout=DEADLINE).text
+        return sample(text, "gateway_requests_in_flight")
+
+    upstream.script(Reply(chunks=["never"], stall_before=1, stall_seconds=30))
+    client = connect(server)
+    try:
+        idle = in_flight()  # counts the scrape itself
+        body = json.dumps(CHAT).encode()
+        send(client, post_head("/api/chat", len(body)) + body)
+        deadline = time.monotonic() + DEADLINE
+        while not upstream.requests:
+            assert time.monotonic() < deadline, "the stream never reached the upstream"
+            time.sleep(0.05)
+        assert in_flight() == idle + 1
+
+        worker = worker_serving(server.process.pid, client.getsockname()[1], server.port)
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 3 * DEADLINE
+        while (now := in_flight()) != idle:
+            assert time.monotonic() < deadline, f"still {now} in flight after the worker died"
+            time.sleep(0.2)
+    finally:
+        client.close()
+        server.stop()
