@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -67,6 +68,11 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         live: LiveConfig = app.state.live
         background = _start_reload_triggers(live, drain, settings)
+        # Everything loaded so far (LiteLLM, its cost map, the config) lives as long as the
+        # process: out of the collector's sight, full collections pause the loop for ~30 ms
+        # instead of ~200 ms. Runs in every worker, after its imports.
+        gc.collect()
+        gc.freeze()
         yield
         for task in background:
             task.cancel()

@@ -84,6 +84,9 @@ class LeanStream:
         """Read up to the first chunk: until then, a failure is still LiteLLM's to handle."""
         self._first = await self._next_chunk()
 
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self.chunks()
+
     async def chunks(self) -> AsyncIterator[dict[str, Any]]:
         try:
             chunk = self._first

@@ -178,3 +178,10 @@ def test_retired_engines_leave_no_litellm_callbacks_behind(
     background_loop.run(retired())
     assert hooked() == before
     assert gateway.chat().status_code == 200
+
+
+def test_a_started_gateway_has_frozen_its_start_up_objects(gateway_for: Gateway) -> None:
+    import gc
+
+    assert gateway_for.chat().status_code == 200
+    assert gc.get_freeze_count() > 10_000  # LiteLLM alone is hundreds of thousands of objects
