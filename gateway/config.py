@@ -310,6 +310,14 @@ class GatewayConfig:
             if self.stream_reader_of(d)[0] == "lean"
         )
 
+    def lean_model_ids(self) -> frozenset[str]:
+        """The model IDs whose every callable deployment is read lean."""
+        lean = self.lean_deployment_ids()
+        by_model: dict[str, list[str]] = {}
+        for d in self.callable_deployments:
+            by_model.setdefault(d.model_id, []).append(f"{d.model_id}#{d.index}")
+        return frozenset(m for m, ids in by_model.items() if all(i in lean for i in ids))
+
     def openai_shaped(self, model_id: str) -> bool:
         """Is every deployment that may answer `model_id` (fallbacks too) OpenAI-shaped?"""
         targets: dict[str, list[str]] = {}

@@ -124,6 +124,10 @@ class Engine:
         self._deployments = deployment_identities(config) if self.cache else {}
         self.redactor = Redactor(config.secrets())
         self._model_ids = frozenset(config.model_ids)
+        # Model IDs whose every deployment is read lean: even a client that wants one JSON
+        # answer gets it read from a stream, which skips LiteLLM's per-response success
+        # logging and cost code (a LiteLLM non-streamed call costs more CPU than a lean stream).
+        self._lean_models = config.lean_model_ids()
         self._tool_http: httpx.AsyncClient | None = None
         # Answers being produced now (see Lease): a replaced engine is closed when this is 0.
         self.in_flight = 0
@@ -272,7 +276,7 @@ class Engine:
         kwargs: dict[str, Any] = {**call.params, "model": call.model_id, "messages": messages}
         if prepared.specs:
             kwargs["tools"] = prepared.specs
-        if not call.stream:
+        if not (call.stream or call.model_id in self._lean_models):
             response = await self.router.acompletion(**kwargs)
             _note_deployment(call.outcome, response)
             yield StepStart(step=step_number, message_id=new_id("msg"))
