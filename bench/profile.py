@@ -182,8 +182,8 @@ def record(
         "--subprocesses", "--output", str(output),
         *(["--nonblocking"] if args.all_threads else ["--gil"]),
     ]  # fmt: skip
-    request = chat_request(served, args.chunks, True)
-    complete = answer_check(args.chunks, True)
+    request = chat_request(served, args.chunks, not args.json_answer)
+    complete = answer_check(args.chunks, not args.json_answer)
     spy = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         window: Window = run_async(
@@ -210,6 +210,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--target", choices=("gateway", "bare", "proxy"), default="gateway")
     parser.add_argument(
         "--chunks", type=positive_int, default=200, help="text chunks per stream (default 200)"
+    )
+    parser.add_argument(
+        "--json-answer",
+        action="store_true",
+        help="profile non-streamed requests (one JSON answer of --chunks words) instead",
     )
     parser.add_argument(
         "--seconds", type=positive_float, default=15.0, help="sampling time (default 15)"
@@ -246,8 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         upstream = stack.enter_context(lean_upstream())
         served = stack.enter_context(start_target(args.target, upstream))
-        request = chat_request(served, args.chunks, True)
-        complete = answer_check(args.chunks, True)
+        request = chat_request(served, args.chunks, not args.json_answer)
+        complete = answer_check(args.chunks, not args.json_answer)
         if args.warmup:
             log(f"warming {served.name} up for {args.warmup:g} s")
             run_async(

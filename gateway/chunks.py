@@ -91,10 +91,7 @@ class StepState:
                 self._finish(choice.finish_reason)
         usage = getattr(chunk, "usage", None)
         if usage:
-            self.usage = Usage(
-                int(getattr(usage, "prompt_tokens", 0) or 0),
-                int(getattr(usage, "completion_tokens", 0) or 0),
-            )
+            self.usage = _usage_of(usage)
         if self.record and events:
             self.deltas.extend(events)
         return events
@@ -121,10 +118,7 @@ class StepState:
             self._finish(choice.finish_reason)
         usage = getattr(response, "usage", None)
         if usage:
-            self.usage = Usage(
-                int(getattr(usage, "prompt_tokens", 0) or 0),
-                int(getattr(usage, "completion_tokens", 0) or 0),
-            )
+            self.usage = _usage_of(usage)
         return events
 
     # --- the provider's own chunks (the lean reader) ---------------------------------------------
@@ -215,6 +209,14 @@ class StepState:
         self.usage = answer.usage
         self.finished = True
         return answer.replay()
+
+
+def _usage_of(usage: Any) -> Usage:
+    """LiteLLM's usage object (prompt and completion tokens; anything missing counts 0)."""
+    return Usage(
+        int(getattr(usage, "prompt_tokens", 0) or 0),
+        int(getattr(usage, "completion_tokens", 0) or 0),
+    )
 
 
 # The AI SDK's finish reasons: stop, length, content-filter, tool-calls, error, other.
