@@ -14,9 +14,14 @@ and retried or sent to a fallback like any other. What the wrapper did after tha
 does: it maps errors, requires the provider's own finish, closes the stream, and counts the
 deployment's success for the Router's cooldown arithmetic.
 
+Two more per-request costs go for lean deployments, and only for them: the response metadata
+LiteLLM computes for a stream wrapper the reader never returns (a prompt-cost estimate that counts
+the messages' tokens), and the Router's per-response usage bookkeeping for deployments with no
+tpm/rpm limit to keep (LiteLLM skips it too, but only after a deep copy of the model info).
+
 This is the only module that reaches into LiteLLM's internals (a Router hook, the wrapper's
-source, the success counter); tests/test_litellm_reach.py fails loudly if the pinned LiteLLM
-changes any of them.
+source, the success counter, the metadata step); tests/test_litellm_reach.py fails loudly if the
+pinned LiteLLM changes any of them.
 """
 
 from __future__ import annotations
@@ -27,13 +32,20 @@ from collections.abc import AsyncIterator, Collection
 from typing import Any
 
 import litellm
+import litellm.utils
 import openai
 from litellm.litellm_core_utils.exception_mapping_utils import exception_type
 from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 from litellm.llms.openai.chat.gpt_transformation import OpenAIChatCompletionStreamingHandler
+from litellm.router_utils.pre_call_checks.io_token_rate_limit_check import (
+    deployment_has_io_token_limits,
+)
 from litellm.router_utils.router_callbacks.track_deployment_metrics import (
     increment_deployment_successes_for_current_minute,
 )
+
+# Marks a lean deployment's model_info, which LiteLLM hands back in every call's kwargs.
+LEAN_MARK = "gateway_reads_lean"
 
 
 class ProviderStreamError(Exception):
@@ -141,12 +153,68 @@ class LeanStream:
                 await self._slot.aclose()  # the deployment's max_parallel_requests slot
 
 
+def _update_response_metadata_unless_lean(
+    result: object,
+    logging_obj: Any,
+    model: str | None,
+    kwargs: dict[str, Any],
+    *args: Any,
+    **rest: Any,
+) -> None:
+    """LiteLLM's response metadata step, cut to the deployment id for a lean stream's wrapper."""
+    model_info = kwargs.get("model_info") or {}
+    if isinstance(result, CustomStreamWrapper) and model_info.get(LEAN_MARK):
+        # The reader reads only which deployment answered; its wrapper is never returned.
+        result._hidden_params["model_id"] = model_info.get("id")
+        return
+    _litellm_update_response_metadata(result, logging_obj, model, kwargs, *args, **rest)
+
+
+_litellm_update_response_metadata = litellm.utils.update_response_metadata
+litellm.utils.update_response_metadata = _update_response_metadata_unless_lean
+
+
 class GatewayRouter(litellm.Router):
     """LiteLLM's Router, handing the engine a LeanStream for the deployments that read lean."""
 
     def __init__(self, *, lean_deployments: Collection[str] = (), **kwargs: Any) -> None:
-        super().__init__(**kwargs)
         self.lean_deployments = frozenset(lean_deployments)
+        for entry in kwargs.get("model_list") or ():
+            info = entry.get("model_info") or {}
+            if info.get("id") in self.lean_deployments:
+                entry["model_info"] = {**info, LEAN_MARK: True}
+        super().__init__(**kwargs)
+        self._keeps_usage: dict[tuple[str, str], bool] = {}
+
+    async def _increment_deployment_usage(self, **kwargs: Any) -> str | None:  # type: ignore[override]
+        """LiteLLM's usage bookkeeping, skipped at once where it would find no limit to keep."""
+        key = (kwargs["deployment_id"], kwargs["model_group"])
+        keeps = self._keeps_usage.get(key)
+        if keeps is None:
+            keeps = self._keeps_usage[key] = self._has_usage_limits(*key)
+        if not keeps:
+            return None
+        return await super()._increment_deployment_usage(**kwargs)  # type: ignore[no-any-return]
+
+    def _has_usage_limits(self, deployment_id: str, model_group: str) -> bool:
+        """LiteLLM's own test in `_increment_deployment_usage`, done once per deployment."""
+        deployment = self.get_deployment(model_id=deployment_id)
+        if deployment is None:
+            return True  # let LiteLLM decide
+        model_info = self.get_router_model_info(
+            deployment=deployment, received_model_name=model_group
+        )
+        limits = (
+            deployment.get("tpm", None),
+            deployment.get("rpm", None),
+            deployment.litellm_params.tpm,
+            deployment.litellm_params.rpm,
+            model_info.get("tpm", None),
+            model_info.get("rpm", None),
+        )
+        return any(limit is not None for limit in limits) or deployment_has_io_token_limits(
+            deployment.model_dump()
+        )
 
     async def _acompletion_streaming_iterator(  # type: ignore[override]
         self,

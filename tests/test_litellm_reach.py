@@ -3,6 +3,7 @@ shows which reader each deployment gets."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Callable
@@ -113,3 +114,98 @@ def test_the_yaml_turns_the_lean_reader_off_for_every_deployment(
     assert gateway.chat().status_code == 200
     (line,) = [r.fields for r in caplog.records if r.name == "gateway.request"]  # type: ignore[attr-defined]
     assert line["reader"] == "litellm"
+
+
+def test_the_metadata_step_and_usage_bookkeeping_the_reader_trims_still_have_their_shape() -> None:
+    import litellm.utils
+    from litellm.litellm_core_utils.llm_response_utils import response_metadata
+
+    from gateway import litellm_reach
+
+    # LiteLLM looks the metadata step up on its utils module at call time, so replacing it there
+    # reaches every completion call.
+    assert (
+        litellm.utils.update_response_metadata
+        is litellm_reach._update_response_metadata_unless_lean
+    )
+    assert "litellm_utils.update_response_metadata" in inspect.getsource(litellm.utils.client)
+    original = inspect.signature(response_metadata.update_response_metadata).parameters
+    assert list(original)[:4] == ["result", "logging_obj", "model", "kwargs"]
+    # The Router passes a deployment's model_info on as the call's own.
+    assert 'kwargs["model_info"] = model_info' in inspect.getsource(
+        litellm.Router._update_kwargs_with_deployment
+    )
+    usage = inspect.getsource(litellm.Router._increment_deployment_usage)
+    assert "configured_limits" in usage and "deployment_has_io_token_limits" in usage
+    assert {"deployment_id", "model_group"} <= set(
+        inspect.signature(litellm.Router._increment_deployment_usage).parameters
+    )
+
+
+async def _stream_once(router: GatewayRouter) -> str:
+    response = await router.acompletion(
+        model="chat-model", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    text = ""
+    async for chunk in response:
+        delta = chunk["choices"][0]["delta"] if chunk.get("choices") else {}
+        text += delta.get("content") or ""
+    await response.aclose()
+    return text
+
+
+def _router(upstream: FakeUpstream, **limits: int) -> GatewayRouter:
+    entry = model_entry("chat-model", upstream, model="openai/fake-model")
+    entry["litellm_params"].update(limits)
+    entry["model_info"] = {"id": "chat-model#0"}
+    return GatewayRouter(lean_deployments={"chat-model#0"}, model_list=[entry])
+
+
+def test_a_lean_stream_skips_the_cost_estimate_but_still_says_which_deployment_answered(
+    upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from litellm.litellm_core_utils.litellm_logging import Logging
+
+    priced: list[object] = []
+    original = Logging.response_cost_calculator
+
+    def spy(self: Logging, *args: object, **kwargs: object) -> object:
+        priced.append(kwargs.get("result"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Logging, "response_cost_calculator", spy)
+
+    async def scenario() -> None:
+        router = _router(upstream)
+        assert "Hello from upstream-a" in await _stream_once(router)
+        assert priced == []
+
+        response = await router.acompletion(
+            model="chat-model", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        assert response._hidden_params["model_id"] == "chat-model#0"
+        await response.aclose()
+
+        wrapped = GatewayRouter(lean_deployments=(), model_list=_router(upstream).model_list)
+        assert "Hello from upstream-a" in await _stream_once(wrapped)
+        assert priced, "a wrapper-read stream keeps LiteLLM's full metadata step"
+
+    asyncio.run(scenario())
+
+
+def test_usage_bookkeeping_runs_exactly_where_a_deployment_has_a_limit_to_keep(
+    upstream: FakeUpstream,
+) -> None:
+    from litellm.types.router import RouterCacheEnum
+
+    async def counted_requests(router: GatewayRouter) -> int | None:
+        await _stream_once(router)
+        key = RouterCacheEnum.RPM.value.format(
+            id="chat-model#0",
+            current_minute=litellm.utils.get_utc_datetime().strftime("%H-%M"),
+            model="openai/fake-model",
+        )
+        return await router.cache.async_get_cache(key, local_only=True)  # type: ignore[no-any-return]
+
+    assert asyncio.run(counted_requests(_router(upstream, rpm=1000))) == 1
+    assert asyncio.run(counted_requests(_router(upstream))) is None
