@@ -1,7 +1,8 @@
-"""Run the real AI SDK parsers (npm packages, under Node) against a live URL.
+"""Run the real AI SDK parsers (npm packages, under Node) against a live URL, or piped bytes.
 
-`tests/node/` pins `ai@4` (as `ai4`) and the current `ai` side by side; its scripts POST a body,
-parse the response with the SDK's own code and print what the client rebuilt as JSON.
+`tests/node/` pins `ai@4` (as `ai4`) and the current `ai` side by side; its scripts POST a body
+(or read a stream from stdin), parse the response with the SDK's own code and print what the
+client rebuilt as JSON.
 """
 
 from __future__ import annotations
@@ -67,3 +68,28 @@ def run_data_stream_client(url: str, body: dict[str, Any]) -> dict[str, Any]:
 def run_ui_message_stream_client(url: str, body: dict[str, Any]) -> dict[str, Any]:
     """Current ai: parseJsonEventStream + uiMessageChunkSchema, then readUIMessageStream."""
     return _run("ui_message_stream_client.mjs", url, body)
+
+
+def read_ui_message_stream_bytes(sse: bytes) -> dict[str, Any]:
+    """Current ai: the same parsers as run_ui_message_stream_client, over bytes piped to stdin.
+
+    Returns {"chunks", "invalidChunks", "errors", "messages" (how many readUIMessageStream
+    yielded), "message" (the last one, or None), "thrown"}.
+    """
+    ensure_node_packages()
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError("node is not installed; the AI SDK conformance tests need it")
+    script = "ui_message_from_stdin.mjs"
+    done = subprocess.run(
+        [node, str(NODE_DIR / script)],
+        input=sse,
+        capture_output=True,
+        timeout=60,
+        cwd=NODE_DIR,
+    )
+    if done.returncode != 0:
+        stderr = done.stderr.decode(errors="replace")
+        raise RuntimeError(f"{script} exited {done.returncode}:\n{stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result

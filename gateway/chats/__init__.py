@@ -1,0 +1,1 @@
+"""Chats that survive: stored UI messages, resumable streams, stop from anywhere."""
