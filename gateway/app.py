@@ -12,12 +12,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from gateway import __version__
-from gateway.api import admin, chat, health, metrics, openai
+from gateway.api import admin, chat, chats, health, metrics, openai
 from gateway.api.body_limit import BodySizeLimit
 from gateway.api.errors import install_error_handlers
 from gateway.api.request_log import RequestLog
 from gateway.auth import KeyConfigError, KeyStore
 from gateway.cache import MemoryStore, RedisStore, ResponseCache
+from gateway.chats.service import Chats
+from gateway.chats.store import MemoryChatStore, RedisChatStore
 from gateway.config import GatewayConfig, load_config
 from gateway.engine import Engine
 from gateway.lifecycle import Drain, install_signal_handlers
@@ -63,6 +65,12 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         else MemoryStore(config.options.cache.max_entries)
     )
     drain = Drain(settings.shutdown_grace_seconds)
+    chat_store = (
+        RedisChatStore(settings.redis_url, settings.redis_timeout)
+        if settings.redis_url
+        else MemoryChatStore(config.options.chats.max_chats_in_memory)
+    )
+    stored_chats = Chats(chat_store, shared=settings.redis_url is not None, drain=drain)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,9 +81,11 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         # instead of ~200 ms. Runs in every worker, after its imports.
         gc.collect()
         gc.freeze()
+        stored_chats.start()
         yield
         for task in background:
             task.cancel()
+        await stored_chats.aclose(settings.shutdown_grace_seconds)
         drain.close()
         await live.aclose()
         await cache.aclose()
@@ -94,6 +104,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     app.state.keys = keys
     app.state.drain = drain
     app.state.cache = cache
+    app.state.chats = stored_chats
     app.state.rate_limiter = ChatRateLimiter(
         config.options.rate_limit, settings.redis_url, timeout_seconds=settings.redis_timeout
     )
@@ -102,13 +113,14 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(chat.router)
+    app.include_router(chats.router)
     app.include_router(openai.router)
     app.include_router(metrics.router)
     app.include_router(admin.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["*"],
         expose_headers=[
             "x-request-id",

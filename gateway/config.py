@@ -171,6 +171,34 @@ class CacheOptions(BaseModel):
         return bool(self.models)
 
 
+class ChatOptions(BaseModel):
+    """`gateway.chats`: history kept by chat id, and answers that outlive their connection."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Off: a request's `id` is ignored and every request carries its whole history, as before.
+    enabled: bool = True
+    # Seconds a chat is kept after its last change.
+    ttl: int = Field(default=7 * 24 * 3600, ge=60)
+    # Stored UI messages per chat; a request that would go over it is refused (413).
+    max_messages: int = Field(default=200, ge=2, le=10_000)
+    # Bytes of one chat's stored messages (JSON); over it is refused (413).
+    max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Resumable: an answer runs on when its client disconnects, its events are kept (in Redis
+    # when REDIS_URL is set) and GET /api/chat/{id}/stream follows it from any replica. Off: a
+    # disconnect cancels the provider call at once, as for requests without an id.
+    resumable: bool = True
+    # Seconds a resumable answer may run with nobody reading it before it is stopped.
+    unread_timeout: float = Field(default=120.0, gt=0, le=3600)
+    # Seconds an answer's events stay readable after it ends.
+    stream_ttl: int = Field(default=600, ge=10)
+    # Chats kept in process memory when REDIS_URL is unset (least recently used go first).
+    max_chats_in_memory: int = Field(default=1000, ge=1)
+    # When the chat store cannot be reached: `refuse` (503) or `answer` from the request alone,
+    # storing nothing.
+    on_store_failure: Literal["refuse", "answer"] = "refuse"
+
+
 StreamReader = Literal["lean", "litellm"]
 
 
@@ -193,6 +221,7 @@ class GatewayOptions(BaseModel):
     rate_limit: RateLimitOptions = Field(default_factory=RateLimitOptions)
     tool_timeout: float = Field(default=10.0, gt=0, le=600)
     cache: CacheOptions = Field(default_factory=CacheOptions)
+    chats: ChatOptions = Field(default_factory=ChatOptions)
 
 
 class _EntrySchema(BaseModel):

@@ -61,6 +61,8 @@ class ChatCall:
     # nothing is executed here, not even the YAML's tools when the client sends none.
     client_runs_tools: bool = False
     client_tools: list[dict[str, Any]] | None = None
+    # The id of the answer's message (a stored chat names it in advance); else a new one.
+    message_id: str | None = None
     # Filled in as the call runs: read by the HTTP layer for headers, logs and metrics.
     outcome: CallOutcome = field(default_factory=CallOutcome, compare=False)
 
@@ -268,7 +270,7 @@ class Engine:
         call = prepared.call
         lookup = await self._cache_lookup(prepared, messages)
         if lookup is not None and lookup.answer is not None:
-            yield StepStart(step=step_number, message_id=new_id("msg"))
+            yield StepStart(step=step_number, message_id=_message_id(call, step_number))
             for event in step.replay(lookup.answer):
                 yield event
             return
@@ -279,7 +281,7 @@ class Engine:
         if not (call.stream or call.model_id in self._lean_models):
             response = await self.router.acompletion(**kwargs)
             _note_deployment(call.outcome, response)
-            yield StepStart(step=step_number, message_id=new_id("msg"))
+            yield StepStart(step=step_number, message_id=_message_id(call, step_number))
             events = step.absorb_response(response)
             if not step.finished:
                 raise _incomplete(call.model_id)
@@ -297,7 +299,7 @@ class Engine:
         # StepStart is yielded only once the provider has answered, so a refusal before this
         # point still becomes an HTTP status rather than an error part.
         try:
-            yield StepStart(step=step_number, message_id=new_id("msg"))
+            yield StepStart(step=step_number, message_id=_message_id(call, step_number))
             if lean:
                 absorb_raw = step.absorb_raw
                 async for raw in response.chunks():
@@ -347,6 +349,12 @@ class Engine:
             return
         ttl = self.config.options.cache.ttl or 0
         await self.cache.save(lookup.key, step.answer(), ttl)
+
+
+def _message_id(call: ChatCall, step_number: int) -> str:
+    if step_number == 0 and call.message_id:
+        return call.message_id
+    return new_id("msg")
 
 
 def _incomplete(model_id: str) -> UpstreamIncomplete:

@@ -131,6 +131,25 @@ class StoreUnavailable(GatewayError):
     error_type = "rate_limit_store_unavailable"
 
 
+class ChatNotFound(GatewayError):
+    """No such chat for this client: unknown, expired, or another client's (never told apart)."""
+
+    status = 404
+    error_type = "chat_not_found"
+
+
+class ChatBusy(GatewayError):
+    """The chat is still producing an answer: stop it (or wait) before sending the next one."""
+
+    status = 409
+    error_type = "chat_busy"
+
+
+class ChatStoreUnavailable(GatewayError):
+    status = 503
+    error_type = "chat_store_unavailable"
+
+
 class ShuttingDown(GatewayError):
     """A stream still running when the shutdown grace ran out."""
 

@@ -19,6 +19,8 @@ from gateway.protocols.base import StreamEncoder
 from gateway.settings import Settings
 
 Collector = Callable[[str, AsyncIterator[Event]], Awaitable[dict[str, Any]]]
+# Turns the run's events into the response, when a door does more than stream or collect them.
+Responder = Callable[[AsyncIterator[Event]], Awaitable[Response]]
 
 
 async def answer(
@@ -28,8 +30,10 @@ async def answer(
     protocol: str,
     collector: Collector,
     encoder: StreamEncoder | None,
+    respond: Responder | None = None,
 ) -> Response:
-    """Answer `call` as a stream with `encoder`, or (encoder None) as `collector`'s JSON."""
+    """Answer `call` as a stream with `encoder`, or (encoder None) as `collector`'s JSON;
+    or hand the events to `respond`."""
     # One engine per request, held from this line on: a reload swaps app.state.engine but
     # closes the old one only when no request holds it.
     engine: Engine = request.app.state.engine
@@ -49,8 +53,10 @@ async def answer(
             outcome.messages = call.messages
         decision = await admit(request, client, call.model_id)
         events = metered(request, client, call.model_id, engine.run(prepared, lease))
-        if encoder is None:
-            response: Response = JSONResponse(await collector(call.model_id, events))
+        if respond is not None:
+            response: Response = await respond(events)
+        elif encoder is None:
+            response = JSONResponse(await collector(call.model_id, events))
         else:
             response = await stream_response(events, encoder, request.app.state.drain)
     except BaseException:

@@ -7,11 +7,11 @@ from fastapi.responses import Response
 
 from gateway.api.admission import authenticate
 from gateway.api.answering import answer
+from gateway.api.chats import answer_in_chat, chats_apply
+from gateway.api.protocol_choice import choose_encoder
 from gateway.api.schemas import ChatRequest
 from gateway.engine import ChatCall
-from gateway.errors import UnknownProtocol
-from gateway.protocols import DEFAULT_PROTOCOL, STREAM_PROTOCOLS
-from gateway.protocols.base import StreamEncoder
+from gateway.errors import InvalidRequest
 from gateway.protocols.collect import collect
 
 router = APIRouter(dependencies=[Depends(authenticate)])
@@ -20,6 +20,12 @@ router = APIRouter(dependencies=[Depends(authenticate)])
 @router.post("/api/chat", response_model=None)
 async def chat(body: ChatRequest, request: Request) -> Response:
     protocol, encoder = choose_encoder(request)
+    if body.id is not None and chats_apply(request, body):
+        return await answer_in_chat(request, body, protocol)
+    if body.messages is None:
+        raise InvalidRequest(
+            "messages: Field required (gateway.chats is off, so every request sends them)"
+        )
     call = ChatCall(
         model_id=body.model,
         messages=body.litellm_messages(),
@@ -30,17 +36,3 @@ async def chat(body: ChatRequest, request: Request) -> Response:
     if not body.stream:
         return await answer(request, call, protocol="json", collector=collect, encoder=None)
     return await answer(request, call, protocol=protocol, collector=collect, encoder=encoder)
-
-
-def choose_encoder(request: Request) -> tuple[str, StreamEncoder]:
-    """`?protocol=` wins over the `x-stream-protocol` header; the line format is the default."""
-    name = (
-        request.query_params.get("protocol")
-        or request.headers.get("x-stream-protocol")
-        or DEFAULT_PROTOCOL
-    )
-    name = name.strip().lower()
-    factory = STREAM_PROTOCOLS.get(name)
-    if factory is None:
-        raise UnknownProtocol(f"unknown protocol {name!r}; valid: {', '.join(STREAM_PROTOCOLS)}")
-    return name, factory()

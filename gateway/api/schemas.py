@@ -152,9 +152,11 @@ class UIMessage(BaseModel):
         },
     )
 
-    id: str | None = None
+    id: str | None = Field(default=None, max_length=256)
     role: Literal["system", "user", "assistant"]
     parts: list[UIPart]
+    # The client's own data about the message (the AI SDK's messageMetadata): stored with it.
+    metadata: dict[str, Any] | None = None
 
     @field_validator("parts")
     @classmethod
@@ -184,8 +186,13 @@ AnyMessage = Annotated[
 ]
 
 
+# Chat ids as the AI SDK (nanoid) and the ai-chatbot template (UUIDs) make them.
+CHAT_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+ChatId = Annotated[str, Field(pattern=CHAT_ID_PATTERN)]
+
+
 class ChatRequest(BaseModel):
-    # Clients such as the AI SDK add fields of their own (id, trigger, messageId): ignore them.
+    # Clients such as the AI SDK add fields of their own: ignore them.
     model_config = ConfigDict(extra="ignore")
 
     # The ai-chatbot template sends the model as `selectedChatModel`.
@@ -194,7 +201,17 @@ class ChatRequest(BaseModel):
         max_length=200,
         validation_alias=AliasChoices("model", "selectedChatModel"),
     )
-    messages: list[AnyMessage] = Field(min_length=1)
+    # A chat id: the gateway keeps the chat's history (gateway.chats), so a request may send
+    # only its newest `message` instead of every `messages`.
+    id: ChatId | None = None
+    message: UIMessage | None = None
+    trigger: Literal["submit-message", "regenerate-message"] | None = None
+    # With regenerate-message: the assistant message to answer again.
+    message_id: str | None = Field(
+        default=None, max_length=256, validation_alias=AliasChoices("messageId", "message_id")
+    )
+    # Validated even when absent: whether it may be depends on the fields above.
+    messages: list[AnyMessage] | None = Field(default=None, min_length=1, validate_default=True)
     stream: bool = True
     temperature: Temperature | None = None
     top_p: TopP | None = None
@@ -209,16 +226,51 @@ class ChatRequest(BaseModel):
     def _sendable(cls, body: Any) -> Any:
         return check_sendable(body)
 
+    @field_validator("message")
+    @classmethod
+    def _message_needs_id(cls, message: UIMessage | None, info: ValidationInfo) -> Any:
+        if message is not None and info.data.get("id") is None:
+            raise PydanticCustomError("id_required", "`id` is required with `message`")
+        return message
+
+    @field_validator("messages")
+    @classmethod
+    def _one_conversation(cls, messages: list[Any] | None, info: ValidationInfo) -> Any:
+        has_message = info.data.get("message") is not None
+        if messages is not None and has_message:
+            raise PydanticCustomError(
+                "message_and_messages", "send either `message` or `messages`, not both"
+            )
+        regenerating = (
+            info.data.get("trigger") == "regenerate-message" and info.data.get("id") is not None
+        )
+        if messages is None and not has_message and not regenerating:
+            raise PydanticCustomError("missing", "Field required")
+        return messages
+
+    def ui_messages(self) -> list[UIMessage] | None:
+        """The conversation as UI messages, or None when any message is OpenAI-shaped."""
+        if self.message is not None:
+            return [self.message]
+        if self.messages is not None and all(isinstance(m, UIMessage) for m in self.messages):
+            return [m for m in self.messages if isinstance(m, UIMessage)]
+        return None
+
     def litellm_messages(self) -> list[dict[str, Any]]:
         return [
             converted
-            for message in self.messages
+            for message in self._conversation()
             for converted in (
                 message.to_litellm()
                 if isinstance(message, UIMessage)
                 else [message.model_dump(exclude_none=True)]
             )
         ]
+
+    def _conversation(self) -> list[ChatMessage | UIMessage]:
+        if self.messages is not None:
+            return list(self.messages)
+        return [self.message] if self.message is not None else []
 
     def sampling_params(self) -> dict[str, Any]:
         return self.model_dump(

@@ -12,6 +12,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
+from gateway.redis_client import connect, describe
+
 
 class StoreFailed(Exception):
     """The store could not answer (down, timed out, refused)."""
@@ -67,38 +69,20 @@ class RedisStore:
     name = "redis"
 
     def __init__(self, url: str, timeout_seconds: float) -> None:
-        from redis.asyncio import Redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-        from redis.exceptions import ConnectionError as RedisConnectionError
-
         self._timeout = timeout_seconds
-        self._client = Redis.from_url(
-            url,
-            socket_timeout=timeout_seconds,
-            socket_connect_timeout=timeout_seconds,
-            # After a Redis restart every pooled connection is dead, and redis-py's RESP3 pool
-            # hands them out unchecked: retry a closed connection once, on a new one, at once.
-            # Timeouts are not retried, so a paused or unreachable Redis still fails fast.
-            retry=Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
-        )
+        self._client = connect(url, timeout_seconds)
 
     async def get(self, key: str) -> bytes | None:
         try:
             return await asyncio.wait_for(self._client.get(key), self._timeout)
         except Exception as exc:
-            raise StoreFailed(_describe(exc)) from None
+            raise StoreFailed(describe(exc)) from None
 
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
         try:
             await asyncio.wait_for(self._client.set(key, value, ex=ttl_seconds), self._timeout)
         except Exception as exc:
-            raise StoreFailed(_describe(exc)) from None
+            raise StoreFailed(describe(exc)) from None
 
     async def aclose(self) -> None:
         await self._client.aclose()
-
-
-def _describe(exc: BaseException) -> str:
-    # The exception class names the failure; its text may carry the URL (and a password in it).
-    return "timed out" if isinstance(exc, TimeoutError) else exc.__class__.__name__

@@ -36,7 +36,9 @@ class UIMessageStreamEncoder:
     media_type: ClassVar[str] = "text/event-stream"
     headers: ClassVar[dict[str, str]] = {**NO_BUFFERING, "x-vercel-ai-ui-message-stream": "v1"}
 
-    def __init__(self) -> None:
+    def __init__(self, start_metadata: dict[str, Any] | None = None) -> None:
+        # A chat's answer says on `start` when it began and which model ID answers it.
+        self._start_metadata = start_metadata
         self._started = False
         self._open_kind: str | None = None  # "text" or "reasoning"
         self._open_id = ""
@@ -59,7 +61,10 @@ class UIMessageStreamEncoder:
                 head = b""
                 if not self._started:
                     self._started = True
-                    head = _sse({"type": "start", "messageId": message_id})
+                    start: dict[str, Any] = {"type": "start", "messageId": message_id}
+                    if self._start_metadata:
+                        start["messageMetadata"] = self._start_metadata
+                    head = _sse(start)
                 return head + _sse({"type": "start-step"})
             case ToolCallStart():
                 self._streamed_inputs.add(event.tool_call_id)

@@ -1,0 +1,243 @@
+"""The chats of this process: the store, the answers running here, and what a door asks of them.
+
+Every call takes the client (`owner`); a chat of another client is a ChatNotFound, so no door
+can tell another tenant's chat from one that does not exist. Store failures come out as
+ChatStoreUnavailable (the door decides whether to answer without history instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from gateway.cache.stores import StoreFailed
+from gateway.chats.generation import Generation, Generations
+from gateway.chats.history import owned
+from gateway.chats.store import ActiveStream, Chat, ChatStore
+from gateway.config import ChatOptions
+from gateway.errors import ChatBusy, ChatNotFound, ChatStoreUnavailable, UpstreamIncomplete
+from gateway.event_codec import CorruptEvent, decode_event
+from gateway.events import ErrorEvent, Event, Finish
+from gateway.lifecycle import Drain
+
+log = logging.getLogger("gateway.chats")
+
+# How long a stop waits to see the answer end (and its partial message stored).
+STOP_WAIT_SECONDS = 5.0
+# A logged stream that has been quiet this long is checked for a live producer.
+QUIET_CHECK_SECONDS = 3.0
+
+GONE_MESSAGE = "the replica producing this answer stopped before it finished"
+
+
+class Chats:
+    def __init__(self, store: ChatStore, *, shared: bool, drain: Drain) -> None:
+        self.store = store
+        # Shared: other processes read this store (Redis), so events are logged for them.
+        self.shared = shared
+        self.drain = drain
+        self.running = Generations()
+
+    def start(self) -> None:
+        """Listen for stop requests (call once the event loop runs)."""
+        self.running.listen(self.store)
+
+    async def load(self, chat_id: str, owner: str) -> Chat | None:
+        try:
+            return owned(await self.store.load(chat_id), owner)
+        except StoreFailed as exc:
+            raise ChatStoreUnavailable(f"the chat store is unavailable ({exc})") from None
+
+    async def change(self, chat_id: str, edit: Any, options: ChatOptions) -> Chat | None:
+        try:
+            return await self.store.change(chat_id, edit, options.ttl)
+        except StoreFailed as exc:
+            raise ChatStoreUnavailable(f"the chat store is unavailable ({exc})") from None
+
+    async def is_running(self, chat_id: str, active: ActiveStream) -> bool:
+        """Is the chat's active stream still being produced, here or on another replica?"""
+        if self.running.get(active.stream_id) is not None:
+            return True
+        if not self.shared:
+            return False
+        try:
+            return await self.store.has_flag(chat_id, f"alive:{active.stream_id}")
+        except StoreFailed:
+            return True  # cannot tell: do not take over a chat that may still be answering
+
+    async def reserve(
+        self,
+        chat_id: str,
+        owner: str,
+        history: list[dict[str, Any]],
+        active: ActiveStream,
+        stale: str | None,
+        options: ChatOptions,
+    ) -> None:
+        """Store `history` with `active` as the chat's answer in progress, atomically.
+
+        `stale` is the active stream the caller found dead (or None); any other one still
+        active means a second answer raced this one in: ChatBusy."""
+
+        def edit(chat: Chat | None) -> Chat:
+            owned(chat, owner)
+            if chat is not None and chat.active is not None and chat.active.stream_id != stale:
+                raise ChatBusy("this chat is still answering; stop it before sending more")
+            return Chat(owner, history, active)
+
+        await self.change(chat_id, edit, options)
+
+    def begin(
+        self, chat_id: str, active: ActiveStream, events: AsyncIterator[Event], options: ChatOptions
+    ) -> Generation:
+        generation = Generation(
+            chat_id=chat_id,
+            active=active,
+            store=self.store,
+            shared_store=self.shared,
+            options=options,
+            drain=self.drain,
+            registry=self.running,
+        )
+        generation.start(events)
+        return generation
+
+    def follow(
+        self, chat_id: str, active: ActiveStream, options: ChatOptions
+    ) -> AsyncIterator[Event] | None:
+        """The active stream's events from its first, live to its end; None if unreadable."""
+        local = self.running.get(active.stream_id)
+        if local is not None:
+            return local.follow()
+        if self.shared:
+            return self._follow_logged(chat_id, active, options)
+        return None
+
+    async def _follow_logged(
+        self, chat_id: str, active: ActiveStream, options: ChatOptions
+    ) -> AsyncIterator[Event]:
+        """Read another replica's answer from its event log, saying we read it."""
+        cursor = "0"
+        quiet_since = time.monotonic()
+        marked_at = 0.0
+        try:
+            while True:
+                now = time.monotonic()
+                if now - marked_at > 1.0:
+                    marked_at = now
+                    await self.store.set_flag(
+                        chat_id, f"read:{active.stream_id}", options.unread_timeout
+                    )
+                cursor, lines = await self.store.read_events(
+                    chat_id, active.stream_id, cursor, wait=1.0
+                )
+                for line in lines:
+                    event = decode_event(line)
+                    yield event
+                    if isinstance(event, Finish):
+                        return
+                if lines:
+                    quiet_since = time.monotonic()
+                elif time.monotonic() - quiet_since > QUIET_CHECK_SECONDS:
+                    quiet_since = time.monotonic()
+                    if not await self.store.has_flag(chat_id, f"alive:{active.stream_id}"):
+                        await self._clear_if_active(chat_id, active, options)
+                        yield ErrorEvent(GONE_MESSAGE, UpstreamIncomplete.error_type)
+                        yield Finish("error")
+                        return
+        except (StoreFailed, CorruptEvent) as exc:
+            yield ErrorEvent(
+                f"the chat store is unavailable ({exc})", ChatStoreUnavailable.error_type
+            )
+            yield Finish("error")
+
+    async def _clear_if_active(
+        self, chat_id: str, active: ActiveStream, options: ChatOptions
+    ) -> None:
+        def edit(chat: Chat | None) -> Chat | None:
+            if chat is None or chat.active is None or chat.active.stream_id != active.stream_id:
+                return chat
+            return Chat(chat.owner, chat.messages, None)
+
+        with contextlib.suppress(StoreFailed):
+            await self.store.change(chat_id, edit, options.ttl)
+
+    async def stop(
+        self,
+        chat_id: str,
+        active: ActiveStream,
+        partial: dict[str, Any] | None,
+        options: ChatOptions,
+    ) -> None:
+        """Stop the answer wherever it runs; wait (bounded) until it has stored what it said.
+
+        If no replica produces it any more, the client's `partial` message is stored instead."""
+        local = self.running.get(active.stream_id)
+        if local is not None:
+            local.stop("requested")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(local.wait(), STOP_WAIT_SECONDS)
+            return
+        try:
+            await self.store.set_flag(chat_id, f"stop:{active.stream_id}", 60)
+            await self.store.publish_stop(active.stream_id)
+        except StoreFailed as exc:
+            raise ChatStoreUnavailable(f"the chat store is unavailable ({exc})") from None
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            chat = await self.store.load(chat_id)
+            if chat is None or chat.active is None or chat.active.stream_id != active.stream_id:
+                return
+            if not await self.is_running(chat_id, active):
+                break
+            await asyncio.sleep(0.1)
+        await self._store_orphan(chat_id, active, partial, options)
+
+    async def _store_orphan(
+        self,
+        chat_id: str,
+        active: ActiveStream,
+        partial: dict[str, Any] | None,
+        options: ChatOptions,
+    ) -> None:
+        """Nobody produces this answer any more: clear it, keeping the client's copy."""
+
+        def edit(chat: Chat | None) -> Chat | None:
+            if chat is None or chat.active is None or chat.active.stream_id != active.stream_id:
+                return chat
+            messages = list(chat.messages)
+            if partial is not None:
+                message = {**partial, "id": active.message_id, "role": "assistant"}
+                message["metadata"] = {**(partial.get("metadata") or {}), "status": "stopped"}
+                messages = [m for m in messages if m.get("id") != active.message_id]
+                messages.append(message)
+            return Chat(chat.owner, messages, None)
+
+        await self.change(chat_id, edit, options)
+
+    async def delete(self, chat_id: str, owner: str) -> None:
+        chat = await self.load(chat_id, owner)
+        if chat is None:
+            raise ChatNotFound("no chat with this id")
+
+        def edit(current: Chat | None) -> None:
+            owned(current, owner)
+            return None
+
+        await self.change(chat_id, edit, ChatOptions())
+        if chat.active is not None:
+            local = self.running.get(chat.active.stream_id)
+            if local is not None:
+                local.stop("requested")
+            elif self.shared:
+                with contextlib.suppress(StoreFailed):
+                    await self.store.set_flag(chat_id, f"stop:{chat.active.stream_id}", 60)
+                    await self.store.publish_stop(chat.active.stream_id)
+
+    async def aclose(self, grace_seconds: float) -> None:
+        await self.running.aclose(grace_seconds)
+        await self.store.aclose()
