@@ -158,6 +158,14 @@ class ShuttingDown(GatewayError):
     mid_stream_only = True
 
 
+class AnswerUnread(GatewayError):
+    """A resumable chat answer nobody read for `gateway.chats.unread_timeout` seconds."""
+
+    status = 504
+    error_type = "unread_timeout"
+    mid_stream_only = True
+
+
 class InternalError(GatewayError):
     """The gateway's own bug: logged with its traceback, never described on the wire."""
 

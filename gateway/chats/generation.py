@@ -23,7 +23,7 @@ from typing import Any, Literal
 from gateway.chats.assembly import AssistantMessageBuilder
 from gateway.chats.store import ActiveStream, Chat, ChatStore
 from gateway.config import ChatOptions
-from gateway.errors import GatewayError, InternalError, ShuttingDown
+from gateway.errors import AnswerUnread, GatewayError, InternalError, ShuttingDown
 from gateway.event_codec import encode_event
 from gateway.events import ErrorEvent, Event, Finish
 from gateway.lifecycle import SHUTDOWN_MESSAGE, Drain
@@ -151,7 +151,7 @@ class Generation:
             )
         elif self._stop_reason == "unread":
             self._end_failed(
-                InternalError(UNREAD_MESSAGE), ErrorEvent(UNREAD_MESSAGE, "unread_timeout")
+                AnswerUnread(UNREAD_MESSAGE), ErrorEvent(UNREAD_MESSAGE, AnswerUnread.error_type)
             )
         else:
             # Asked to stop (or its reader left): an answer that ends where it was stopped.
