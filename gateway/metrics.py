@@ -61,6 +61,16 @@ UPSTREAM_ERRORS = Counter(
     "Provider failures by error type.",
     ["model", "kind"],
 )
+CHAT_ANSWERS_RUNNING = Gauge(
+    "gateway_chat_answers_running",
+    "Chat answers being produced now, with or without a reader, summed over workers.",
+    multiprocess_mode="livesum",
+)
+CHAT_ANSWERS = Counter(
+    "gateway_chat_answers",
+    "Chat answers ended, by how: done, stopped or failed.",
+    ["state"],
+)
 CONFIG_RELOADS = Counter(
     "gateway_config_reloads", "YAML reloads: applied, unchanged or refused.", ["result"]
 )

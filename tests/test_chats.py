@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Gateway, config_for
-from tests.fake_upstream import FakeUpstream, Reply
+from tests.conftest import Gateway, config_for, tool_config
+from tests.fake_upstream import FakeToolCall, FakeUpstream, Reply
+from tests.fake_weather import FakeWeather
 from tests.processes import free_port
 from tests.redis_server import RedisServer
 
@@ -394,3 +395,32 @@ def test_an_unreachable_chat_store_is_a_503_or_an_answer_without_history(
         assert text_of(chunks(response.text)) == "Hello from upstream-a"
         assert upstream.requests[-1]["messages"] == [{"role": "user", "content": "hi"}]
     assert gateway.client.get("/api/chat/chat-12/stream").status_code == 503
+
+
+def test_a_tool_step_is_stored_as_tool_parts_and_replayed_to_the_provider(
+    start_gateway: Callable[..., Gateway],
+    upstream: FakeUpstream,
+    weather: FakeWeather,
+    store: dict[str, str],
+) -> None:
+    config = tool_config(upstream, weather)
+    gateway = start_gateway(config, **store)
+    assert gateway.client is not None
+    call = FakeToolCall("add", '{"a": 2, "b": 3}')
+    upstream.script(Reply(chunks=[], tool_calls=[call]), Reply(chunks=["It is 5."]))
+    first = gateway.client.post("/api/chat" + UI, json=stock("chat-13", user("2+3?", "u1")))
+    assert first.status_code == 200
+    answer = stored(gateway, "chat-13").json()["messages"][-1]
+    tool_part = next(p for p in answer["parts"] if p["type"] == "tool-add")
+    assert tool_part["state"] == "output-available"
+    assert tool_part["input"] == {"a": 2, "b": 3}
+    assert tool_part["output"] == 5
+    assert answer["parts"][-1]["text"] == "It is 5."
+
+    gateway.client.post("/api/chat" + UI, json=stock("chat-13", user("thanks", "u2")))
+    sent = upstream.requests[-1]["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "user"]
+    assert sent[1]["tool_calls"][0]["id"] == call.id
+    assert json.loads(sent[1]["tool_calls"][0]["function"]["arguments"]) == {"a": 2, "b": 3}
+    assert sent[2] == {"role": "tool", "tool_call_id": call.id, "content": "5"}
+    assert sent[3]["content"] == "It is 5."

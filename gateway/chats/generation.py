@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
+from gateway import metrics
 from gateway.chats.assembly import AssistantMessageBuilder
 from gateway.chats.store import ActiveStream, Chat, ChatStore
 from gateway.config import ChatOptions
@@ -77,6 +78,7 @@ class Generation:
 
     def start(self, events: AsyncIterator[Event]) -> None:
         self._registry.add(self)
+        metrics.CHAT_ANSWERS_RUNNING.inc()
         self._task = asyncio.create_task(self._run(events), name=f"chat-{self.stream_id}")
 
     async def first_event(self) -> None:
@@ -232,6 +234,20 @@ class Generation:
             self._registry.discard(self)
             self._ended.set()
             self._changed.set()
+            metrics.CHAT_ANSWERS_RUNNING.dec()
+            metrics.CHAT_ANSWERS.labels(self.state).inc()
+            log.info(
+                "chat answer ended",
+                extra={
+                    "fields": {
+                        "chat": self.chat_id,
+                        "stream": self.stream_id,
+                        "state": self.state,
+                        "events": len(self.events),
+                        "stop": self._stop_reason or "",
+                    }
+                },
+            )
 
     async def _store_message(self) -> None:
         message = self._builder.message()
