@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from gateway import metrics
 from gateway.chats.assembly import AssistantMessageBuilder
-from gateway.chats.store import ActiveStream, Chat, ChatStore
+from gateway.chats.store import ActiveStream, Chat, ChatStore, same_stream
 from gateway.config import ChatOptions
 from gateway.errors import AnswerUnread, GatewayError, InternalError, ShuttingDown
 from gateway.event_codec import encode_event
@@ -259,22 +259,18 @@ class Generation:
                 return None  # deleted while answering: stays deleted
             messages = [m for m in chat.messages if m.get("id") != message["id"]]
             messages.append(message)
-            active = None if _same_stream(chat.active, self.active) else chat.active
+            active = None if same_stream(chat.active, self.active) else chat.active
             return Chat(chat.owner, messages, active)
 
         await self._store.change(self.chat_id, edit, self.options.ttl)
 
     async def _clear_active(self) -> None:
         def edit(chat: Chat | None) -> Chat | None:
-            if chat is None or not _same_stream(chat.active, self.active):
+            if chat is None or not same_stream(chat.active, self.active):
                 return chat
             return Chat(chat.owner, chat.messages, None)
 
         await self._store.change(self.chat_id, edit, self.options.ttl)
-
-
-def _same_stream(active: ActiveStream | None, mine: ActiveStream) -> bool:
-    return active is not None and active.stream_id == mine.stream_id
 
 
 class Generations:

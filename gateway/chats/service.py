@@ -17,7 +17,7 @@ from typing import Any
 from gateway.cache.stores import StoreFailed
 from gateway.chats.generation import Generation, Generations
 from gateway.chats.history import owned
-from gateway.chats.store import ActiveStream, Chat, ChatStore
+from gateway.chats.store import ActiveStream, Chat, ChatStore, same_stream
 from gateway.config import ChatOptions
 from gateway.errors import ChatBusy, ChatNotFound, ChatStoreUnavailable, UpstreamIncomplete
 from gateway.event_codec import CorruptEvent, decode_event
@@ -144,7 +144,7 @@ class Chats:
                     quiet_since = time.monotonic()
                 elif time.monotonic() - quiet_since > QUIET_CHECK_SECONDS:
                     quiet_since = time.monotonic()
-                    if not await self.store.has_flag(chat_id, f"alive:{active.stream_id}"):
+                    if not await self._produced(chat_id, active):
                         await self._clear_if_active(chat_id, active, options)
                         yield ErrorEvent(GONE_MESSAGE, UpstreamIncomplete.error_type)
                         yield Finish("error")
@@ -155,11 +155,18 @@ class Chats:
             )
             yield Finish("error")
 
+    async def _produced(self, chat_id: str, active: ActiveStream) -> bool:
+        """Is someone still producing `active` (alive, and still the chat's answer)?"""
+        if not await self.store.has_flag(chat_id, f"alive:{active.stream_id}"):
+            return False
+        chat = await self.store.load(chat_id)
+        return chat is not None and same_stream(chat.active, active)
+
     async def _clear_if_active(
         self, chat_id: str, active: ActiveStream, options: ChatOptions
     ) -> None:
         def edit(chat: Chat | None) -> Chat | None:
-            if chat is None or chat.active is None or chat.active.stream_id != active.stream_id:
+            if chat is None or not same_stream(chat.active, active):
                 return chat
             return Chat(chat.owner, chat.messages, None)
 
@@ -188,13 +195,16 @@ class Chats:
         except StoreFailed as exc:
             raise ChatStoreUnavailable(f"the chat store is unavailable ({exc})") from None
         deadline = time.monotonic() + STOP_WAIT_SECONDS
-        while time.monotonic() < deadline:
-            chat = await self.store.load(chat_id)
-            if chat is None or chat.active is None or chat.active.stream_id != active.stream_id:
-                return
-            if not await self.is_running(chat_id, active):
-                break
-            await asyncio.sleep(0.1)
+        try:
+            while time.monotonic() < deadline:
+                chat = await self.store.load(chat_id)
+                if chat is None or not same_stream(chat.active, active):
+                    return  # it ended, and stored what it said
+                if not await self.is_running(chat_id, active):
+                    break
+                await asyncio.sleep(0.1)
+        except StoreFailed as exc:
+            raise ChatStoreUnavailable(f"the chat store is unavailable ({exc})") from None
         await self._store_orphan(chat_id, active, partial, options)
 
     async def _store_orphan(
@@ -207,7 +217,7 @@ class Chats:
         """Nobody produces this answer any more: clear it, keeping the client's copy."""
 
         def edit(chat: Chat | None) -> Chat | None:
-            if chat is None or chat.active is None or chat.active.stream_id != active.stream_id:
+            if chat is None or not same_stream(chat.active, active):
                 return chat
             messages = list(chat.messages)
             if partial is not None:

@@ -38,6 +38,10 @@ class ActiveStream:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+def same_stream(active: ActiveStream | None, other: ActiveStream) -> bool:
+    return active is not None and active.stream_id == other.stream_id
+
+
 @dataclass(frozen=True)
 class Chat:
     owner: str
