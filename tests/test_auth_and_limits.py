@@ -42,6 +42,8 @@ def test_missing_or_wrong_key_is_401(keyed: Gateway, upstream: FakeUpstream) -> 
         bearer("not-a-real-key-000000"),
         {"authorization": KEY_A},
         {"authorization": "Bearer"},
+        {"x-api-key": "not-a-real-key-000000"},
+        {"x-api-key": ""},
     ):
         response = post_chat(keyed, headers)
         assert response.status_code == 401, headers  # type: ignore[attr-defined]
@@ -53,6 +55,8 @@ def test_missing_or_wrong_key_is_401(keyed: Gateway, upstream: FakeUpstream) -> 
 def test_each_configured_key_is_accepted(keyed: Gateway) -> None:
     assert post_chat(keyed, bearer(KEY_A)).status_code == 200  # type: ignore[attr-defined]
     assert post_chat(keyed, bearer(KEY_B)).status_code == 200  # type: ignore[attr-defined]
+    # Anthropic's SDKs send the key as x-api-key.
+    assert post_chat(keyed, {"x-api-key": KEY_A}).status_code == 200  # type: ignore[attr-defined]
 
 
 def test_health_stays_open(keyed: Gateway) -> None:

@@ -29,9 +29,14 @@ async def authenticate(request: Request) -> None:
     if keys.is_open:
         return
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("an API key is required: send the header 'Authorization: Bearer <key>'")
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    # Anthropic's SDKs (and the tools built on them) send the key as `x-api-key`.
+    token = token or request.headers.get("x-api-key", "").strip()
+    if not token:
+        raise Unauthorized(
+            "an API key is required: send the header 'Authorization: Bearer <key>' "
+            "(or 'x-api-key: <key>')"
+        )
     key = keys.authenticate(token)
     if key is None:
         raise Unauthorized("the API key is not valid")

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from gateway.api.admission import authenticate
 from gateway.api.answering import answer
 from gateway.api.chats import answer_in_chat, chats_apply
+from gateway.api.doors import door_router
 from gateway.api.protocol_choice import choose_encoder
 from gateway.api.schemas import ChatRequest
 from gateway.engine import ChatCall
 from gateway.errors import InvalidRequest
 from gateway.protocols.collect import collect
 
-router = APIRouter(dependencies=[Depends(authenticate)])
+router = door_router("gateway", dependencies=[Depends(authenticate)])
 
 
 @router.post("/api/chat", response_model=None)

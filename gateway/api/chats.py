@@ -17,12 +17,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi import Body, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.admission import authenticate, client_identity
 from gateway.api.answering import answer
+from gateway.api.doors import door_router
 from gateway.api.protocol_choice import choose_protocol, make_encoder
 from gateway.api.schemas import CHAT_ID_PATTERN, ChatRequest, UIMessage
 from gateway.api.streaming import stream_response
@@ -37,7 +38,7 @@ from gateway.errors import ChatBusy, ChatNotFound, ChatStoreUnavailable
 from gateway.events import Event
 from gateway.protocols.collect import collect
 
-router = APIRouter(dependencies=[Depends(authenticate)])
+router = door_router("gateway", dependencies=[Depends(authenticate)])
 
 ChatIdPath = Annotated[str, Path(pattern=CHAT_ID_PATTERN)]
 

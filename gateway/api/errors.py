@@ -1,4 +1,5 @@
-"""Every error leaves the gateway as `{"error": {"type", "message"}}` with a fitting status."""
+"""Every error leaves the gateway with a fitting status, in the shape of the door it came in by:
+`{"error": {"type", "message"}}` for the frontend's, OpenAI's and Anthropic's for theirs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from gateway.api.doors import door_of
 from gateway.api.schemas import MESSAGE_SHAPE_TAGS
 from gateway.errors import GatewayError
 
@@ -69,11 +71,42 @@ def openai_error_response(
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
+# Anthropic's error types by status (docs.anthropic.com, "Errors").
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_error_response(
+    status: int, error_type: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """Anthropic's error shape, for clients of the Messages door."""
+    if status == 422:
+        status = 400
+    kind = _ANTHROPIC_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    if error_type == "model_cooling_down":
+        kind = "overloaded_error"
+    body = {"type": "error", "error": {"type": kind, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+_RENDERERS = {
+    "gateway": error_response,
+    "openai": openai_error_response,
+    "anthropic": anthropic_error_response,
+}
+
+
 def _respond(
     request: Request, status: int, error_type: str, message: str, headers: dict[str, str] | None
 ) -> JSONResponse:
-    render = openai_error_response if request.url.path.startswith("/v1/") else error_response
-    return render(status, error_type, message, headers)
+    return _RENDERERS[door_of(request)](status, error_type, message, headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

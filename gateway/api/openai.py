@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from gateway.api.admission import authenticate
 from gateway.api.answering import answer
+from gateway.api.doors import door_router
 from gateway.api.openai_schemas import ChatCompletionRequest
 from gateway.engine import ChatCall, Engine
 from gateway.protocols.openai_chat import OpenAIChunkEncoder, collect_completion
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(authenticate)])
+router = door_router("openai", prefix="/v1", dependencies=[Depends(authenticate)])
 
 # Parameters passed to the model as given (LiteLLM translates them per provider).
 _PASSED_THROUGH = {
