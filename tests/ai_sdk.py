@@ -1,8 +1,9 @@
 """Run the real AI SDK parsers (npm packages, under Node) against a live URL, or piped bytes.
 
-`tests/node/` pins `ai@4` (as `ai4`) and the current `ai` side by side; its scripts POST a body
-(or read a stream from stdin), parse the response with the SDK's own code and print what the
-client rebuilt as JSON.
+`tests/node/` pins `ai@4` (as `ai4`), `ai@6` (as `ai6`) and the current `ai` side by side; its
+scripts POST a body (or read a stream from stdin), parse the response with the SDK's own code and
+print what the client rebuilt as JSON. `chat_transport_client.mjs` is a whole chat client: ai@6's
+DefaultChatTransport as the resume-streams recipe configures it.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import json
 import shutil
 import subprocess
 import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 _install_lock = threading.Lock()
@@ -21,9 +23,8 @@ _install_lock = threading.Lock()
 def ensure_node_packages() -> None:
     """`npm ci` once, if the pinned packages are not installed yet."""
     with _install_lock:
-        if (NODE_DIR / "node_modules" / "ai4").is_dir() and (
-            NODE_DIR / "node_modules" / "ai"
-        ).is_dir():
+        modules = NODE_DIR / "node_modules"
+        if all((modules / name).is_dir() for name in ("ai", "ai4", "ai6")):
             return
         npm = shutil.which("npm")
         if npm is None:
@@ -93,3 +94,103 @@ def read_ui_message_stream_bytes(sse: bytes) -> dict[str, Any]:
         raise RuntimeError(f"{script} exited {done.returncode}:\n{stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+class ChatTransportClient:
+    """chat_transport_client.mjs running in the background: ai@6's DefaultChatTransport against
+    a gateway, in `options["mode"]` "send" or "reconnect" (see the script for its options).
+
+    `wait_for_chunks` lets a test act once the client is following; `result` is its JSON."""
+
+    def __init__(self, url: str, options: dict[str, Any]) -> None:
+        ensure_node_packages()
+        node = shutil.which("node")
+        if node is None:
+            raise RuntimeError("node is not installed; the AI SDK conformance tests need it")
+        self._script = "chat_transport_client.mjs"
+        # With progress on, the script writes a line per chunk to stderr as it arrives.
+        self._process = subprocess.Popen(
+            [node, str(NODE_DIR / self._script), url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=NODE_DIR,
+        )
+        self._stdout: list[str] = []
+        self._stderr: list[str] = []
+        self._chunks_seen = 0
+        self._changed = threading.Condition()
+        assert self._process.stdout is not None and self._process.stderr is not None
+        # Both pipes are drained by threads, so a long result cannot block the script.
+        self._readers = [
+            threading.Thread(target=self._stdout.extend, args=(self._process.stdout,), daemon=True),
+            threading.Thread(target=self._read_stderr, args=(self._process.stderr,), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+        assert self._process.stdin is not None
+        self._process.stdin.write(json.dumps(options))
+        self._process.stdin.close()
+
+    def __enter__(self) -> ChatTransportClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Kill the client if it still runs: a test that failed first leaves none behind."""
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
+    def _read_stderr(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._changed:
+                self._stderr.append(line)
+                if line.startswith("chunk "):
+                    self._chunks_seen += 1
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for_chunks(self, count: int, timeout: float = 30.0) -> None:
+        """Until the client has read `count` chunks (it needs `progress: true`)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._chunks_seen < count:
+                if self._process.poll() is not None and not self._readers[1].is_alive():
+                    raise RuntimeError(
+                        f"{self._script} ended after {self._chunks_seen} chunks:\n"
+                        + "".join(self._stderr)[-2000:]
+                    )
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{self._script} read {self._chunks_seen} of {count} chunks")
+                self._changed.wait(min(left, 0.2))
+
+    def result(self, timeout: float = 60.0) -> dict[str, Any]:
+        try:
+            self._process.wait(timeout)
+        finally:
+            if self._process.poll() is None:
+                self._process.kill()
+                self._process.wait()
+        for reader in self._readers:
+            reader.join(5)
+        if self._process.returncode != 0:
+            stderr = "".join(self._stderr)[-2000:]
+            raise RuntimeError(f"{self._script} exited {self._process.returncode}:\n{stderr}")
+        result: dict[str, Any] = json.loads("".join(self._stdout))
+        return result
+
+
+def run_chat_transport_client(url: str, options: dict[str, Any]) -> dict[str, Any]:
+    """ai@6's DefaultChatTransport (resume-streams recipe) against the gateway at `url`: one
+    sendMessages or reconnectToStream, read with readUIMessageStream.
+
+    Returns {"mode", "status" ("finished", "ended", "aborted", "null" for a 204, "thrown"),
+    "chunks", "errors", "message" (the last readUIMessageStream yielded, or None), "thrown"}.
+    """
+    return ChatTransportClient(url, options).result()
