@@ -71,6 +71,7 @@ class Generation:
         self._pending: list[str] = []
         self._flushing: asyncio.Task[None] | None = None
         self._log_failed = False
+        self._final: Finish | None = None
 
     @property
     def stream_id(self) -> str:
@@ -172,8 +173,16 @@ class Generation:
         self._push(Finish("error"))
 
     def _push(self, event: Event) -> None:
-        self.events.append(event)
         self._builder.add(event)
+        if isinstance(event, Finish):
+            # Held back until the message is stored and the chat no longer names this answer:
+            # a reader that has seen the finish and asks again then gets a 204, not a replay.
+            self._final = event
+            return
+        self._publish(event)
+
+    def _publish(self, event: Event) -> None:
+        self.events.append(event)
         if self._shared:
             self._pending.append(encode_event(event))
             if self._flushing is None or self._flushing.done():
@@ -193,6 +202,11 @@ class Generation:
                 if not self._log_failed:
                     self._log_failed = True
                     log.warning("chat %s: events not logged (%s)", self.chat_id, exc)
+
+    async def _flushed(self) -> None:
+        if self._flushing is not None:
+            with contextlib.suppress(Exception):
+                await self._flushing
 
     def _log_ttl(self) -> int:
         return int(self.options.stream_ttl + self.options.unread_timeout)
@@ -221,9 +235,7 @@ class Generation:
     async def _finish(self) -> None:
         """Store what was said, clear the active stream, wake every reader."""
         try:
-            if self._flushing is not None:
-                with contextlib.suppress(Exception):
-                    await self._flushing
+            await self._flushed()
             if self._first.done() and self._first.exception() is None:
                 await self._store_message()
             else:
@@ -231,6 +243,9 @@ class Generation:
         except Exception as exc:
             log.warning("chat %s: the answer was not stored (%s)", self.chat_id, exc)
         finally:
+            if self._final is not None:
+                self._publish(self._final)
+                await self._flushed()
             self._registry.discard(self)
             self._ended.set()
             self._changed.set()
