@@ -12,7 +12,17 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from gateway import __version__
-from gateway.api import admin, chat, chats, health, metrics, openai
+from gateway.api import (
+    admin,
+    anthropic_messages,
+    chat,
+    chats,
+    embeddings,
+    health,
+    metrics,
+    openai,
+    responses,
+)
 from gateway.api.body_limit import BodySizeLimit
 from gateway.api.errors import install_error_handlers
 from gateway.api.request_log import RequestLog
@@ -115,6 +125,9 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     app.include_router(chat.router)
     app.include_router(chats.router)
     app.include_router(openai.router)
+    app.include_router(responses.router)
+    app.include_router(anthropic_messages.router)
+    app.include_router(embeddings.router)
     app.include_router(metrics.router)
     app.include_router(admin.router)
     app.add_middleware(
