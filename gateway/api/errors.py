@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from gateway.api.doors import door_of
 from gateway.api.schemas import MESSAGE_SHAPE_TAGS
 from gateway.errors import GatewayError
+from gateway.protocols.anthropic_messages import anthropic_error_type
 
 log = logging.getLogger("gateway.api")
 
@@ -71,27 +72,15 @@ def openai_error_response(
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
-# Anthropic's error types by status (docs.anthropic.com, "Errors").
-_ANTHROPIC_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    529: "overloaded_error",
-}
-
-
 def anthropic_error_response(
     status: int, error_type: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    """Anthropic's error shape, for clients of the Messages door."""
-    if status == 422:
+    """Anthropic's error shape and status conventions, for clients of the Messages door."""
+    if error_type == "unknown_model":
+        status = 404  # Anthropic's answer to a model it does not know: not_found_error
+    elif status == 422:
         status = 400
-    kind = _ANTHROPIC_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    if error_type == "model_cooling_down":
-        kind = "overloaded_error"
+    kind = anthropic_error_type(status, error_type)
     body = {"type": "error", "error": {"type": kind, "message": message}}
     return JSONResponse(body, status_code=status, headers=headers)
 
