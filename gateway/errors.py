@@ -138,6 +138,14 @@ class ChatNotFound(GatewayError):
     error_type = "chat_not_found"
 
 
+class PreviousResponseNotFound(GatewayError):
+    """/v1/responses: no stored response (or item) under this id for this client: unknown,
+    expired, not stored, or another client's (never told apart)."""
+
+    status = 404
+    error_type = "previous_response_not_found"
+
+
 class ChatBusy(GatewayError):
     """The chat is still producing an answer: stop it (or wait) before sending the next one."""
 

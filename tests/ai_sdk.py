@@ -1,8 +1,9 @@
 """Run the real AI SDK parsers (npm packages, under Node) against a live URL, or piped bytes.
 
-`tests/node/` pins `ai@4` (as `ai4`), `ai@6` (as `ai6`) and the current `ai` side by side; its
-scripts POST a body (or read a stream from stdin), parse the response with the SDK's own code and
-print what the client rebuilt as JSON. `chat_transport_client.mjs` is a whole chat client: ai@6's
+`tests/node/` pins `ai@4` (as `ai4`), `ai@6` (as `ai6`) and the current `ai` side by side, and
+`@ai-sdk/openai` (the OpenAI provider, which speaks the Responses API); its scripts POST a body
+(or read a stream from stdin), parse the response with the SDK's own code and print what the
+client rebuilt as JSON. `chat_transport_client.mjs` is a whole chat client: ai@6's
 DefaultChatTransport as the resume-streams recipe configures it.
 """
 
@@ -24,7 +25,8 @@ def ensure_node_packages() -> None:
     """`npm ci` once, if the pinned packages are not installed yet."""
     with _install_lock:
         modules = NODE_DIR / "node_modules"
-        if all((modules / name).is_dir() for name in ("ai", "ai4", "ai6")):
+        wanted = ("ai", "ai4", "ai6", "@ai-sdk/openai", "zod")
+        if all((modules / name).is_dir() for name in wanted):
             return
         npm = shutil.which("npm")
         if npm is None:
@@ -59,6 +61,16 @@ def _run(script: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError(f"{script} exited {done.returncode}:\n{done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+def run_openai_provider_client(base_url: str, options: dict[str, Any]) -> dict[str, Any]:
+    """@ai-sdk/openai's default model form (OpenAI's Responses API) with the current `ai`:
+    streamText, generateText, generateObject or a two-turn conversation against `base_url`.
+
+    Returns {"mode", "paths" (every path the provider requested), "thrown", ...what the mode
+    read: "text", "parts", "finishReason", "usage", "object", "texts"}.
+    """
+    return _run("ai_sdk_openai_client.mjs", base_url, options)
 
 
 def run_data_stream_client(url: str, body: dict[str, Any]) -> dict[str, Any]:
