@@ -56,6 +56,10 @@ CALLBACK_ROUTING = frozenset(
 )
 # A lone deployment's own allowed_fails is what tells LiteLLM's Router not to cool it down.
 LONE_DEPLOYMENT_ALLOWED_FAILS = 3
+# What a model ID answers (`model_info.mode`, as LiteLLM Proxy marks it): chat doors take only
+# chat models, POST /v1/embeddings only embedding models. Unmarked entries are chat models.
+ModelMode = Literal["chat", "embedding"]
+MODEL_MODES: tuple[ModelMode, ...] = ("chat", "embedding")
 # Router arguments that the YAML must not set: the gateway owns them.
 ROUTER_OWNED_KEYS = {"model_list", "redis_url", "redis_host", "redis_port", "redis_password"}
 
@@ -255,6 +259,11 @@ class Deployment:
         return str(self.params["model"])
 
     @property
+    def mode(self) -> ModelMode:
+        """What this entry answers; the validator has refused any other `model_info.mode`."""
+        return "embedding" if self.model_info.get("mode") == "embedding" else "chat"
+
+    @property
     def provider(self) -> str:
         explicit = self.params.get("custom_llm_provider")
         return explicit if isinstance(explicit, str) else self.provider_model.split("/", 1)[0]
@@ -364,6 +373,16 @@ class GatewayConfig:
                     pending.append(target)
         return all(d.openai_shaped for d in self.deployments if d.model_id in reachable)
 
+    def mode_of(self, model_id: str) -> ModelMode | None:
+        """What `model_id` answers (every entry of one ID agrees), or None for an unknown ID."""
+        for deployment in self.deployments:
+            if deployment.model_id == model_id:
+                return deployment.mode
+        return None
+
+    def model_ids_of(self, mode: ModelMode) -> list[str]:
+        return [model_id for model_id in self.model_ids if self.mode_of(model_id) == mode]
+
     def missing_env_for(self, model_id: str) -> list[str] | None:
         """The unset variables that keep `model_id` from being callable, or None if it is."""
         mine = [d for d in self.deployments if d.model_id == model_id]
@@ -449,8 +468,9 @@ class _Validator:
                     f"unknown top-level key; expected one of {', '.join(TOP_LEVEL_KEYS)}",
                 )
         deployments = self._deployments(data.get("model_list"))
-        model_ids = {d.model_id for d in deployments}
-        router_settings = self._router_settings(data.get("router_settings") or {}, model_ids)
+        modes = self._modes(deployments)
+        model_ids = set(modes)
+        router_settings = self._router_settings(data.get("router_settings") or {}, modes)
         litellm_settings = self._litellm_settings(data.get("litellm_settings") or {})
         options = self._options(data.get("gateway") or {})
         self._check_tools(options, deployments)
@@ -515,6 +535,14 @@ class _Validator:
                 (*at, "litellm_params", "model"), f"{label}: litellm_params.model", provider_problem
             )
             return None
+        mode = schema.model_info.get("mode", "chat")
+        if mode not in MODEL_MODES:
+            self.problem(
+                (*at, "model_info", "mode"),
+                f"{label}: model_info.mode",
+                f"{mode!r} is not served by this gateway; use one of {', '.join(MODEL_MODES)}",
+            )
+            return None
         resolved, missing, secrets = _resolve_env(params)
         return Deployment(
             model_id=schema.model_name,
@@ -527,7 +555,24 @@ class _Validator:
             stream_reader=schema.stream_reader,
         )
 
-    def _router_settings(self, raw: object, model_ids: set[str]) -> dict[str, Any]:
+    def _modes(self, deployments: list[Deployment]) -> dict[str, ModelMode]:
+        """Each model ID's mode; entries of one ID that disagree are a problem (a request for
+        the ID could land on either)."""
+        modes: dict[str, ModelMode] = {}
+        first: dict[str, int] = {}
+        for d in deployments:
+            if d.model_id not in modes:
+                modes[d.model_id], first[d.model_id] = d.mode, d.index
+            elif d.mode != modes[d.model_id]:
+                self.problem(
+                    ("model_list", d.index, "model_info"),
+                    f"{_entry_label(d.index, d.model_id)}: model_info.mode",
+                    f"{d.mode!r} differs from {modes[d.model_id]!r} in "
+                    f"model_list[{first[d.model_id]}]: every entry of one model ID has one mode",
+                )
+        return modes
+
+    def _router_settings(self, raw: object, modes: dict[str, ModelMode]) -> dict[str, Any]:
         if not isinstance(raw, dict):
             self.problem(("router_settings",), "router_settings", "must be a mapping")
             return {}
@@ -540,10 +585,10 @@ class _Validator:
                 hint = _did_you_mean(str(key), accepted)
                 self.problem(("router_settings", key), where, f"unknown Router setting{hint}")
             elif key in FALLBACK_KINDS:
-                self._check_fallbacks(key, value, model_ids)
+                self._check_fallbacks(key, value, modes)
         return dict(raw)
 
-    def _check_fallbacks(self, key: str, value: object, model_ids: set[str]) -> None:
+    def _check_fallbacks(self, key: str, value: object, modes: dict[str, ModelMode]) -> None:
         where = f"router_settings.{key}"
         if not isinstance(value, list):
             self.problem(
@@ -562,8 +607,16 @@ class _Validator:
             ((source, targets),) = rule.items()
             targets = targets if isinstance(targets, list) else [targets]
             for name in [source, *targets]:
-                if name not in model_ids:
+                if name not in modes:
                     self.problem(at, f"{where}[{position}]", f"unknown model ID {name!r}")
+                elif source in modes and modes[name] != modes[source]:
+                    # An embedding request answered by a chat model (or back) is no fallback.
+                    self.problem(
+                        at,
+                        f"{where}[{position}]",
+                        f"{name!r} is a {modes[name]} model and {source!r} a {modes[source]} "
+                        "model: a fallback must answer the same kind of request",
+                    )
 
     def _litellm_settings(self, raw: object) -> dict[str, Any]:
         if not isinstance(raw, dict):

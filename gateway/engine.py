@@ -22,8 +22,14 @@ from gateway import metrics
 from gateway.cache import CacheDirective, Lookup, ResponseCache
 from gateway.cache.keys import cache_key, deployment_identities
 from gateway.chunks import StepState, new_id, provider_sent_finish
-from gateway.config import GatewayConfig
-from gateway.errors import InvalidRequest, ModelUnavailable, UnknownModel, UpstreamIncomplete
+from gateway.config import GatewayConfig, ModelMode
+from gateway.errors import (
+    InvalidRequest,
+    ModelUnavailable,
+    UnknownModel,
+    UpstreamIncomplete,
+    WrongModelMode,
+)
 from gateway.events import (
     Event,
     Finish,
@@ -125,7 +131,7 @@ class Engine:
         self._cached_models = frozenset(config.options.cache.models)
         self._deployments = deployment_identities(config) if self.cache else {}
         self.redactor = Redactor(config.secrets())
-        self._model_ids = frozenset(config.model_ids)
+        self._modes = {model_id: config.mode_of(model_id) for model_id in config.model_ids}
         # Model IDs whose every deployment is read lean: even a client that wants one JSON
         # answer gets it read from a stream, which skips LiteLLM's per-response success
         # logging and cost code (a LiteLLM non-streamed call costs more CPU than a lean stream).
@@ -154,7 +160,7 @@ class Engine:
         Raises the error the request deserves: an unknown model, one whose key is unset, a tool
         the model is not offered.
         """
-        self._check_model(call.model_id)
+        self.check_model(call.model_id, "chat")
         tools = self._enabled_tools(call)
         if call.client_runs_tools:
             specs = list(call.client_tools or [])
@@ -173,10 +179,19 @@ class Engine:
             empty_assistant_content=empty_content,
         )
 
-    def _check_model(self, model_id: str) -> None:
-        if model_id not in self._model_ids:
+    def check_model(self, model_id: str, mode: ModelMode) -> None:
+        """Refuse a model ID the config does not know, one that answers another kind of request
+        than `mode` (its `model_info.mode`), and one whose key variable is unset."""
+        actual = self._modes.get(model_id)
+        if actual is None:
             known = ", ".join(self.config.model_ids)
             raise UnknownModel(f"unknown model '{model_id}'; known models: {known}")
+        if actual != mode:
+            served = ", ".join(self.config.model_ids_of(mode)) or "none"
+            raise WrongModelMode(
+                f"model '{model_id}' is {_A_MODEL[actual]} (model_info.mode: {actual}) and cannot "
+                f"answer {_REQUESTS[mode]}; {mode} models: {served}"
+            )
         missing = self.config.missing_env_for(model_id)
         if missing:
             names = ", ".join(missing)
@@ -349,6 +364,13 @@ class Engine:
             return
         ttl = self.config.options.cache.ttl or 0
         await self.cache.save(lookup.key, step.answer(), ttl)
+
+
+_A_MODEL: dict[ModelMode, str] = {"chat": "a chat model", "embedding": "an embedding model"}
+_REQUESTS: dict[ModelMode, str] = {
+    "chat": "chat requests",
+    "embedding": "embedding requests (POST /v1/embeddings)",
+}
 
 
 def _message_id(call: ChatCall, step_number: int) -> str:

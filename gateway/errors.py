@@ -39,6 +39,14 @@ class UnknownModel(GatewayError):
     error_type = "unknown_model"
 
 
+class WrongModelMode(GatewayError):
+    """The model ID answers another kind of request (`model_info.mode`): an embedding model on a
+    chat door, a chat model on /v1/embeddings."""
+
+    status = 400
+    error_type = "wrong_model_mode"
+
+
 class Unauthorized(GatewayError):
     status = 401
     error_type = "unauthorized"

@@ -1,7 +1,8 @@
 """A fake OpenAI-compatible upstream: a real HTTP server on a loopback port.
 
-Tests script what it answers (streamed text, tool calls split over chunks, usage) and which
-faults it injects (an HTTP error, a slow first byte, a stream cut mid-way). It records every
+Tests script what it answers (streamed text, tool calls split over chunks, usage; embeddings:
+deterministic vectors per input) and which faults it injects (an HTTP error, a slow first byte,
+a stream cut mid-way). It records every
 request body and notices when a client hangs up, so tests can check what the gateway sent and
 that it cancelled. A raw ASGI app, so nothing in it hides how bytes leave.
 """
@@ -9,7 +10,10 @@ that it cancelled. A raw ASGI app, so nothing in it hides how bytes leave.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
+import struct
 import time
 import uuid
 from collections import deque
@@ -66,10 +70,37 @@ class Fault:
     content_type: str = "application/json"
 
 
+@dataclass
+class EmbeddingReply:
+    """One scripted answer of POST /v1/embeddings; unscripted requests get fake_vector()s."""
+
+    delay: float = 0.0  # before the status line; a client hanging up meanwhile is recorded
+    prompt_tokens: int | None = None  # None: one per word (text) or per token (token array)
+    vectors: list[list[Any]] | None = None  # sent instead of the computed ones
+
+
+DEFAULT_DIMENSIONS = 8
+
+
+def fake_vector(item: str | list[int], dimensions: int = DEFAULT_DIMENSIONS) -> list[float]:
+    """The fake's embedding of one input: the same input always gets the same vector.
+
+    Every value is a multiple of 1/128 in [-1, 1), exact in float32, so a vector sent as
+    base64 (float32) compares equal to this one.
+    """
+    seed = json.dumps(item, ensure_ascii=False).encode()
+    data = b""
+    block = 0
+    while len(data) < dimensions:
+        data += hashlib.sha256(seed + block.to_bytes(4, "big")).digest()
+        block += 1
+    return [(byte - 128) / 128 for byte in data[:dimensions]]
+
+
 class FakeUpstream:
     def __init__(self, loop: BackgroundLoop, name: str = "fake") -> None:
         self.name = name
-        self._script: deque[Reply | Fault] = deque()
+        self._script: deque[Reply | Fault | EmbeddingReply] = deque()
         self.default = self._initial_default()
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
@@ -88,7 +119,7 @@ class FakeUpstream:
     def stop(self) -> None:
         self._server.stop()
 
-    def script(self, *answers: Reply | Fault) -> None:
+    def script(self, *answers: Reply | Fault | EmbeddingReply) -> None:
         self._script.extend(answers)
 
     def _initial_default(self) -> Reply:
@@ -122,13 +153,20 @@ class FakeUpstream:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        if not scope["path"].endswith("/chat/completions"):
+        path = scope["path"]
+        if not path.endswith(("/chat/completions", "/embeddings")):
             await _send_json(send, 404, {"error": {"message": "not found"}})
             return
         request = json.loads(body)
         self.requests.append(request)
         self.headers.append({k.decode(): v.decode() for k, v in scope["headers"]})
-        answer = self._script.popleft() if self._script else self.default
+        answer = self._script.popleft() if self._script else None
+        if path.endswith("/embeddings"):
+            await self._embeddings(answer or EmbeddingReply(), request, receive, send)
+            return
+        answer = answer or self.default
+        if isinstance(answer, EmbeddingReply):
+            raise TypeError("an EmbeddingReply was scripted, and a chat request came")
         if isinstance(answer, Reply) and answer.first_byte_delay:
             await asyncio.sleep(answer.first_byte_delay)
         if isinstance(answer, Fault) and answer.body is not None:
@@ -169,6 +207,34 @@ class FakeUpstream:
             self.completed_streams += 1
         finally:
             watcher.cancel()
+
+    async def _embeddings(
+        self,
+        answer: Reply | Fault | EmbeddingReply,
+        request: dict[str, Any],
+        receive: Any,
+        send: Any,
+    ) -> None:
+        if isinstance(answer, Reply):
+            raise TypeError("a chat Reply was scripted, and an embeddings request came")
+        if isinstance(answer, Fault):
+            if answer.body is not None:
+                await _send_raw(
+                    send, answer.status, answer.body, answer.content_type, answer.headers
+                )
+            else:
+                error = {"error": {"message": answer.message, "type": "server_error"}}
+                await _send_json(send, answer.status, error, answer.headers)
+            return
+        if answer.delay:
+            watcher = asyncio.create_task(self._watch_disconnect(receive))
+            try:
+                await asyncio.wait({watcher}, timeout=answer.delay)
+                if watcher.done():
+                    return  # the client hung up: nobody to answer
+            finally:
+                watcher.cancel()
+        await _send_json(send, 200, _embedding_response(answer, request))
 
     async def _watch_disconnect(self, receive: Any) -> None:
         while (await receive())["type"] != "http.disconnect":
@@ -257,6 +323,36 @@ def _completion(reply: Reply, request: dict[str, Any]) -> dict[str, Any]:
             }
         ],
         "usage": _usage(reply),
+    }
+
+
+def _embedding_inputs(value: Any) -> list[str | list[int]]:
+    """OpenAI's four input forms as a list of single inputs."""
+    if isinstance(value, str):
+        return [value]
+    if value and all(isinstance(item, int) for item in value):
+        return [list(value)]
+    return list(value)
+
+
+def _embedding_response(answer: EmbeddingReply, request: dict[str, Any]) -> dict[str, Any]:
+    inputs = _embedding_inputs(request["input"])
+    dimensions = request.get("dimensions") or DEFAULT_DIMENSIONS
+    vectors = answer.vectors or [fake_vector(item, dimensions) for item in inputs]
+    data = []
+    for index, vector in enumerate(vectors):
+        embedding: Any = vector
+        if request.get("encoding_format") == "base64":
+            embedding = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        data.append({"object": "embedding", "index": index, "embedding": embedding})
+    tokens = answer.prompt_tokens
+    if tokens is None:
+        tokens = sum(len(i.split()) if isinstance(i, str) else len(i) for i in inputs)
+    return {
+        "object": "list",
+        "data": data,
+        "model": request.get("model", "fake-embedding"),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
 
 

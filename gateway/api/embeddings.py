@@ -1,10 +1,108 @@
-"""Embeddings: POST /v1/embeddings through LiteLLM's Router (issue 14; being built)."""
+"""POST /v1/embeddings: OpenAI's embeddings API through LiteLLM's Router, read as a sentence
+like the chat doors: lease the live engine → check the model → admit the client → embed
+(cache, provider) → spend the prompt tokens → answer in OpenAI's shape."""
 
 from __future__ import annotations
 
-from fastapi import Depends
+import base64
+import struct
+from typing import Any
 
-from gateway.api.admission import authenticate
+import anyio
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from gateway.api.admission import admit, authenticate, client_identity
+from gateway.api.caching import cache_directive
+from gateway.api.disconnect import ClientGone, unless_disconnected
 from gateway.api.doors import door_router
+from gateway.api.embedding_schemas import EmbeddingRequest
+from gateway.embeddings import EmbeddingCall, Embeddings, embed
+from gateway.engine import Engine
+from gateway.errors import RequestTooLarge
+from gateway.outcome import CallOutcome
+from gateway.ratelimit import ChatRateLimiter
+from gateway.settings import Settings
 
 router = door_router("openai", prefix="/v1", dependencies=[Depends(authenticate)])
+
+# nginx's status for a client that closed the connection first: what the request log records.
+CLIENT_CLOSED = 499
+
+
+@router.post("/embeddings", response_model=None)
+async def embeddings(body: EmbeddingRequest, request: Request) -> Response:
+    # One engine per request, as the chat doors hold it (a reload closes it only when free).
+    engine: Engine = request.app.state.engine
+    lease = engine.lease()
+    try:
+        outcome = CallOutcome(model_id=body.model, protocol="embeddings", stream=False)
+        request.state.outcome = outcome
+        _check_size(body, request.app.state.settings)
+        client = client_identity(request)
+        engine.check_model(body.model, "embedding")
+        outcome.model_known = True
+        call = EmbeddingCall(
+            model_id=body.model,
+            input=body.input,
+            inputs=body.inputs(),
+            dimensions=body.dimensions,
+            user=body.user,
+            outcome=outcome,
+        )
+        decision = await admit(request, client, body.model)
+        try:
+            answer = await unless_disconnected(
+                request, embed(engine, call, cache_directive(request, client))
+            )
+        except ClientGone:
+            return Response(status_code=CLIENT_CLOSED)
+        if not answer.usage.cached:  # a cached answer cost the provider nothing
+            await _spend(request, client, body.model, answer.usage.prompt_tokens)
+    finally:
+        lease.release()
+    response = JSONResponse(openai_body(body.model, answer, body.encoding_format))
+    response.headers.update(decision.headers())
+    response.headers.update(outcome.headers())
+    return response
+
+
+def openai_body(model_id: str, answer: Embeddings, encoding_format: str) -> dict[str, Any]:
+    """OpenAI's response; `model` is the gateway's model ID, as on the chat doors."""
+    tokens = answer.usage.prompt_tokens
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": index, "embedding": _encoded(vector, encoding_format)}
+            for index, vector in enumerate(answer.vectors)
+        ],
+        "model": model_id,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+def _encoded(vector: list[float], encoding_format: str) -> list[float] | str:
+    if encoding_format != "base64":
+        return vector
+    # What OpenAI sends and its SDKs decode: little-endian float32, base64.
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
+def _check_size(body: EmbeddingRequest, settings: Settings) -> None:
+    """The chat doors' cap on text per request (GATEWAY_MAX_TOTAL_CHARS) holds here too."""
+    characters = body.characters()
+    if characters > settings.max_total_chars:
+        raise RequestTooLarge(
+            f"input holds {characters} characters, over the limit of {settings.max_total_chars}"
+        )
+
+
+async def _spend(request: Request, client: str, model_id: str, tokens: int) -> None:
+    """Spend the prompt tokens from the client's budgets, as `metered` does for chat answers."""
+    limiter: ChatRateLimiter = request.app.state.rate_limiter
+    key = getattr(request.state, "api_key", None)
+    # The provider has answered: the spend happens even if this task is cancelled now.
+    with anyio.CancelScope(shield=True):
+        await limiter.spend_tokens(
+            client, model_id, tokens, key.tokens_per_minute if key is not None else None
+        )

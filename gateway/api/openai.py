@@ -1,4 +1,4 @@
-"""The OpenAI-compatible door: /v1/chat/completions and /v1/models.
+"""The OpenAI-compatible door: /v1/chat/completions and /v1/models (/v1/embeddings: embeddings.py).
 
 Here the client owns its tools: `tools` and `tool_choice` go to the model and `tool_calls` come
 back; the gateway executes nothing.
@@ -53,11 +53,19 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
 
 @router.get("/models")
 async def models(request: Request) -> dict[str, Any]:
+    """OpenAI's model list; `mode` (chat | embedding) says which door each ID answers."""
     engine: Engine = request.app.state.engine
+    config = engine.config
     return {
         "object": "list",
         "data": [
-            {"id": model_id, "object": "model", "created": 0, "owned_by": "gateway"}
-            for model_id in engine.config.model_ids
+            {
+                "id": model_id,
+                "object": "model",
+                "created": 0,
+                "owned_by": "gateway",
+                "mode": config.mode_of(model_id),
+            }
+            for model_id in config.model_ids
         ],
     }

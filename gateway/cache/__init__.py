@@ -1,7 +1,14 @@
 """Exact-match response cache: keys, stored answers, stores, and the policy that joins them."""
 
 from gateway.cache.answers import CachedAnswer
-from gateway.cache.response_cache import CacheDirective, CacheResult, Lookup, ResponseCache
+from gateway.cache.embeddings import CachedEmbeddings
+from gateway.cache.response_cache import (
+    CacheDirective,
+    CacheResult,
+    EmbeddingLookup,
+    Lookup,
+    ResponseCache,
+)
 from gateway.cache.stores import CacheStore, MemoryStore, RedisStore, StoreFailed
 
 __all__ = [
@@ -9,6 +16,8 @@ __all__ = [
     "CacheResult",
     "CacheStore",
     "CachedAnswer",
+    "CachedEmbeddings",
+    "EmbeddingLookup",
     "Lookup",
     "MemoryStore",
     "RedisStore",

@@ -1,0 +1,104 @@
+"""The request body of POST /v1/embeddings: OpenAI's embeddings schema, checked in full.
+
+A client's mistake (an empty input, a list mixing strings and token IDs, `dimensions: 0`) must
+be a 400 naming the field before any provider is asked, never a provider error blamed on the
+provider. The input's shape is checked by hand so the message names the very item
+(`input[3]: …`), which a union of list types would bury under one line per member.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic_core import PydanticCustomError
+
+from gateway.api.openai_schemas import check_sendable
+
+# OpenAI's own cap on the inputs of one request.
+MAX_INPUTS = 2048
+
+Inputs = list[str] | list[list[int]]
+
+
+class EmbeddingRequest(BaseModel):
+    # Unknown fields are accepted and never sent on (the route passes only what it names).
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=200)
+    # A string, a list of strings, one token array, or a list of token arrays.
+    input: StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]]
+    dimensions: StrictInt | None = Field(default=None, ge=1)
+    encoding_format: Literal["float", "base64"] = "float"
+    user: str | None = Field(default=None, max_length=256)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _checked(cls, body: Any) -> Any:
+        check_sendable(body)
+        if isinstance(body, dict) and "input" in body:
+            problem = input_problem(body["input"])
+            if problem is not None:
+                # Raised on the body, so the message itself names the field and the item.
+                raise PydanticCustomError("invalid_input", "{message}", {"message": problem})
+        return body
+
+    def inputs(self) -> Inputs:
+        """The input as a list of single inputs (texts, or token arrays): one vector each."""
+        value = self.input
+        if isinstance(value, str):
+            return [value]
+        if value and isinstance(value[0], int):
+            return [value]  # type: ignore[list-item]  # one token array
+        return value  # type: ignore[return-value]
+
+    def characters(self) -> int:
+        return sum(len(item) for item in self.inputs() if isinstance(item, str))
+
+
+def input_problem(value: Any) -> str | None:
+    """What is wrong with `input`, naming the item; None when it is one of OpenAI's forms."""
+    if isinstance(value, str):
+        return None if value else "input: must not be an empty string"
+    if not isinstance(value, list):
+        return (
+            "input: Input should be a string, a list of strings, a token array (a list of "
+            "integers) or a list of token arrays"
+        )
+    if not value:
+        return "input: must not be an empty list"
+    if len(value) > MAX_INPUTS:
+        return f"input: {len(value)} inputs is over the limit of {MAX_INPUTS}"
+    first = value[0]
+    if isinstance(first, str):
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                return f"input[{index}]: Input should be a string, as input[0] is"
+            if not item:
+                return f"input[{index}]: must not be an empty string"
+        return None
+    if _is_token(first):
+        return _token_array_problem("input", value)
+    if isinstance(first, list):
+        for index, item in enumerate(value):
+            if not isinstance(item, list):
+                return f"input[{index}]: Input should be a token array, as input[0] is"
+            problem = _token_array_problem(f"input[{index}]", item)
+            if problem is not None:
+                return problem
+        return None
+    return "input[0]: Input should be a string, a token ID (an integer >= 0) or a token array"
+
+
+def _token_array_problem(where: str, tokens: list[Any]) -> str | None:
+    if not tokens:
+        return f"{where}: a token array must not be empty"
+    for index, token in enumerate(tokens):
+        if not _is_token(token):
+            return f"{where}[{index}]: Input should be a token ID (an integer >= 0)"
+    return None
+
+
+def _is_token(value: Any) -> bool:
+    # JSON's true and false are Python ints too; they are no token IDs.
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
