@@ -549,3 +549,27 @@ def test_ai_sdk_conversation_names_its_stored_answer_by_reference(
         {"role": "assistant", "content": "First answer."},
         {"role": "user", "content": [{"type": "text", "text": "And again?"}]},
     ]
+
+
+def test_ai_sdk_runs_its_own_tool_and_sends_the_result_back(
+    gateway_for: Gateway, upstream: FakeUpstream
+) -> None:
+    call = FakeToolCall("weather", '{"city": "Paris"}')
+    upstream.script(Reply(chunks=[], tool_calls=[call]), Reply(chunks=["Sunny in Paris."]))
+
+    result = run_openai_provider_client(
+        f"{gateway_for.url}/v1", {"mode": "tools", "prompt": "Weather in Paris?"}
+    )
+
+    assert result["thrown"] is None, result
+    assert result["steps"] == [
+        {"finishReason": "tool-calls", "toolCalls": [
+            {"toolName": "weather", "input": {"city": "Paris"}}]},
+        {"finishReason": "stop", "toolCalls": []},
+    ]  # fmt: skip
+    assert result["text"] == "Sunny in Paris."
+    assert upstream.requests[0]["tools"][0]["function"]["name"] == "weather"
+    assistant, tool_message = upstream.requests[-1]["messages"][1:]
+    assert assistant["tool_calls"][0]["id"] == call.id
+    assert tool_message["tool_call_id"] == call.id
+    assert json.loads(tool_message["content"]) == {"city": "Paris", "sky": "sunny"}

@@ -1,11 +1,11 @@
 // The AI SDK's OpenAI provider (@ai-sdk/openai, default model form: provider("chat-model"),
 // which speaks OpenAI's Responses API) against the gateway's /v1.
 // Usage: node ai_sdk_openai_client.mjs BASE_URL  (JSON options on stdin); prints one JSON result.
-// Options: {mode: "streamText" | "generateText" | "generateObject" | "conversation",
+// Options: {mode: "streamText" | "generateText" | "generateObject" | "conversation" | "tools",
 //           prompt, system?, apiKey?}. Every request's path is recorded, to show which API
 // the provider called.
 import { createOpenAI } from "@ai-sdk/openai";
-import { generateObject, generateText, streamText } from "ai";
+import { generateObject, generateText, stepCountIs, streamText, tool } from "ai";
 import { z } from "zod";
 
 const options = JSON.parse(await new Response(process.stdin).text());
@@ -62,6 +62,25 @@ try {
     messages.push(...first.response.messages, { role: "user", content: "And again?" });
     const second = await generateText({ model, messages });
     result.texts = [first.text, second.text];
+  } else if (options.mode === "tools") {
+    // The client runs its tool (execute) and sends the result back: a second step.
+    const answer = await generateText({
+      model,
+      prompt: options.prompt,
+      stopWhen: stepCountIs(2),
+      tools: {
+        weather: tool({
+          description: "The weather in a city",
+          inputSchema: z.object({ city: z.string() }),
+          execute: async ({ city }) => ({ city, sky: "sunny" }),
+        }),
+      },
+    });
+    result.text = answer.text;
+    result.steps = answer.steps.map((step) => ({
+      finishReason: step.finishReason,
+      toolCalls: step.toolCalls.map((call) => ({ toolName: call.toolName, input: call.input })),
+    }));
   } else {
     throw new Error(`unknown mode ${options.mode}`);
   }
