@@ -527,57 +527,86 @@ def test_the_request_log_names_the_protocol_and_the_key(
     assert all((line["prompt_tokens"], line["completion_tokens"]) == (4, 1) for line in lines)
 
 
-def test_a_bad_body_is_never_a_server_error(gateway: Gateway, upstream: FakeUpstream) -> None:
+def _body(**fields: Any) -> dict[str, Any]:
+    return {"model": "chat-model", "max_tokens": 10, "messages": USER, **fields}
+
+
+def _user_blocks(*blocks: dict[str, Any]) -> dict[str, Any]:
+    return _body(messages=[{"role": "user", "content": list(blocks)}])
+
+
+# A client's mistake, and what the 400's message says about it.
+CLIENT_MISTAKES: list[tuple[Any, str]] = [
+    ([], "Input should be a valid dictionary"),
+    (_body(messages=[]), "messages: List should have at least 1 item"),
+    (_body(max_tokens=0), "max_tokens: Input should be greater than or equal to 1"),
+    (_body(messages=[{"role": "system", "content": "x"}]), "messages[0].role: Input should be"),
+    (_body(temperature=1.5), "temperature: Input should be less than or equal to 1"),
+    (_body(tools=[{"name": "x"}]), "tools[0].input_schema: field required"),
+    (
+        _body(tools=[{"type": "web_search_20250305", "name": "web_search"}]),
+        "tools[0].input_schema: field required",
+    ),
+    (
+        _body(
+            tools=[{"type": "bash_20250124", "name": "bash", "input_schema": {"type": "object"}}]
+        ),
+        "tools[0].type: Input should be 'custom'",
+    ),
+    (
+        _body(tool_choice={"type": "tool", "name": "absent"}),
+        "tool_choice.name: 'absent' is not one of the request's tools (none)",
+    ),
+    (_body(tool_choice={"type": "tool"}), "tool_choice: Field required: name (for type 'tool')"),
+    (
+        _body(thinking={"type": "enabled"}),
+        "thinking: Field required: budget_tokens (for type 'enabled')",
+    ),
+    (
+        _body(thinking={"type": "enabled", "budget_tokens": 100}),
+        "thinking.budget_tokens: Input should be greater than or equal to 1024",
+    ),
+    (
+        _user_blocks({"type": "tool_use", "id": "t", "name": "n", "input": {}}),
+        "messages[0]: a user message cannot hold a 'tool_use' block",
+    ),
+    (
+        _user_blocks({"type": "document", "source": {}}),
+        "messages[0].content[0].type: Input should be 'text', 'image',",
+    ),
+    (_user_blocks({"type": "image"}), "messages[0].content[0]: Field required: source"),
+    (
+        _user_blocks({"type": "image", "source": {"type": "base64", "data": "x"}}),
+        "messages[0].content[0].source: Field required: media_type (for type 'base64')",
+    ),
+    (
+        _user_blocks({"type": "tool_result", "tool_use_id": "t", "content": [{"type": "x"}]}),
+        "messages[0].content[0].content[0].type: Input should be 'text' or 'image'",
+    ),
+    (_body(system={"text": "x"}), "system: Input should be a string or a list of text blocks"),
+]
+
+
+@pytest.mark.parametrize(("body", "needle"), CLIENT_MISTAKES)
+def test_a_client_mistake_is_a_400_naming_the_field(
+    gateway: Gateway, upstream: FakeUpstream, body: Any, needle: str
+) -> None:
     assert gateway.client is not None
-    bodies: list[Any] = [
-        [],
-        {"model": "chat-model", "max_tokens": 10, "messages": []},
-        {"model": "chat-model", "max_tokens": 0, "messages": USER},
-        {"model": "chat-model", "max_tokens": 10, "messages": [{"role": "system", "content": "x"}]},
-        {"model": "chat-model", "max_tokens": 10, "messages": USER, "temperature": 1.5},
-        {"model": "chat-model", "max_tokens": 10, "messages": USER, "tools": [{"name": "x"}]},
-        {
-            "model": "chat-model",
-            "max_tokens": 10,
-            "messages": USER,
-            "tools": [{"type": "web_search_20250305", "name": "web_search"}],
-        },
-        {
-            "model": "chat-model",
-            "max_tokens": 10,
-            "messages": USER,
-            "tool_choice": {"type": "tool", "name": "absent"},
-        },
-        {
-            "model": "chat-model",
-            "max_tokens": 10,
-            "messages": USER,
-            "thinking": {"type": "enabled"},
-        },
-        {
-            "model": "chat-model",
-            "max_tokens": 10,
-            "messages": [
-                {
-                    "role": "user",
-                    "content": [{"type": "tool_use", "id": "t", "name": "n", "input": {}}],
-                }
-            ],
-        },
-        {
-            "model": "chat-model",
-            "max_tokens": 10,
-            "messages": [{"role": "user", "content": [{"type": "document", "source": {}}]}],
-        },
-    ]
-    for body in bodies:
-        response = gateway.client.post("/v1/messages", json=body, headers={"x-api-key": KEY})
-        assert response.status_code == 400, (body, response.text)
-        assert response.json()["error"]["type"] == "invalid_request_error"
+    response = gateway.client.post("/v1/messages", json=body, headers={"x-api-key": KEY})
+
+    assert response.status_code == 400, response.text
+    error = response.json()
+    assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
+    assert needle in error["error"]["message"]
+    assert upstream.requests == []
+
+
+def test_a_body_that_is_not_json_is_a_400(gateway: Gateway) -> None:
+    assert gateway.client is not None
     garbled = gateway.client.post(
         "/v1/messages",
         content=b"{not json",
         headers={"x-api-key": KEY, "content-type": "application/json"},
     )
     assert garbled.status_code == 400
-    assert upstream.requests == []
+    assert garbled.json()["error"]["type"] == "invalid_request_error"

@@ -24,11 +24,12 @@ from pydantic_core import PydanticCustomError
 from gateway.api.openai_schemas import CacheControl, check_sendable, json_kind, one_of
 
 
-def _require(condition: bool, kind: str, field: str) -> None:
-    if not condition:
+def _require(value: Any, field: str, kind: str) -> None:
+    """Refuse a block (or source, choice) of type `kind` that lacks `field`."""
+    if value is None:
         raise PydanticCustomError(
-            "block_field_missing",
-            "Field required: {field} (in a {kind})",
+            "field_missing_for_type",
+            "Field required: {field} (for type '{kind}')",
             {"field": field, "kind": kind},
         )
 
@@ -52,10 +53,10 @@ class AnthropicImageSource(_Lenient):
     @model_validator(mode="after")
     def _complete(self) -> AnthropicImageSource:
         if self.type == "base64":
-            _require(self.media_type is not None, "base64 image source", "media_type")
-            _require(self.data is not None, "base64 image source", "data")
+            _require(self.media_type, "media_type", self.type)
+            _require(self.data, "data", self.type)
         else:
-            _require(self.url is not None, "url image source", "url")
+            _require(self.url, "url", self.type)
         return self
 
     def url_part(self) -> dict[str, Any]:
@@ -73,9 +74,9 @@ class AnthropicResultBlock(_Lenient):
     @model_validator(mode="after")
     def _complete(self) -> AnthropicResultBlock:
         if self.type == "text":
-            _require(self.text is not None, "text block", "text")
+            _require(self.text, "text", self.type)
         else:
-            _require(self.source is not None, "image block", "source")
+            _require(self.source, "source", self.type)
         return self
 
 
@@ -107,17 +108,16 @@ class AnthropicBlock(_Lenient):
 
     @model_validator(mode="after")
     def _complete(self) -> AnthropicBlock:
-        kind = f"{self.type} block"
         match self.type:
             case "text":
-                _require(self.text is not None, kind, "text")
+                _require(self.text, "text", self.type)
             case "image":
-                _require(self.source is not None, kind, "source")
+                _require(self.source, "source", self.type)
             case "tool_use":
                 for name in ("id", "name", "input"):
-                    _require(getattr(self, name) is not None, kind, name)
+                    _require(getattr(self, name), name, self.type)
             case "tool_result":
-                _require(self.tool_use_id is not None, kind, "tool_use_id")
+                _require(self.tool_use_id, "tool_use_id", self.type)
         return self
 
     def text_part(self) -> dict[str, Any]:
@@ -199,7 +199,7 @@ class AnthropicToolChoice(_Lenient):
     @model_validator(mode="after")
     def _named(self) -> AnthropicToolChoice:
         if self.type == "tool":
-            _require(self.name is not None, "tool choice", "name")
+            _require(self.name, "name", self.type)
         return self
 
     def openai(self) -> str | dict[str, Any]:
@@ -216,7 +216,7 @@ class AnthropicThinking(_Lenient):
     @model_validator(mode="after")
     def _budget(self) -> AnthropicThinking:
         if self.type == "enabled":
-            _require(self.budget_tokens is not None, "enabled thinking", "budget_tokens")
+            _require(self.budget_tokens, "budget_tokens", self.type)
         return self
 
 
