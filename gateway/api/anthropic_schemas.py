@@ -262,8 +262,8 @@ class MessagesRequest(BaseModel):
         return self
 
     def to_openai(self, *, keep_thinking: bool) -> OpenAIForm:
-        """This request as the engine takes it. `keep_thinking` False drops `thinking` (LiteLLM
-        refuses it for OpenAI-shaped providers instead of translating it)."""
+        """This request as the engine takes it. `keep_thinking` False drops `thinking` (for a
+        provider LiteLLM has no translation of it for, it would fail the request)."""
         messages: list[dict[str, Any]] = []
         if self.system is not None:
             messages.append(_system_message(self.system))
