@@ -111,10 +111,14 @@ def _live_models(url: str) -> str | None:
 def _print_models(config: GatewayConfig) -> None:
     for model_id in config.model_ids:
         targets = ", ".join(d.provider_model for d in config.deployments if d.model_id == model_id)
+        # Chat is the default; an embedding model answers only POST /v1/embeddings.
+        mode = "  [embedding]" if config.mode_of(model_id) == "embedding" else ""
         missing = config.missing_env_for(model_id)
         note = f"  (unavailable: {', '.join(missing)} not set)" if missing else ""
-        print(f"{model_id} -> {targets}{note}")
+        print(f"{model_id} -> {targets}{mode}{note}")
     for deployment in config.deployments:
+        if deployment.mode == "embedding":
+            continue  # nothing is streamed, so no reader to tell
         reader, why = config.stream_reader_of(deployment)
         print(f"  {deployment.model_id}#{deployment.index} streams read by: {reader} ({why})")
 

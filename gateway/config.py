@@ -614,8 +614,8 @@ class _Validator:
                     self.problem(
                         at,
                         f"{where}[{position}]",
-                        f"{name!r} is a {modes[name]} model and {source!r} a {modes[source]} "
-                        "model: a fallback must answer the same kind of request",
+                        f"{name!r} answers {modes[name]} requests and {source!r} "
+                        f"{modes[source]} requests: a fallback must answer the same kind",
                     )
 
     def _litellm_settings(self, raw: object) -> dict[str, Any]:

@@ -113,6 +113,11 @@ def build_router(config: GatewayConfig) -> GatewayRouter:
     # modify_params has no per-call form in LiteLLM: it stays a process setting, reset to
     # LiteLLM's default when the file drops it. drop_params travels with each deployment.
     litellm.modify_params = bool(config.litellm_settings.get("modify_params", _MODIFY_PARAMS))
+    # LiteLLM 1.106's OpenAI embedding call reads the Router's max_retries=0 as "unset" (`0 or
+    # DEFAULT_MAX_RETRIES`): the OpenAI SDK would retry failed embeddings twice more, unseen,
+    # whatever router_settings.num_retries says (and sleep out a provider's Retry-After). It is
+    # only read there; a deployment's own litellm_params.max_retries still wins.
+    litellm.DEFAULT_MAX_RETRIES = 0  # type: ignore[misc]
     return GatewayRouter(
         lean_deployments=config.lean_deployment_ids(),
         model_list=config.router_model_list(),

@@ -17,6 +17,10 @@ from gateway.api.openai_schemas import check_sendable
 
 # OpenAI's own cap on the inputs of one request.
 MAX_INPUTS = 2048
+MAX_DIMENSIONS = 65536
+# Token IDs index a vocabulary; no tokenizer's is anywhere near 2**31.
+MAX_TOKEN_ID = 2**31 - 1
+_TOKEN = f"a token ID (an integer from 0 to {MAX_TOKEN_ID})"
 
 Inputs = list[str] | list[list[int]]
 
@@ -28,7 +32,8 @@ class EmbeddingRequest(BaseModel):
     model: str = Field(min_length=1, max_length=200)
     # A string, a list of strings, one token array, or a list of token arrays.
     input: StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]]
-    dimensions: StrictInt | None = Field(default=None, ge=1)
+    # Far above any model's size (OpenAI's largest is 3072): a sanity bound, not a model's.
+    dimensions: StrictInt | None = Field(default=None, ge=1, le=MAX_DIMENSIONS)
     encoding_format: Literal["float", "base64"] = "float"
     user: str | None = Field(default=None, max_length=256)
 
@@ -77,7 +82,7 @@ def input_problem(value: Any) -> str | None:
             if not item:
                 return f"input[{index}]: must not be an empty string"
         return None
-    if _is_token(first):
+    if isinstance(first, int) and not isinstance(first, bool):
         return _token_array_problem("input", value)
     if isinstance(first, list):
         for index, item in enumerate(value):
@@ -87,7 +92,7 @@ def input_problem(value: Any) -> str | None:
             if problem is not None:
                 return problem
         return None
-    return "input[0]: Input should be a string, a token ID (an integer >= 0) or a token array"
+    return f"input[0]: Input should be a string, {_TOKEN} or a token array"
 
 
 def _token_array_problem(where: str, tokens: list[Any]) -> str | None:
@@ -95,10 +100,10 @@ def _token_array_problem(where: str, tokens: list[Any]) -> str | None:
         return f"{where}: a token array must not be empty"
     for index, token in enumerate(tokens):
         if not _is_token(token):
-            return f"{where}[{index}]: Input should be a token ID (an integer >= 0)"
+            return f"{where}[{index}]: Input should be {_TOKEN}"
     return None
 
 
 def _is_token(value: Any) -> bool:
     # JSON's true and false are Python ints too; they are no token IDs.
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_ID
