@@ -162,8 +162,8 @@ class Engine:
     def prepare(self, call: ChatCall, cache: CacheDirective) -> PreparedCall:
         """Every check that can refuse `call` before a provider is asked, and what its run needs.
 
-        Raises the error the request deserves: an unknown model, one whose key is unset, a tool
-        the model is not offered.
+        Raises the error the request deserves: an unknown model, an embedding model, one whose
+        key is unset, a tool the model is not offered.
         """
         self.check_model(call.model_id, "chat")
         tools = self._enabled_tools(call)

@@ -305,6 +305,8 @@ def test_a_provider_error_is_mapped_and_scrubbed(gateway: Gateway, upstream: Fak
     assert isinstance(body, dict) and body["code"] == "upstream_error"
     assert "embedding backend down" in body["message"]
     assert UPSTREAM_KEY not in body["message"] and UPSTREAM_KEY[3:] not in body["message"]
+    # Asked once: num_retries is 0, and LiteLLM's OpenAI SDK client does not retry unseen.
+    assert len(upstream.requests) == 1
 
 
 @pytest.mark.parametrize(
@@ -323,6 +325,39 @@ def test_provider_refusals_keep_their_kind(
     assert failed.value.status_code == status
     assert isinstance(failed.value.body, dict) and failed.value.body["code"] == code
     assert fault.message in failed.value.body["message"]
+    assert len(upstream.requests) == 1
+    if status == 429:  # the provider's Retry-After is passed on
+        assert failed.value.response.headers["retry-after"] == "7"
+
+
+def test_a_failed_embedding_model_falls_back_to_its_backup(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, upstream_b: FakeUpstream
+) -> None:
+    config = embedding_config(upstream)
+    backup = model_entry("embed-backup", upstream_b, model=f"openai/{PROVIDER_MODEL}")
+    backup["model_info"] = {"mode": "embedding"}
+    config["model_list"].append(backup)
+    config["router_settings"]["fallbacks"] = [{"embed-model": ["embed-backup"]}]
+    gateway = start_gateway(config)
+    upstream.script(Fault(500, "primary down"))
+    answer = sdk(gateway).embeddings.with_raw_response.create(model="embed-model", input="hi")
+    assert answer.headers["x-gateway-deployment"] == "embed-backup#3"
+    assert answer.parse().model == "embed-model"
+    assert len(upstream.requests) == len(upstream_b.requests) == 1
+
+
+def test_a_slow_provider_is_a_504(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream
+) -> None:
+    config = embedding_config(upstream)
+    config["router_settings"]["timeout"] = 0.5
+    gateway = start_gateway(config)
+    upstream.script(EmbeddingReply(delay=5))
+    with pytest.raises(openai.APIStatusError) as failed:
+        sdk(gateway).embeddings.create(model="embed-model", input="hi")
+    assert failed.value.status_code == 504
+    assert isinstance(failed.value.body, dict)
+    assert failed.value.body["code"] == "upstream_timeout"
 
 
 def test_an_answer_with_the_wrong_number_of_vectors_is_upstream_incomplete(
