@@ -304,6 +304,8 @@ def _stream_chunks(reply: Reply, request: dict[str, Any]) -> list[bytes]:
 
 def _completion(reply: Reply, request: dict[str, Any]) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+    if reply.reasoning:
+        message["reasoning_content"] = "".join(reply.reasoning)
     if reply.tool_calls:
         message["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}

@@ -18,7 +18,17 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 
-from gateway.api import admin, chat, chats, health, metrics, openai
+from gateway.api import (
+    admin,
+    anthropic_messages,
+    chat,
+    chats,
+    embeddings,
+    health,
+    metrics,
+    openai,
+    responses,
+)
 from tests.conftest import Gateway
 from tests.fake_upstream import FakeUpstream
 
@@ -31,7 +41,19 @@ SPEC: dict[str, Any] = get_openapi(
     title="fuzzed",
     version="0",
     routes=[
-        route for module in (health, chat, chats, openai, metrics, admin) for route in module.router.routes
+        route
+        for module in (
+            health,
+            chat,
+            chats,
+            openai,
+            responses,
+            anthropic_messages,
+            embeddings,
+            metrics,
+            admin,
+        )
+        for route in module.router.routes
     ],
 )
 # The coverage phase walks every boundary of every field: over 1,500 calls for the two chat

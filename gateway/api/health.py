@@ -48,6 +48,7 @@ async def ready(request: Request) -> JSONResponse:
     report["config"]["stream_readers"] = {
         f"{d.model_id}#{d.index}": " ".join(config.stream_reader_of(d)).replace(" ", ": ", 1)
         for d in config.deployments
+        if d.mode == "chat"
     }
     if unavailable:
         report["config"]["unavailable_models"] = {
