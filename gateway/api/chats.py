@@ -67,12 +67,22 @@ def _stored(message: UIMessage) -> dict[str, Any]:
     return stored
 
 
-def _litellm_messages(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        converted
-        for message in history
-        for converted in ui_message_to_litellm(message["role"], list(message["parts"]))
-    ]
+def _call(
+    body: ChatRequest, history: list[dict[str, Any]], message_id: str | None = None
+) -> ChatCall:
+    """The engine's call for `history` (stored UI messages) with the request's parameters."""
+    return ChatCall(
+        model_id=body.model,
+        messages=[
+            converted
+            for message in history
+            for converted in ui_message_to_litellm(message["role"], list(message["parts"]))
+        ],
+        params=body.sampling_params(),
+        stream=body.stream,
+        tool_names=body.tools,
+        message_id=message_id,
+    )
 
 
 async def answer_in_chat(request: Request, body: ChatRequest, protocol: str) -> Response:
@@ -105,14 +115,7 @@ async def answer_in_chat(request: Request, body: ChatRequest, protocol: str) -> 
     check_caps(history, options)
     metadata = {"createdAt": int(time.time() * 1000), "model": body.model}
     active = ActiveStream(new_id("stream"), new_id("msg"), metadata)
-    call = ChatCall(
-        model_id=body.model,
-        messages=_litellm_messages(history),
-        params=body.sampling_params(),
-        stream=body.stream,
-        tool_names=body.tools,
-        message_id=active.message_id,
-    )
+    call = _call(body, history, active.message_id)
     encoder = make_encoder(protocol, metadata) if body.stream else None
 
     async def respond(events: AsyncIterator[Event]) -> Response:
@@ -145,13 +148,7 @@ async def _answer_alone(
     request: Request, body: ChatRequest, protocol: str, incoming: list[dict[str, Any]]
 ) -> Response:
     """The chat store is down and the YAML says answer anyway: from the request alone."""
-    call = ChatCall(
-        model_id=body.model,
-        messages=_litellm_messages(incoming),
-        params=body.sampling_params(),
-        stream=body.stream,
-        tool_names=body.tools,
-    )
+    call = _call(body, incoming)
     encoder = make_encoder(protocol, None) if body.stream else None
     return await answer(
         request,

@@ -223,11 +223,13 @@ class RefusalPart(TypedDict):
     refusal: str
 
 
-def _parts(kinds: str, **members: Any) -> Any:
+def content_union(kinds: str, tag: str = "part", **members: Any) -> Any:
+    """A message's content: a string, or a non-empty list of parts of the `members` types
+    (by their `type`); `tag` names the union's members in validation errors."""
     part = one_of(
-        tagged_by("type", "part"),
+        tagged_by("type", tag),
         f"Input should be a content part: an object whose type is {kinds}",
-        {f"<{kind} part>": member for kind, member in members.items()},
+        {f"<{kind} {tag}>": member for kind, member in members.items()},
     )
     return one_of(
         json_kind,
@@ -236,15 +238,15 @@ def _parts(kinds: str, **members: Any) -> Any:
     )
 
 
-TextContent = _parts("'text'", text=TextPart)
-UserContent = _parts(
+TextContent = content_union("'text'", text=TextPart)
+UserContent = content_union(
     "'text', 'image_url', 'input_audio' or 'file'",
     text=TextPart,
     image_url=ImagePart,
     input_audio=AudioPart,
     file=FilePart,
 )
-AssistantContent = _parts("'text' or 'refusal'", text=TextPart, refusal=RefusalPart)
+AssistantContent = content_union("'text' or 'refusal'", text=TextPart, refusal=RefusalPart)
 
 
 # --- messages -------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from gateway.api.openai_schemas import (
     Temperature,
     TopP,
     check_sendable,
+    content_union,
     json_kind,
     one_of,
     tagged_by,
@@ -78,16 +79,7 @@ def _has_file(part: InputFile) -> InputFile:
 
 
 def _content(kinds: str, **members: Any) -> Any:
-    part = one_of(
-        tagged_by("type", "content"),
-        f"Input should be a content part: an object whose type is {kinds}",
-        {f"<{kind} content>": member for kind, member in members.items()},
-    )
-    return one_of(
-        json_kind,
-        "Input should be a string or a list of content parts",
-        {"<string>": str, "<list>": Annotated[list[part], Field(min_length=1)]},
-    )
+    return content_union(kinds, tag="content", **members)
 
 
 UserContent = _content(
