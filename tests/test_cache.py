@@ -430,3 +430,27 @@ def test_cache_settings_are_validated(
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert message in str(caught.value)
+
+
+def test_a_cached_answer_replays_into_every_door(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream
+) -> None:
+    gateway = start_gateway(cached(config_for(upstream)))
+    assert gateway.client is not None
+    said = [{"role": "user", "content": "the same question"}]
+    first = gateway.client.post(
+        "/api/chat", json={"model": "chat-model", "messages": said, "max_tokens": 64}
+    )
+    assert first.headers["x-cache"] == "miss"
+    doors = {
+        "/v1/chat/completions": {"model": "chat-model", "messages": said, "max_tokens": 64},
+        "/v1/responses": {"model": "chat-model", "input": said, "max_output_tokens": 64},
+        "/v1/messages": {"model": "chat-model", "messages": said, "max_tokens": 64},
+    }
+    for path, body in doors.items():
+        for stream in (False, True):
+            response = gateway.client.post(path, json={**body, "stream": stream})
+            assert response.status_code == 200, (path, response.text)
+            assert response.headers["x-cache"] == "hit", (path, stream)
+            assert "Hello from upstream-a" in response.text.replace('"', "")
+    assert len(upstream.requests) == 1
