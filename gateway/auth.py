@@ -1,7 +1,8 @@
 """API keys: who a client is. Keys are compared in constant time and never logged.
 
 Keys come from `GATEWAY_API_KEYS` (comma-separated `name:key` or bare `key`) and/or a keys file
-(`GATEWAY_API_KEYS_FILE`, YAML: a list of `{name, key}`). Logs name a key by its name, or by a
+(`GATEWAY_API_KEYS_FILE`, YAML: a list of `{name, key}`, each optionally with `rate_limit`,
+`tokens_per_minute` and `models`, the model IDs it may use). Logs name a key by its name, or by a
 short hash when it has none. With no keys configured the gateway runs open.
 """
 
@@ -32,6 +33,8 @@ class ApiKey:
     # Replaces gateway.rate_limit.default for this key (keys file only), e.g. "600/minute".
     rate_limit: str | None = None
     tokens_per_minute: int | None = None
+    # The model IDs this key may use (keys file only); None: every model ID.
+    models: frozenset[str] | None = None
 
     @property
     def tenant(self) -> str:
@@ -45,6 +48,7 @@ class _KeyEntry(BaseModel):
     key: str = Field(min_length=MIN_KEY_LENGTH, repr=False)
     rate_limit: str | None = None
     tokens_per_minute: int | None = Field(default=None, ge=1)
+    models: list[str] | None = Field(default=None, min_length=1)
 
     @field_validator("rate_limit")
     @classmethod
@@ -101,7 +105,13 @@ class KeyStore:
         if len(set(digests)) != len(digests):
             raise KeyConfigError("the same API key is configured twice")
         return cls(
-            ApiKey(entry.name, digest, entry.rate_limit, entry.tokens_per_minute)
+            ApiKey(
+                entry.name,
+                digest,
+                entry.rate_limit,
+                entry.tokens_per_minute,
+                frozenset(entry.models) if entry.models is not None else None,
+            )
             for entry, digest in zip(entries, digests, strict=True)
         )
 

@@ -69,6 +69,8 @@ class ChatCall:
     client_tools: list[dict[str, Any]] | None = None
     # The id of the answer's message (a stored chat names it in advance); else a new one.
     message_id: str | None = None
+    # The model IDs the client's key may use (None: all); set by the door's answering path.
+    allowed_models: frozenset[str] | None = None
     # Filled in as the call runs: read by the HTTP layer for headers, logs and metrics.
     outcome: CallOutcome = field(default_factory=CallOutcome, compare=False)
 
@@ -165,7 +167,7 @@ class Engine:
         Raises the error the request deserves: an unknown model, an embedding model, one whose
         key is unset, a tool the model is not offered.
         """
-        self.check_model(call.model_id, "chat")
+        self.check_model(call.model_id, "chat", call.allowed_models)
         tools = self._enabled_tools(call)
         if call.client_runs_tools:
             specs = list(call.client_tools or [])
@@ -184,15 +186,19 @@ class Engine:
             empty_assistant_content=empty_content,
         )
 
-    def check_model(self, model_id: str, mode: ModelMode) -> None:
-        """Refuse a model ID the config does not know, one that answers another kind of request
-        than `mode` (its `model_info.mode`), and one whose key variable is unset."""
-        actual = self._modes.get(model_id)
+    def check_model(
+        self, model_id: str, mode: ModelMode, allowed: frozenset[str] | None = None
+    ) -> None:
+        """Refuse a model ID the config does not know (or the client's key may not use: to it the
+        ID does not exist), one that answers another kind of request than `mode` (its
+        `model_info.mode`), and one whose key variable is unset."""
+        visible = [m for m in self.config.model_ids if allowed is None or m in allowed]
+        actual = self._modes.get(model_id) if model_id in visible else None
         if actual is None:
-            known = ", ".join(self.config.model_ids)
+            known = ", ".join(visible) or "none"
             raise UnknownModel(f"unknown model '{model_id}'; known models: {known}")
         if actual != mode:
-            served = ", ".join(self.config.model_ids_of(mode)) or "none"
+            served = ", ".join(m for m in self.config.model_ids_of(mode) if m in visible) or "none"
             raise WrongModelMode(
                 f"model '{model_id}' is {_A_MODEL[actual]} (model_info.mode: {actual}) and cannot "
                 f"answer {_REQUESTS[mode]}; {mode} models: {served}"

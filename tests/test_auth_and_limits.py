@@ -166,3 +166,53 @@ def test_too_many_characters_is_413(
     assert gateway.client is not None
     assert gateway.client.post("/api/chat", json=ui).status_code == 413
     assert upstream.requests == []
+
+
+def test_a_key_limited_to_some_models_sees_no_other(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    keys_file = tmp_path / "keys.yaml"
+    keys_file.write_text(
+        f"- name: titles\n  key: {KEY_A}\n  models: [title-model]\n- name: all\n  key: {KEY_B}\n"
+    )
+    gateway = start_gateway(config_for(upstream), api_keys_file=str(keys_file))
+    assert gateway.client is not None
+    limited, full = bearer(KEY_A), bearer(KEY_B)
+    listed = gateway.client.get("/v1/models", headers=limited).json()["data"]
+    assert [m["id"] for m in listed] == ["title-model"]
+    assert len(gateway.client.get("/v1/models", headers=full).json()["data"]) == 2
+
+    said = [{"role": "user", "content": "hi"}]
+    refusals = [
+        gateway.client.post(
+            "/api/chat", json={"model": "chat-model", "messages": said}, headers=limited
+        ),
+        gateway.client.post(
+            "/v1/chat/completions", json={"model": "chat-model", "messages": said}, headers=limited
+        ),
+        gateway.client.post(
+            "/v1/messages",
+            json={"model": "chat-model", "messages": said, "max_tokens": 9},
+            headers=limited,
+        ),
+    ]
+    assert [r.status_code for r in refusals] == [400, 404, 404]
+    for refused in refusals:
+        # Exactly what an unknown ID gets, listing only the IDs this key may use.
+        assert "unknown model 'chat-model'; known models: title-model" in refused.text
+    assert upstream.requests == []
+    allowed = {"model": "title-model", "messages": said}
+    assert gateway.client.post("/api/chat", json=allowed, headers=limited).status_code == 200
+    assert (
+        gateway.client.post(
+            "/api/chat", json={**allowed, "model": "chat-model"}, headers=full
+        ).status_code
+        == 200
+    )
+
+
+def test_a_keys_file_model_list_must_not_be_empty(tmp_path: Path) -> None:
+    keys_file = tmp_path / "keys.yaml"
+    keys_file.write_text(f"- name: none\n  key: {KEY_A}\n  models: []\n")
+    with pytest.raises(KeyConfigError, match="models"):
+        KeyStore.load(None, keys_file)

@@ -102,6 +102,12 @@ async def metered(
                 await limiter.spend_tokens(client, model_id, billable, key_tokens)
 
 
+def allowed_models(request: Request) -> frozenset[str] | None:
+    """The model IDs the request's key may use; None when any (or when auth is off)."""
+    key: ApiKey | None = getattr(request.state, "api_key", None)
+    return key.models if key is not None else None
+
+
 def client_identity(request: Request) -> str:
     """The API key when auth is on; else the client IP, via X-Forwarded-For from trusted proxies."""
     key = getattr(request.state, "api_key", None)

@@ -5,12 +5,19 @@ or as a stream, with the outcome's headers."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from gateway.api.admission import admit, check_request_size, client_identity, metered
+from gateway.api.admission import (
+    admit,
+    allowed_models,
+    check_request_size,
+    client_identity,
+    metered,
+)
 from gateway.api.caching import cache_directive
 from gateway.api.streaming import stream_response
 from gateway.engine import ChatCall, Engine
@@ -47,7 +54,9 @@ async def answer(
         outcome.stream = encoder is not None
         check_request_size(call.messages, settings)
         client = client_identity(request)
-        prepared = engine.prepare(call, cache_directive(request, client))
+        prepared = engine.prepare(
+            replace(call, allowed_models=allowed_models(request)), cache_directive(request, client)
+        )
         outcome.model_known = True
         if settings.log_content:
             outcome.messages = call.messages

@@ -12,7 +12,7 @@ import anyio
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from gateway.api.admission import admit, authenticate, client_identity
+from gateway.api.admission import admit, allowed_models, authenticate, client_identity
 from gateway.api.caching import cache_directive
 from gateway.api.disconnect import ClientGone, unless_disconnected
 from gateway.api.doors import door_router
@@ -40,7 +40,7 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> Response:
         request.state.outcome = outcome
         _check_size(body, request.app.state.settings)
         client = client_identity(request)
-        engine.check_model(body.model, "embedding")
+        engine.check_model(body.model, "embedding", allowed_models(request))
         outcome.model_known = True
         call = EmbeddingCall(
             model_id=body.model,

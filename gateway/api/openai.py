@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
-from gateway.api.admission import authenticate
+from gateway.api.admission import allowed_models, authenticate
 from gateway.api.answering import answer
 from gateway.api.doors import door_router
 from gateway.api.openai_schemas import ChatCompletionRequest
@@ -56,6 +56,7 @@ async def models(request: Request) -> dict[str, Any]:
     """OpenAI's model list; `mode` (chat | embedding) says which door each ID answers."""
     engine: Engine = request.app.state.engine
     config = engine.config
+    allowed = allowed_models(request)
     return {
         "object": "list",
         "data": [
@@ -67,5 +68,6 @@ async def models(request: Request) -> dict[str, Any]:
                 "mode": config.mode_of(model_id),
             }
             for model_id in config.model_ids
+            if allowed is None or model_id in allowed
         ],
     }
