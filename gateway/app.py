@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from gateway import __version__
+from gateway import __version__, tracing
 from gateway.api import (
     admin,
     anthropic_messages,
@@ -67,6 +67,8 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     for problem in config.env_problems():
         log.warning("%s (model unavailable until it is set)", problem.render(config.path))
 
+    if tracing.configure():
+        log.info("traces on: OTLP/HTTP to the OTEL_EXPORTER_OTLP_* endpoint")
     keys = load_keys(settings)
     _announce_keys(keys)
     cache = ResponseCache(
@@ -97,6 +99,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
             task.cancel()
         await stored_chats.aclose(settings.shutdown_grace_seconds)
         drain.close()
+        tracing.shutdown()
         await live.aclose()
         await cache.aclose()
 
@@ -109,6 +112,9 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         # A slash redirect's Location is built from the client's Host header (an open
         # redirect); each route has one spelling, so /v1/models/ is a 404.
         redirect_slashes=False,
+        # The gateway's own spans (gateway/tracing.py) carry the model ID, protocol and tokens;
+        # FastAPI's would be a second server span per request, a sibling rather than a child.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.keys = keys

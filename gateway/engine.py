@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import litellm
 
-from gateway import metrics
+from gateway import metrics, tracing
 from gateway.cache import CacheDirective, Lookup, ResponseCache
 from gateway.cache.keys import cache_key, deployment_identities
 from gateway.chunks import StepState, new_id, provider_sent_finish
@@ -238,17 +238,26 @@ class Engine:
             outcome = call.outcome
             for step_number in range(max_steps):
                 step = StepState()
+                span = tracing.start_child(
+                    f"chat {call.model_id}",
+                    {"gen_ai.request.model": call.model_id, "gateway.step": step_number},
+                )
+                failed: str | None = "cancelled"
                 try:
                     async for event in self._model_step(prepared, messages, step_number, step):
                         if outcome.first_token_at is None and type(event) in _FIRST_TOKEN_EVENTS:
                             outcome.mark_first_token()
                         yield event
+                    failed = None
                 except Exception as exc:
                     error = to_gateway_error(exc, call.model_id, self.redactor)
                     outcome.error_type = error.error_type
                     outcome.error_message = error.message
                     metrics.UPSTREAM_ERRORS.labels(call.model_id, error.error_type).inc()
+                    failed = error.error_type
                     raise error from None
+                finally:
+                    tracing.end_child(span, _step_attributes(outcome, step), failed)
                 usage = step.usage if usage is None else usage + step.usage
                 calls = step.completed_tool_calls
                 if not calls or call.client_runs_tools:
@@ -382,6 +391,20 @@ _REQUESTS: dict[ModelMode, str] = {
     "chat": "chat requests",
     "embedding": "embedding requests (POST /v1/embeddings)",
 }
+
+
+def _step_attributes(outcome: CallOutcome, step: StepState) -> dict[str, Any]:
+    return {
+        "gateway.deployment": outcome.deployment,
+        "gateway.cache": outcome.cache,
+        "gateway.reader": outcome.reader,
+        "gen_ai.response.finish_reasons": [step.finish_reason] if step.finish_reason else None,
+        "gen_ai.usage.input_tokens": step.usage.prompt_tokens,
+        "gen_ai.usage.output_tokens": step.usage.completion_tokens,
+        "gateway.time_to_first_token_ms": (
+            round(outcome.ttft_seconds * 1000, 1) if outcome.ttft_seconds is not None else None
+        ),
+    }
 
 
 def _message_id(call: ChatCall, step_number: int) -> str:

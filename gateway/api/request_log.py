@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import metrics
+from gateway import metrics, tracing
 from gateway.logs import text_value
 from gateway.outcome import CallOutcome
 
@@ -41,6 +41,7 @@ class RequestLog:
         started = time.perf_counter()
         status = 0
         done = False
+        span = None if scope["path"] in _QUIET_PATHS else tracing.start_server_span(scope)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, done
@@ -55,16 +56,37 @@ class RequestLog:
                 # can already see it in the log and the metrics.
                 done = True
                 _record(scope, state, request_id, status, started)
+                _end_span(span, scope, state, request_id, status)
             await send(message)
 
         metrics.IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            tracing.leave_server_span(span)
             metrics.IN_FLIGHT.dec()
             if not done:
                 # A response that never finished (client gone, cancelled) is logged as 499.
                 _record(scope, state, request_id, 499, started)
+                _end_span(span, scope, state, request_id, 499)
+
+
+def _end_span(span: Any, scope: Scope, state: dict[str, Any], request_id: str, status: int) -> None:
+    if span is None:
+        return
+    outcome: CallOutcome | None = state.get("outcome")
+    key = state.get("api_key")
+    attributes = {
+        "gateway.request_id": request_id,
+        "gateway.api_key": key.name if key is not None else None,
+    }
+    if outcome is not None:
+        attributes["gen_ai.request.model"] = outcome.model_id if outcome.model_known else None
+        attributes["gateway.protocol"] = outcome.protocol or None
+        attributes["gateway.error_type"] = outcome.error_type
+        attributes["gateway.messages"] = tracing.content_attribute(outcome.messages)
+    route = getattr(scope.get("route"), "path", None) or "unmatched"
+    tracing.end_server_span(span, route, status, attributes)
 
 
 def _request_id(scope: Scope) -> str:

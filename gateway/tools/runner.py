@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gateway import tracing
 from gateway.errors import sanitize
 from gateway.events import ToolCall, ToolResult
 from gateway.tools.builtin import ToolFailure
@@ -49,8 +50,21 @@ async def _run_one(
     if call.args is None:
         return failed(f"the arguments are not valid JSON: {call.args_text[:200]!r}")
     context: ToolContext = context_for(chosen)
+    span = tracing.start_child(f"tool {call.tool_name}", {"gen_ai.tool.name": call.tool_name})
+    result = await _call_tool(chosen, call, context, timeout_seconds, failed)
+    tracing.end_child(span, {}, "tool_failed" if result.is_error else None)
+    return result
+
+
+async def _call_tool(
+    chosen: Tool,
+    call: ToolCall,
+    context: ToolContext,
+    timeout_seconds: float,
+    failed: Any,
+) -> ToolResult:
     try:
-        result = await asyncio.wait_for(chosen.call(call.args, context), timeout_seconds)
+        result = await asyncio.wait_for(chosen.call(call.args or {}, context), timeout_seconds)
     except ValidationError as exc:
         return failed(f"invalid arguments: {describe_validation_error(exc)}")
     except TimeoutError:
