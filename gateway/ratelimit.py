@@ -67,10 +67,11 @@ class ChatRateLimiter:
     ) -> None:
         self.configure(limits)
         self._shared = redis_url is not None
-        options = _redis_options(timeout_seconds) if redis_url else {}
-        self._primary = Limiter(
-            key_func=_unused_key_func, storage_uri=redis_url or "memory://", storage_options=options
-        )
+        self._storage_uri = redis_url or "memory://"
+        self._storage_options = _redis_options(redis_url, timeout_seconds) if redis_url else {}
+        # Made on first use: a Redis Cluster client connects as it is made, and an unreachable
+        # cluster must not stop the gateway from starting (it counts per process meanwhile).
+        self._primary_limiter: Limiter | None = None
         self._fallback = Limiter(key_func=_unused_key_func, storage_uri="memory://")
         self._lock = threading.Lock()
         self.degraded = False
@@ -140,13 +141,24 @@ class ChatRateLimiter:
         if budgets and tokens > 0:
             await anyio.to_thread.run_sync(self._with_backend, _spend_all, client, budgets, tokens)
 
+    def _primary(self) -> Limiter:
+        if self._primary_limiter is None:
+            with self._lock:
+                if self._primary_limiter is None:
+                    self._primary_limiter = Limiter(
+                        key_func=_unused_key_func,
+                        storage_uri=self._storage_uri,
+                        storage_options=self._storage_options,
+                    )
+        return self._primary_limiter
+
     def _with_backend(self, action: Any, *args: Any) -> Any:
         """Run `action(limiter, *args)` on Redis, or on process memory while Redis is down."""
         if self._shared:
             self._maybe_recover()
             if not self.degraded:
                 try:
-                    return action(self._primary, *args)
+                    return action(self._primary(), *args)
                 except Exception as exc:
                     self._storage_failed(exc)
         return action(self._fallback, *args)
@@ -173,7 +185,7 @@ class ChatRateLimiter:
         with self._lock:
             self._next_probe = time.monotonic() + PROBE_INTERVAL
         try:
-            healthy = bool(self._primary.limiter.storage.check())
+            healthy = bool(self._primary().limiter.storage.check())
         except Exception:
             healthy = False
         if healthy:
@@ -181,22 +193,36 @@ class ChatRateLimiter:
             self.degraded = False
 
 
-def _redis_options(timeout_seconds: float) -> dict[str, Any]:
+def _redis_options(redis_url: str, timeout_seconds: float) -> dict[str, Any]:
     """redis-py client options: a bounded wait per call, one reconnect for a closed connection.
 
-    After a Redis restart pooled connections are dead; redis-py's pool usually notices before it
-    hands one out, and the single retry on ConnectionError covers the rest on a new connection.
-    Timeouts are not retried, so a paused or unreachable Redis costs one timeout, not a loop.
+    After a Redis restart (or a Sentinel failover) pooled connections are dead; redis-py's pool
+    usually notices before it hands one out, and the single retry on ConnectionError covers the
+    rest on a new connection (one to the new master, which the Sentinels name). Timeouts are not
+    retried, so a paused or unreachable Redis costs one timeout, not a loop.
+
+    `limits` passes these to redis.Redis, redis.cluster.RedisCluster, or redis.sentinel.Sentinel
+    (for the master's connections). Every key it counts is one key per command (fixed window),
+    so nothing crosses slots on a Cluster.
     """
     from redis.backoff import NoBackoff
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.retry import Retry
 
-    return {
+    options: dict[str, Any] = {
         "socket_timeout": timeout_seconds,
         "socket_connect_timeout": timeout_seconds,
         "retry": Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
     }
+    if redis_url.lower().startswith("redis+sentinel://"):
+        # Counts are read back right after they are written: from the master, not a lagging
+        # replica; and asking the Sentinels where the master is is bounded like the rest.
+        options["use_replicas"] = False
+        options["sentinel_kwargs"] = {
+            "socket_timeout": timeout_seconds,
+            "socket_connect_timeout": timeout_seconds,
+        }
+    return options
 
 
 def _test_all(limiter: Limiter, client: str, budgets: list[tuple[str, RateLimitItem]]) -> Decision:

@@ -1,8 +1,64 @@
-"""The one way this gateway opens Redis: short timeouts, and one retry of a dead connection."""
+"""The one way this gateway opens Redis: short timeouts, and one retry of a dead connection.
+
+`REDIS_URL` takes four forms:
+
+- `redis://[user:password@]host:port[/db]` and `rediss://…` (TLS): one server;
+- `redis+sentinel://[user:password@]host:port[,host:port…]/service`: the master that these
+  Sentinels name for `service`, followed across failovers;
+- `redis+cluster://[user:password@]host:port[,host:port…]`: a Redis Cluster, found from
+  any of these startup nodes.
+
+The rate limiter reads the same URL through the `limits` library, which knows all four.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
+
+SENTINEL_SCHEME = "redis+sentinel"
+CLUSTER_SCHEME = "redis+cluster"
+
+
+@dataclass(frozen=True)
+class Topology:
+    """A parsed `redis+sentinel://` or `redis+cluster://` URL."""
+
+    scheme: str
+    nodes: list[tuple[str, int]]
+    service: str | None
+    username: str | None
+    password: str | None
+
+
+def topology(url: str) -> Topology | None:
+    """The nodes of a Sentinel or Cluster URL; None for a plain `redis://` or `rediss://` one."""
+    scheme, _, rest = url.partition("://")
+    scheme = scheme.lower()
+    if scheme not in (SENTINEL_SCHEME, CLUSTER_SCHEME):
+        return None
+    # urlsplit cannot read a comma-separated netloc's ports: split the hosts by hand.
+    parts = urlsplit(f"redis://{rest}")
+    netloc = parts.netloc
+    username = password = None
+    if "@" in netloc:
+        credentials, _, netloc = netloc.rpartition("@")
+        user, has_password, secret = credentials.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if has_password else None
+    nodes = []
+    for location in filter(None, netloc.split(",")):
+        host, _, port = location.rpartition(":") if ":" in location else (location, "", "")
+        host = host.strip("[]") or location
+        default = 26379 if scheme == SENTINEL_SCHEME else 6379
+        nodes.append((host, int(port) if port else default))
+    if not nodes:
+        raise ValueError(f"{scheme}:// names no host")
+    service = parts.path.strip("/") or None
+    if scheme == SENTINEL_SCHEME and not service:
+        raise ValueError("redis+sentinel:// needs the service name: redis+sentinel://h:p/mymaster")
+    return Topology(scheme, nodes, service, username, password)
 
 
 def connect(url: str, timeout_seconds: float | None) -> Any:
@@ -13,15 +69,62 @@ def connect(url: str, timeout_seconds: float | None) -> Any:
     from redis.backoff import NoBackoff
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    return Redis.from_url(
-        url,
-        socket_timeout=timeout_seconds,
-        socket_connect_timeout=timeout_seconds or 5.0,
-        # After a Redis restart every pooled connection is dead, and redis-py's RESP3 pool
-        # hands them out unchecked: retry a closed connection once, on a new one, at once.
-        # Timeouts are not retried, so a paused or unreachable Redis still fails fast.
-        retry=Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
+    options: dict[str, Any] = {
+        "socket_timeout": timeout_seconds,
+        "socket_connect_timeout": timeout_seconds or 5.0,
+        # After a Redis restart (or a failover) every pooled connection is dead, and redis-py's
+        # RESP3 pool hands them out unchecked: retry a closed connection once, on a new one, at
+        # once. Timeouts are not retried, so a paused or unreachable Redis still fails fast.
+        "retry": Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
+    }
+    found = topology(url)
+    if found is None:
+        return Redis.from_url(url, **options)
+    credentials = {"username": found.username, "password": found.password}
+    if found.scheme == CLUSTER_SCHEME:
+        from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+        return RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in found.nodes],
+            **credentials,
+            **options,
+        )
+    from redis.asyncio.sentinel import Sentinel
+
+    sentinel = Sentinel(
+        found.nodes,
+        # Asking the Sentinels where the master is must be bounded too.
+        sentinel_kwargs={
+            "socket_timeout": options["socket_connect_timeout"],
+            "socket_connect_timeout": options["socket_connect_timeout"],
+            **credentials,
+        },
+        **credentials,
+        **options,
     )
+    client = sentinel.master_for(found.service, redis_class=_SentinelMaster)
+    client.sentinel = sentinel
+    return client
+
+
+def _sentinel_master_class() -> type:
+    from redis.asyncio import Redis
+
+    class SentinelMaster(Redis):  # type: ignore[misc]
+        """The master's client, which also closes its connections to the Sentinels."""
+
+        sentinel: Any = None
+
+        async def aclose(self, close_connection_pool: bool | None = None) -> None:
+            await super().aclose(close_connection_pool)
+            if self.sentinel is not None:
+                for node in self.sentinel.sentinels:
+                    await node.aclose()
+
+    return SentinelMaster
+
+
+_SentinelMaster = _sentinel_master_class()
 
 
 def describe(exc: BaseException) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse
 from gateway.engine import Engine
 from gateway.live_config import LiveConfig
 from gateway.ratelimit import ChatRateLimiter
+from gateway.redis_client import connect
 from gateway.settings import Settings
 
 router = APIRouter()
@@ -82,14 +84,11 @@ async def ready(request: Request) -> JSONResponse:
 
 
 async def _redis_reachable(url: str, timeout_seconds: float) -> bool:
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(
-        url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
-    )
+    client = connect(url, timeout_seconds)  # redis://, rediss://, Sentinel or Cluster
     try:
         return bool(await asyncio.wait_for(client.ping(), timeout_seconds))
     except Exception:
         return False
     finally:
-        await client.aclose()
+        with contextlib.suppress(Exception):
+            await client.aclose()
