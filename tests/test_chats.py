@@ -65,6 +65,14 @@ def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def leave_after_first_words(url: str, chat_id: str) -> None:
+    """Ask in `chat_id` and hang up once the answer's first words have arrived."""
+    with httpx.stream("POST", url + "/api/chat" + UI, json=stock(chat_id, user("go", "u1"))) as r:
+        for line in r.iter_lines():
+            if '"text-delta"' in line:
+                break
+
+
 def chat_config(upstream: FakeUpstream, **chats: Any) -> dict[str, Any]:
     return config_for(upstream, gateway={"chats": chats} if chats else {})
 
@@ -196,12 +204,7 @@ def test_a_resumable_answer_outlives_its_client_and_resumes_from_its_first_part(
     assert started.client is not None
     words = [f"w{i} " for i in range(40)]
     upstream.default = Reply(chunks=words, chunk_delay=0.03)
-    with httpx.stream(
-        "POST", started.url + "/api/chat" + UI, json=stock("chat-5", user("go", "u1"))
-    ) as response:
-        for line in response.iter_lines():
-            if '"text-delta"' in line:
-                break  # the client goes away after the first words
+    leave_after_first_words(started.url, "chat-5")
     resumed = started.client.get("/api/chat/chat-5/stream")
     assert resumed.status_code == 200
     assert resumed.headers["x-vercel-ai-ui-message-stream"] == "v1"
@@ -220,12 +223,7 @@ def test_without_resumable_chats_a_disconnect_cancels_the_provider_call(
 ) -> None:
     gateway = start_gateway(chat_config(upstream, resumable=False))
     upstream.default = Reply(chunks=[f"w{i} " for i in range(200)], chunk_delay=0.03)
-    with httpx.stream(
-        "POST", gateway.url + "/api/chat" + UI, json=stock("chat-6", user("go", "u1"))
-    ) as response:
-        for line in response.iter_lines():
-            if '"text-delta"' in line:
-                break
+    leave_after_first_words(gateway.url, "chat-6")
     assert upstream.wait_for_disconnect()
     wait_until(lambda: stored(gateway, "chat-6").json()["activeStreamId"] is None)
     message = stored(gateway, "chat-6").json()["messages"][-1]
@@ -237,12 +235,7 @@ def test_an_answer_nobody_reads_is_stopped_after_the_unread_timeout(
 ) -> None:
     gateway = start_gateway(chat_config(upstream, unread_timeout=0.5))
     upstream.default = Reply(chunks=[f"w{i} " for i in range(400)], chunk_delay=0.02)
-    with httpx.stream(
-        "POST", gateway.url + "/api/chat" + UI, json=stock("chat-7", user("go", "u1"))
-    ) as response:
-        for line in response.iter_lines():
-            if '"text-delta"' in line:
-                break
+    leave_after_first_words(gateway.url, "chat-7")
     assert upstream.wait_for_disconnect(timeout=10)
     wait_until(lambda: stored(gateway, "chat-7").json()["activeStreamId"] is None)
     assert stored(gateway, "chat-7").json()["messages"][-1]["metadata"]["status"] == "failed"
