@@ -1,13 +1,17 @@
 """REDIS_URL as Redis Cluster and Redis Sentinel: rate limits, the response cache and chats work
-on both, through a served gateway; and a Sentinel failover under load costs no 500."""
+on both, through one served gateway and across two `gateway serve` processes sharing the Redis;
+and a Sentinel failover under 20 concurrent streams costs no 500 and cuts no stream."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,11 +21,17 @@ from redis.cluster import RedisCluster
 
 from gateway.chats.store import Chat, RedisChatStore
 from gateway.redis_client import topology
-from tests.conftest import Gateway, config_for
-from tests.fake_upstream import FakeUpstream
+from tests.conftest import Gateway, config_for, parse_lines
+from tests.fake_upstream import FakeUpstream, Reply
+from tests.processes import serve_configs
 from tests.redis_server import RedisClusterServers, RedisSentinels
 
 UI = "?protocol=ui-message-stream"
+# The failover's load: this many streams at once, each a chunk every CHUNK_DELAY seconds
+# (WORDS chunks: ~2 s a stream), so streams are in flight while the master dies.
+STREAMS = 20
+WORDS = [f"w{i} " for i in range(20)]
+CHUNK_DELAY = 0.1
 
 
 @pytest.fixture(scope="module")
@@ -61,30 +71,37 @@ def fresh_key() -> tuple[str, dict[str, str]]:
     return f"{tenant}:{key}", {"authorization": f"Bearer {key}"}
 
 
-def post(gateway: Gateway, headers: dict[str, str], model: str, text: str) -> httpx.Response:
+def client_of(gateway: Gateway) -> httpx.Client:
     assert gateway.client is not None
+    return gateway.client
+
+
+def post(client: httpx.Client, headers: dict[str, str], model: str, text: str) -> httpx.Response:
+    """POST /api/chat, streamed in the line format (its default), read to the end."""
     body = {"model": model, "messages": [{"role": "user", "content": text}]}
-    return gateway.client.post("/api/chat", json=body, headers=headers)
+    return client.post("/api/chat", json=body, headers=headers)
 
 
-def chat_by_id(gateway: Gateway, headers: dict[str, str], chat_id: str, text: str) -> None:
-    assert gateway.client is not None
+def chat_by_id(client: httpx.Client, headers: dict[str, str], chat_id: str, text: str) -> None:
     message = {"id": uuid.uuid4().hex, "role": "user", "parts": [{"type": "text", "text": text}]}
     body = {"id": chat_id, "message": message, "selectedChatModel": "chat-model"}
-    answer = gateway.client.post("/api/chat" + UI, json=body, headers=headers)
+    answer = client.post("/api/chat" + UI, json=body, headers=headers)
     assert answer.status_code == 200, answer.text
 
 
-def stored_roles(gateway: Gateway, headers: dict[str, str], chat_id: str) -> list[str]:
-    assert gateway.client is not None
-    stored = gateway.client.get(f"/api/chat/{chat_id}/messages", headers=headers)
+def stored_roles(client: httpx.Client, headers: dict[str, str], chat_id: str) -> list[str]:
+    stored = client.get(f"/api/chat/{chat_id}/messages", headers=headers)
     assert stored.status_code == 200, stored.text
     return [m["role"] for m in stored.json()["messages"]]
 
 
-def ready(gateway: Gateway) -> dict[str, Any]:
-    assert gateway.client is not None
-    return dict(gateway.client.get("/health/ready").json())
+def ready(client: httpx.Client) -> dict[str, Any]:
+    return dict(client.get("/health/ready").json())
+
+
+def assert_on_redis(client: httpx.Client) -> None:
+    report = ready(client)
+    assert report["redis"] == "ok" and report["rate_limit_store"] == "redis", report
 
 
 def test_the_chat_store_works_on_the_topology(redis_url: str) -> None:
@@ -138,78 +155,194 @@ def test_limits_cache_and_chats_through_the_gateway(
     redis_url: str, start_gateway: Callable[..., Gateway], upstream: FakeUpstream
 ) -> None:
     api_keys, headers = fresh_key()
-    gateway = start_gateway(everything(upstream), redis_url=redis_url, api_keys=api_keys)
-
-    report = ready(gateway)
-    assert report["redis"] == "ok" and report["rate_limit_store"] == "redis", report
+    client = client_of(start_gateway(everything(upstream), redis_url=redis_url, api_keys=api_keys))
+    assert_on_redis(client)
 
     # The rate limit: 2/minute on title-model, the third is a 429.
-    statuses = [post(gateway, headers, "title-model", f"title {n}").status_code for n in range(3)]
+    statuses = [post(client, headers, "title-model", f"title {n}").status_code for n in range(3)]
     assert statuses == [200, 200, 429]
 
     # The response cache: the same question again is a hit, and the upstream is asked once.
     question = f"cache me {uuid.uuid4().hex}"
     calls = len(upstream.requests)
-    miss, hit = (post(gateway, headers, "chat-model", question) for _ in range(2))
+    miss, hit = (post(client, headers, "chat-model", question) for _ in range(2))
     assert miss.headers["x-cache"] == "miss" and hit.headers["x-cache"] == "hit"
     assert len(upstream.requests) == calls + 1
 
     # A chat by id keeps its history, in this topology's Redis.
     chat_id = f"chat-{uuid.uuid4().hex[:8]}"
-    chat_by_id(gateway, headers, chat_id, "hi")
-    chat_by_id(gateway, headers, chat_id, "and?")
-    assert stored_roles(gateway, headers, chat_id) == ["user", "assistant", "user", "assistant"]
+    chat_by_id(client, headers, chat_id, "hi")
+    chat_by_id(client, headers, chat_id, "and?")
+    assert stored_roles(client, headers, chat_id) == ["user", "assistant", "user", "assistant"]
     assert _exists(redis_url, f"gateway:chat:{{{chat_id}}}")
-    assert ready(gateway)["degraded"] == []
+    assert ready(client)["degraded"] == []
 
 
-def test_a_sentinel_failover_under_load_costs_no_500(
+@pytest.fixture
+def two_gateways(
+    redis_url: str, upstream: FakeUpstream, tmp_path: Path
+) -> Iterator[tuple[httpx.Client, httpx.Client, dict[str, str]]]:
+    """Two `gateway serve` processes, each in its own home, sharing nothing but REDIS_URL (and
+    the upstream); a client on each, and the headers of the one key both know."""
+    api_keys, headers = fresh_key()
+    homes = [tmp_path / "gateway-a", tmp_path / "gateway-b"]
+    for home in homes:
+        home.mkdir()
+    processes = serve_configs(
+        everything(upstream), homes, REDIS_URL=redis_url, GATEWAY_API_KEYS=api_keys
+    )
+    clients = [httpx.Client(base_url=process.url, timeout=15) for process in processes]
+    try:
+        yield clients[0], clients[1], headers
+    finally:
+        for client in clients:
+            client.close()
+        for process in processes:
+            process.stop()
+
+
+def test_two_gateways_share_one_rate_limit_and_the_cache(
+    two_gateways: tuple[httpx.Client, httpx.Client, dict[str, str]], upstream: FakeUpstream
+) -> None:
+    a, b, headers = two_gateways
+    assert_on_redis(a)
+    assert_on_redis(b)
+
+    # One limit, 2/minute on title-model, counted in Redis: A, B, then A again is over it.
+    statuses = [
+        post(gateway, headers, "title-model", f"title {n}").status_code
+        for n, gateway in enumerate((a, b, a, b))
+    ]
+    assert statuses == [200, 200, 429, 429]
+
+    # An answer cached through A is a hit through B: the upstream is asked once.
+    question = f"cache me {uuid.uuid4().hex}"
+    calls = len(upstream.requests)
+    miss = post(a, headers, "chat-model", question)
+    hit = post(b, headers, "chat-model", question)
+    assert miss.status_code == 200 and hit.status_code == 200
+    assert miss.headers["x-cache"] == "miss" and hit.headers["x-cache"] == "hit"
+    assert len(upstream.requests) == calls + 1
+    assert _line_text(hit.text) == _line_text(miss.text) == upstream.default.text
+
+
+@dataclass
+class Streamed:
+    """One stream of the failover's load, as its client saw it (times: time.monotonic())."""
+
+    door: str
+    status: int
+    body: str
+    started: float
+    ended: float
+
+
+def stream_once(client: httpx.Client, headers: dict[str, str], door: str) -> Streamed:
+    """A streamed chat on `door` ("/api/chat": the line format, or "/v1/chat/completions"),
+    a question of its own: a cache miss, a cache write, a rate-limit hit, all on Redis."""
+    messages = [{"role": "user", "content": f"load {uuid.uuid4().hex}"}]
+    body = {"model": "chat-model", "messages": messages, "stream": True}
+    started = time.monotonic()
+    with client.stream("POST", door, json=body, headers=headers) as response:
+        text = response.read().decode()
+    return Streamed(door, response.status_code, text, started, time.monotonic())
+
+
+def finished(stream: Streamed) -> bool:
+    """The stream carries the whole answer, ends with its finish part, and has no error."""
+    if stream.door == "/api/chat":
+        parts = parse_lines(stream.body)
+        text = "".join(part["textDelta"] for code, part in parts if code == "0")
+        return bool(
+            parts
+            and all(code in ("0", "d") for code, _ in parts)
+            and parts[-1][0] == "d"
+            and parts[-1][1]["finishReason"] == "stop"
+            and text == "".join(WORDS)
+        )
+    events = [line[len("data: ") :] for line in stream.body.split("\n") if line]
+    if not events or events[-1] != "[DONE]":
+        return False
+    chunks = [json.loads(event) for event in events[:-1]]
+    if any("error" in chunk for chunk in chunks):
+        return False
+    choices = [chunk["choices"][0] for chunk in chunks if chunk.get("choices")]
+    text = "".join(choice["delta"].get("content") or "" for choice in choices)
+    return choices[-1]["finish_reason"] == "stop" and text == "".join(WORDS)
+
+
+def test_a_sentinel_failover_under_20_streams_costs_no_500_and_cuts_no_stream(
     sentinels: RedisSentinels, start_gateway: Callable[..., Gateway], upstream: FakeUpstream
 ) -> None:
     api_keys, headers = fresh_key()
     load_keys, load_headers = fresh_key()
-    gateway = start_gateway(
-        everything(upstream), redis_url=sentinels.url, api_keys=f"{api_keys},{load_keys}"
+    client = client_of(
+        start_gateway(
+            everything(upstream), redis_url=sentinels.url, api_keys=f"{api_keys},{load_keys}"
+        )
     )
+    assert_on_redis(client)
     old_master = sentinels.master_port()
     assert old_master == sentinels.master.port
+    # Every answer streams for ~2 s: streams are in flight when the master dies.
+    upstream.default = Reply(chunks=WORDS, chunk_delay=CHUNK_DELAY)
 
-    statuses: list[int] = []
+    streams: list[Streamed] = []
+    failures: list[BaseException] = []
+    in_flight = threading.Semaphore(0)
     stop = threading.Event()
 
-    def load() -> None:
-        while not stop.is_set():
-            # A question of its own each time: a cache miss, a cache write, a rate-limit hit.
-            answer = post(gateway, load_headers, "chat-model", f"load {uuid.uuid4().hex}")
-            statuses.append(answer.status_code)
+    def load(door: str) -> None:
+        try:
+            while not stop.is_set():
+                in_flight.release()
+                streams.append(stream_once(client, load_headers, door))
+        except BaseException as error:  # reported below
+            failures.append(error)
 
-    workers = [threading.Thread(target=load) for _ in range(2)]
+    # Half on the frontend's door, half on OpenAI's.
+    doors = ["/api/chat", "/v1/chat/completions"]
+    workers = [threading.Thread(target=load, args=(doors[n % 2],)) for n in range(STREAMS)]
     for worker in workers:
         worker.start()
     try:
-        time.sleep(0.3)
+        for _ in range(STREAMS):  # every worker has a stream going
+            assert in_flight.acquire(timeout=10), "the load did not start"
+        time.sleep(0.5)  # and the streams are answering
+        killed_at = time.monotonic()
         sentinels.master.stop()  # the master is gone: the Sentinels promote the replica
         deadline = time.monotonic() + 20
         while sentinels.master_port() == old_master:
             assert time.monotonic() < deadline, "no failover"
             time.sleep(0.1)
+        promoted_at = time.monotonic()
         # Until the gateway counts on the new master again (it probes every 2 s).
         while not (
-            (report := ready(gateway))["redis"] == "ok" and report["rate_limit_store"] == "redis"
+            (report := ready(client))["redis"] == "ok" and report["rate_limit_store"] == "redis"
         ):
             assert time.monotonic() < deadline, f"the gateway did not resume: {report}"
             time.sleep(0.1)
-        time.sleep(0.5)  # and some load on it
+        time.sleep(1.0)  # and some load on it
     finally:
         stop.set()
         for worker in workers:
-            worker.join(10)
+            worker.join(20)
+    assert not any(worker.is_alive() for worker in workers), "a stream never ended"
+    assert not failures, failures
 
-    assert len(statuses) > 10
-    assert set(statuses) == {200}, sorted(set(statuses))
+    statuses = sorted({stream.status for stream in streams})
+    assert statuses == [200], [(s.status, s.body[:200]) for s in streams if s.status != 200]
+    cut = [stream for stream in streams if not finished(stream)]
+    assert not cut, [(s.door, s.body[-300:]) for s in cut]
+    # The load did run through the failover: streams open when the master died, and more
+    # streams over the whole of it, on both doors.
+    across_the_kill = [s for s in streams if s.started < killed_at < s.ended]
+    assert len(across_the_kill) >= STREAMS // 2, len(across_the_kill)
+    assert any(s.started < promoted_at < s.ended for s in streams)
+    assert {s.door for s in streams if s.started > promoted_at} == set(doors)
 
     # After the failover: limits are enforced, counted on the new master; chats are stored.
-    statuses = [post(gateway, headers, "title-model", f"title {n}").status_code for n in range(3)]
+    statuses = [post(client, headers, "title-model", f"title {n}").status_code for n in range(3)]
     assert statuses == [200, 200, 429]
     new_master = redis.Redis(port=sentinels.master_port(), socket_timeout=1)
     try:
@@ -218,8 +351,12 @@ def test_a_sentinel_failover_under_load_costs_no_500(
     finally:
         new_master.close()
     chat_id = f"chat-{uuid.uuid4().hex[:8]}"
-    chat_by_id(gateway, headers, chat_id, "after the failover")
-    assert stored_roles(gateway, headers, chat_id) == ["user", "assistant"]
+    chat_by_id(client, headers, chat_id, "after the failover")
+    assert stored_roles(client, headers, chat_id) == ["user", "assistant"]
+
+
+def _line_text(body: str) -> str:
+    return "".join(part["textDelta"] for code, part in parse_lines(body) if code == "0")
 
 
 def _exists(redis_url: str, key: str) -> bool:
