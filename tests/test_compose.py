@@ -29,6 +29,9 @@ from tests.test_container_command import args_of, dockerfile_env
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "compose.yaml"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+PROMETHEUS_CONF = ROOT / "deploy" / "prometheus.yml"
+GRAFANA_PROVISIONING = ROOT / "deploy" / "grafana" / "provisioning"
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "llm-gateway.json"
 COMPOSE_CONFIG = ROOT / "deploy" / "litellm_config.compose.yaml"
 # `server NAME resolve` in an upstream block is in open-source nginx from this release on.
 NGINX_RESOLVE_SINCE = (1, 27, 3)
@@ -228,7 +231,9 @@ def test_nginx_publishes_the_one_host_port_and_waits_for_the_replicas(
 ) -> None:
     nginx_name = service_named(services, "nginx:")
     published = {name: s["ports"] for name, s in services.items() if s.get("ports")}
-    assert list(published) == [nginx_name], f"only nginx may publish ports: {published}"
+    # Grafana's port is checked below (this machine only).
+    grafana_name = service_named(services, "grafana/grafana:")
+    assert set(published) == {nginx_name, grafana_name}, f"who publishes ports: {published}"
     (port,) = published[nginx_name]
     if isinstance(port, str):  # [host_ip:]published:target
         *_, host_port, target = port.split(":")
@@ -255,6 +260,108 @@ def test_nginx_image_supports_resolving_the_replicas_at_run_time(
     major, minor, patch = (int(part or 99) for part in version.groups())
     if any(d.args[-1:] == ["resolve"] for d in directives_in(nginx_block("upstream"), "server")):
         assert (major, minor, patch) >= NGINX_RESOLVE_SINCE, image
+
+
+# --- Prometheus and Grafana --------------------------------------------------------------------
+
+# What each image listens on unless told otherwise (neither service here changes it).
+PROMETHEUS_PORT = 9090
+GRAFANA_PORT = 3000
+
+
+def prometheus_conf() -> dict[str, Any]:
+    return yaml.safe_load(PROMETHEUS_CONF.read_text(encoding="utf-8"))
+
+
+def pinned(image: str) -> bool:
+    """A full release tag, not `latest` nor a moving major/minor one."""
+    return bool(re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", image))
+
+
+def gateway_metrics_port(services: dict[str, dict[str, Any]]) -> int:
+    """Where each replica serves /metrics: its own listener if one is set, else the API port."""
+    env = {**dockerfile_env(), **environment(services[gateway_service(services)])}
+    return int(env.get("GATEWAY_METRICS_PORT") or env["GATEWAY_PORT"])
+
+
+def test_prometheus_scrapes_every_gateway_replica_directly(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    name = service_named(services, "prom/prometheus:")
+    prometheus = services[name]
+    assert pinned(prometheus["image"]), prometheus["image"]
+    assert "ports" not in prometheus, "Grafana reaches Prometheus on the compose network"
+    assert "command" not in prometheus, "the image's flags read /etc/prometheus/prometheus.yml"
+    mount = mount_at(prometheus, "/etc/prometheus/prometheus.yml")
+    assert (COMPOSE.parent / mount["source"]).resolve() == PROMETHEUS_CONF
+    assert mount.get("read_only") is True
+    (job,) = prometheus_conf()["scrape_configs"]
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    assert job.get("scheme", "http") == "http"
+    # Not through nginx (404 for /metrics) and not one fixed address: Docker's DNS answers the
+    # service name with one A record per replica, and each becomes a target.
+    assert "static_configs" not in job
+    (discovery,) = job["dns_sd_configs"]
+    assert discovery["names"] == [gateway_service(services)]
+    assert discovery["type"] == "A"
+    assert discovery["port"] == gateway_metrics_port(services)
+    assert gateway_service(services) in depends_on(prometheus)
+
+
+def test_grafana_loads_the_data_source_and_the_dashboard(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    grafana = services[service_named(services, "grafana/grafana:")]
+    assert pinned(grafana["image"]), grafana["image"]
+    env = environment(grafana)
+    assert "GF_SERVER_HTTP_PORT" not in env and "GF_PATHS_PROVISIONING" not in env
+    # Grafana reads /etc/grafana/provisioning/<kind>/*.yml (GF_PATHS_PROVISIONING's default).
+    for kind in ("datasources", "dashboards"):
+        provisioning = mount_at(grafana, f"/etc/grafana/provisioning/{kind}")
+        assert (COMPOSE.parent / provisioning["source"]).resolve() == GRAFANA_PROVISIONING / kind
+        assert provisioning.get("read_only") is True
+
+    (source,) = yaml.safe_load(
+        (GRAFANA_PROVISIONING / "datasources" / "prometheus.yml").read_text(encoding="utf-8")
+    )["datasources"]
+    url = urlsplit(source["url"])
+    prometheus_name = service_named(services, "prom/prometheus:")
+    assert (url.hostname, url.port) == (prometheus_name, PROMETHEUS_PORT)
+    assert source["type"] == "prometheus" and source["access"] == "proxy"
+    scrape_interval = prometheus_conf()["global"]["scrape_interval"]
+    assert duration_seconds(source["jsonData"]["timeInterval"]) == duration_seconds(scrape_interval)
+    assert prometheus_name in depends_on(grafana)
+
+    # The dashboards provider reads a directory that is mounted from the one holding the JSON.
+    (provider,) = yaml.safe_load(
+        (GRAFANA_PROVISIONING / "dashboards" / "dashboards.yml").read_text(encoding="utf-8")
+    )["providers"]
+    assert provider["type"] == "file"
+    dashboards = mount_at(grafana, provider["options"]["path"])
+    assert (COMPOSE.parent / dashboards["source"]).resolve() == DASHBOARD.parent
+    assert dashboards.get("read_only") is True
+    home = PurePosixPath(env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
+    assert home == PurePosixPath(provider["options"]["path"]) / DASHBOARD.name
+    assert json.loads(DASHBOARD.read_text(encoding="utf-8"))["uid"]
+
+
+def test_grafana_is_published_on_this_machine_only_and_bakes_in_no_password(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    raw = raw_compose()["services"][service_named(services, "grafana/grafana:")]
+    (port,) = raw["ports"]
+    assert isinstance(port, dict), "the long form, so host_ip is explicit"
+    # Not a variable: with no password set, Grafana's own default admin login applies.
+    assert port["host_ip"] == "127.0.0.1"
+    assert port["published"] == "${GRAFANA_PUBLISH_PORT:-3001}"
+    assert int(port["target"]) == GRAFANA_PORT
+    env = environment(raw)
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == "${GF_SECURITY_ADMIN_PASSWORD:-}"
+    assert "GF_SECURITY_ADMIN_PASSWORD__FILE" not in env
+    # Anonymous visitors may look, not edit.
+    if env.get("GF_AUTH_ANONYMOUS_ENABLED", "false").lower() == "true":
+        assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert env.get("GF_USERS_ALLOW_SIGN_UP", "false").lower() == "false"
 
 
 # --- the replicas' gateway config ---------------------------------------------------------------
