@@ -134,7 +134,8 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     app.include_router(responses.router)
     app.include_router(anthropic_messages.router)
     app.include_router(embeddings.router)
-    app.include_router(metrics.router)
+    if settings.metrics_port is None:  # else only on its own listener (gateway/server.py)
+        app.include_router(metrics.router)
     app.include_router(admin.router)
     app.add_middleware(
         CORSMiddleware,

@@ -10,6 +10,13 @@ The gateway must be safe on a public port, so it serves with gateway.http_server
 With `--workers N` uvicorn's own supervisor runs the workers, subclassed for one thing: when a
 worker is gone (killed, crashed, replaced on SIGHUP), its live gauges are removed from the
 metrics directory, or `gateway_requests_in_flight` would count its requests forever.
+
+With GATEWAY_METRICS_PORT, /metrics leaves the app and gets a listener of its own in this
+process (gateway.api.metrics.MetricsListener): the supervisor outlives every worker and reads
+the metrics directory they all write to, so one scrape sums them all, whichever workers come and
+go. It is bound before any worker starts (a taken port stops the start) and closed after the
+last worker has exited. With one worker and no --reload the worker is this process, and the
+listener reads its registry directly.
 """
 
 from __future__ import annotations
@@ -23,12 +30,15 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from gateway.logs import configure_logging, logging_config
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.api.metrics import MetricsListener
 
 log = logging.getLogger("gateway")
 
@@ -44,7 +54,8 @@ def run(settings: Settings, workers: int = 1, reload: bool = False) -> int:
     import uvicorn
 
     configure_logging(settings.log_level, settings.log_format)
-    if workers > 1:
+    if workers > 1 or (reload and settings.metrics_port is not None):
+        # The workers are other processes: what they count must reach this one's listener.
         _prepare_multiprocess_metrics()
     _raise_file_limit(2 * settings.max_connections + SPARE_FILE_DESCRIPTORS)
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -66,12 +77,33 @@ def run(settings: Settings, workers: int = 1, reload: bool = False) -> int:
         # uvicorn refuses when the open connections, this one included, reach the limit.
         "limit_concurrency": settings.max_connections + 1,
     }
-    if workers > 1 and not reload:
-        config = uvicorn.Config(APP, **options)
-        _WorkerSupervisor(config, sockets=[config.bind_socket()]).run()
-    else:
-        uvicorn.run(APP, reload=reload, **options)
+    listener = None
+    if settings.metrics_port is not None:
+        listener = _start_metrics_listener(settings.metrics_listen_host, settings.metrics_port)
+        if listener is None:
+            return 1
+    try:
+        if workers > 1 and not reload:
+            config = uvicorn.Config(APP, **options)
+            _WorkerSupervisor(config, sockets=[config.bind_socket()]).run()
+        else:
+            uvicorn.run(APP, reload=reload, **options)
+    finally:
+        if listener is not None:
+            listener.close()
     return 0
+
+
+def _start_metrics_listener(host: str, port: int) -> MetricsListener | None:
+    from gateway.api.metrics import MetricsListener
+
+    try:
+        return MetricsListener(host, port)
+    except OSError as exc:
+        log.error(
+            "GATEWAY_METRICS_PORT: cannot listen on %s port %d for /metrics: %s", host, port, exc
+        )
+        return None
 
 
 class _WorkerSupervisor(Multiprocess):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_CONFIG_PATH = Path("litellm_config.yaml")
@@ -25,6 +25,12 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # Serve /metrics on a listener of its own on this port (and 404 it on `port`), so a public
+    # port never shows them. Unset: /metrics is on `port`. With --workers N the listener is in
+    # the supervising process and sums every worker (gateway/server.py).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # Interface for that listener; unset: the same as `host`.
+    metrics_host: str | None = None
     config: Path = DEFAULT_CONFIG_PATH
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "GATEWAY_REDIS_URL")
@@ -66,11 +72,39 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("admin_key", mode="before")
+    @field_validator("admin_key", "metrics_host", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # Compose and shells pass `VAR=` for "not set"; that must not fail the length check.
         return None if value == "" else value
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _port_number(cls, value: object) -> object:
+        if value is None or value == "":
+            return None
+        try:
+            number = int(value.strip()) if isinstance(value, str) else value
+        except ValueError:
+            number = None
+        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= 65535:
+            raise ValueError(f"GATEWAY_METRICS_PORT must be a port number (1-65535), not {value!r}")
+        return number
+
+    @model_validator(mode="after")
+    def _metrics_port_is_its_own(self) -> Settings:
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError(
+                f"GATEWAY_METRICS_PORT ({self.metrics_port}) must differ from GATEWAY_PORT "
+                f"({self.port}): /metrics gets a listener of its own; unset it to serve "
+                "/metrics on GATEWAY_PORT"
+            )
+        return self
+
+    @property
+    def metrics_listen_host(self) -> str:
+        """Where the separate /metrics listener binds: GATEWAY_METRICS_HOST, else GATEWAY_HOST."""
+        return self.metrics_host if self.metrics_host is not None else self.host
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
