@@ -139,38 +139,3 @@ def worker_serving(parent: int, client_port: int, server_port: int) -> int:
                     if os.readlink(fd) == f"socket:[{inode}]":
                         return pid
     pytest.fail(f"no worker of {parent} holds the connection from port {client_port}")
-
-
-def serve_to_exit(home: Path, *args: str, env: dict[str, str], timeout: float) -> tuple[int, str]:
-    """Run `gateway serve *args` that is expected to stop by itself: its exit code and output."""
-    command = [sys.executable, "-m", "gateway", "serve", *args]
-    try:
-        done = subprocess.run(
-            command, cwd=home, env=env, capture_output=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"`gateway serve` did not stop within {timeout} s: {exc.output!r}")
-    return done.returncode, (done.stdout + done.stderr).decode("utf-8", errors="replace")
-
-
-def serve_configs(
-    config: dict[str, Any], homes: list[Path], *args: str, **env: str
-) -> list[GatewayProcess]:
-    """serve_config() for several gateways at once (one per home): all start, then all are
-    waited for; if one does not come up, every one started is stopped."""
-    from tests.conftest import UPSTREAM_KEY
-
-    environment = clean_env(FAKE_UPSTREAM_KEY=UPSTREAM_KEY, **env)
-    started: list[GatewayProcess] = []
-    try:
-        for home in homes:
-            path = home / "config.yaml"
-            path.write_text(yaml.safe_dump(config), encoding="utf-8")
-            started.append(GatewayProcess(path, home, *args, env=environment))
-        for process in started:
-            process.wait_ready()
-    except BaseException:
-        for process in started:
-            process.stop()
-        raise
-    return started

@@ -23,7 +23,7 @@ from gateway.chats.store import Chat, RedisChatStore
 from gateway.redis_client import topology
 from tests.conftest import Gateway, config_for, parse_lines
 from tests.fake_upstream import FakeUpstream, Reply
-from tests.processes import serve_configs
+from tests.processes import serve_config
 from tests.redis_server import RedisClusterServers, RedisSentinels
 
 UI = "?protocol=ui-message-stream"
@@ -180,25 +180,25 @@ def test_limits_cache_and_chats_through_the_gateway(
 
 @pytest.fixture
 def two_gateways(
-    redis_url: str, upstream: FakeUpstream, tmp_path: Path
+    redis_url: str,
+    upstream: FakeUpstream,
+    start_gateway: Callable[..., Gateway],
+    tmp_path: Path,
 ) -> Iterator[tuple[httpx.Client, httpx.Client, dict[str, str]]]:
-    """Two `gateway serve` processes, each in its own home, sharing nothing but REDIS_URL (and
-    the upstream); a client on each, and the headers of the one key both know."""
+    """Two gateway processes sharing nothing but REDIS_URL (and the upstream): A, a `gateway
+    serve` child process; B, the gateway app served in this test process (one child process
+    less to start: importing LiteLLM takes seconds). A client on each, and the headers of the
+    one key both know."""
     api_keys, headers = fresh_key()
-    homes = [tmp_path / "gateway-a", tmp_path / "gateway-b"]
-    for home in homes:
-        home.mkdir()
-    processes = serve_configs(
-        everything(upstream), homes, REDIS_URL=redis_url, GATEWAY_API_KEYS=api_keys
-    )
-    clients = [httpx.Client(base_url=process.url, timeout=15) for process in processes]
+    config = everything(upstream)
+    served = serve_config(config, tmp_path, REDIS_URL=redis_url, GATEWAY_API_KEYS=api_keys)
+    a = httpx.Client(base_url=served.url, timeout=15)
     try:
-        yield clients[0], clients[1], headers
+        b = client_of(start_gateway(config, redis_url=redis_url, api_keys=api_keys))
+        yield a, b, headers
     finally:
-        for client in clients:
-            client.close()
-        for process in processes:
-            process.stop()
+        a.close()
+        served.stop()
 
 
 def test_two_gateways_share_one_rate_limit_and_the_cache(
