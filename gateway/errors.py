@@ -35,7 +35,10 @@ class UnknownProtocol(GatewayError):
 
 
 class UnknownModel(GatewayError):
-    status = 400
+    """Not a model ID of the YAML, or not one the client's key may use: the same 404 either
+    way, so a key cannot learn which IDs exist beyond its own."""
+
+    status = 404
     error_type = "unknown_model"
 
 

@@ -196,7 +196,7 @@ def test_a_key_limited_to_some_models_sees_no_other(
             headers=limited,
         ),
     ]
-    assert [r.status_code for r in refusals] == [400, 404, 404]
+    assert [r.status_code for r in refusals] == [404, 404, 404]
     for refused in refusals:
         # Exactly what an unknown ID gets, listing only the IDs this key may use.
         assert "unknown model 'chat-model'; known models: title-model" in refused.text

@@ -66,11 +66,11 @@ def test_invalid_json_gets_422(gateway_for: Gateway, raw: bytes) -> None:
     assert response.json()["error"]["type"] == "invalid_request"
 
 
-def test_unknown_model_is_400_listing_known_ids(
+def test_unknown_model_is_404_listing_known_ids(
     gateway_for: Gateway, upstream: FakeUpstream
 ) -> None:
     response = gateway_for.chat(model="gpt-5-turbo-max")
-    assert response.status_code == 400
+    assert response.status_code == 404
     error = response.json()["error"]
     assert error["type"] == "unknown_model"
     assert "'gpt-5-turbo-max'" in error["message"]

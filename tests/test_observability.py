@@ -89,10 +89,10 @@ def test_refusals_and_failures_are_logged_with_their_status(
     caplog.set_level(logging.INFO, logger="gateway.request")
     upstream.script(Fault(500))
     assert gateway.chat().status_code == 502
-    assert gateway.chat(model="no-such-model").status_code == 400
+    assert gateway.chat(model="no-such-model").status_code == 404
     failed, unknown = request_lines(caplog)
     assert failed["status"] == 502 and failed["error_type"] == "upstream_error"
-    assert unknown["status"] == 400 and unknown["model"] == "no-such-model"
+    assert unknown["status"] == 404 and unknown["model"] == "no-such-model"
 
 
 def test_log_formats_carry_the_fields() -> None:
@@ -333,7 +333,7 @@ def test_a_served_gateway_writes_one_text_line_per_forged_request(
         model = httpx.post(f"{server.url}/api/chat", json=body, timeout=30)
     finally:
         server.stop()
-    assert (path.status_code, spaced.status_code, model.status_code) == (404, 404, 400)
+    assert (path.status_code, spaced.status_code, model.status_code) == (404, 404, 404)
     lines = server.output().splitlines()
     assert not [line for line in lines if line.startswith(FORGED_LINE[:19])]
     by_id = {text_fields(line).get("request_id"): line for line in lines}

@@ -61,9 +61,7 @@ def openai_error_response(
     status: int, error_type: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     """OpenAI's error shape and status conventions, for clients of the /v1 door."""
-    if error_type == "unknown_model":
-        status = 404
-    elif status == 422:
+    if status == 422:
         status = 400
     openai_type = {401: "authentication_error", 429: "rate_limit_error"}.get(status)
     if openai_type is None:
@@ -76,9 +74,7 @@ def anthropic_error_response(
     status: int, error_type: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     """Anthropic's error shape and status conventions, for clients of the Messages door."""
-    if error_type == "unknown_model":
-        status = 404  # Anthropic's answer to a model it does not know: not_found_error
-    elif status == 422:
+    if status == 422:
         status = 400
     kind = anthropic_error_type(status, error_type)
     body = {"type": "error", "error": {"type": kind, "message": message}}
