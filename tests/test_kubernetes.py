@@ -3,25 +3,28 @@
 The kustomization is rendered in Python (its `resources`, loaded with yaml), every object is
 validated offline against the Kubernetes OpenAPI schemas (kubernetes-validate, strict), and the
 wiring is asserted: ports, probes, the config volume, Secret keys, shutdown timing, security
-context, selectors. Then a ConfigMap-style symlink swap is made under a running gateway.
+context, selectors, /metrics on its own port (GATEWAY_METRICS_PORT) that only monitoring reaches.
+Then a ConfigMap-style symlink swap is made under a running gateway that is answering requests.
 """
 
 from __future__ import annotations
 
 import os
-import re
+import threading
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import httpx
 import kubernetes_validate
 import pytest
 import yaml
 
 from gateway.config import load_config
-from tests.conftest import Gateway, config_for, model_entry
-from tests.fake_upstream import FakeUpstream
+from gateway.settings import Settings
+from tests.conftest import Gateway, config_for, model_entry, parse_lines
+from tests.fake_upstream import FakeUpstream, Reply
 from tests.test_container_command import dockerfile_env
-from tests.test_live_reload import SWITCH_DEADLINE, wait_until
+from tests.test_live_reload import SWITCH_DEADLINE, answer_text, ready, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 KUSTOMIZE = ROOT / "deploy" / "kubernetes"
@@ -102,6 +105,12 @@ def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
+def gateway_ports(objects: list[dict[str, Any]]) -> tuple[int, int]:
+    """GATEWAY_PORT and GATEWAY_METRICS_PORT as the gateway container sets them."""
+    env = env_of(gateway_container(objects))
+    return int(env["GATEWAY_PORT"]["value"]), int(env["GATEWAY_METRICS_PORT"]["value"])
+
+
 def test_every_object_validates_against_the_kubernetes_schemas(
     objects: list[dict[str, Any]],
 ) -> None:
@@ -124,10 +133,12 @@ def test_every_object_validates_against_the_kubernetes_schemas(
 def test_the_gateway_listens_where_the_image_and_probes_say(objects: list[dict[str, Any]]) -> None:
     gw = gateway_container(objects)
     env = env_of(gw)
-    port = int(env["GATEWAY_PORT"]["value"])
+    port, metrics_port = gateway_ports(objects)
     assert port == int(dockerfile_env()["GATEWAY_PORT"])
     assert env["GATEWAY_HOST"]["value"] == "0.0.0.0"
-    assert port_number(gw, port) == port
+    assert "GATEWAY_METRICS_HOST" not in env  # the metrics listener binds GATEWAY_HOST too
+    assert port_number(gw, "http") == port
+    assert port_number(gw, "metrics") == metrics_port
     probes = {kind: gw[kind]["httpGet"] for kind in ("livenessProbe", "readinessProbe")}
     assert probes["livenessProbe"]["path"] == "/health"
     assert probes["readinessProbe"]["path"] == "/health/ready"
@@ -135,50 +146,76 @@ def test_the_gateway_listens_where_the_image_and_probes_say(objects: list[dict[s
         assert port_number(gw, probe["port"]) == port
 
 
+def test_the_container_settings_are_valid_and_move_metrics_off_the_api_port(
+    objects: list[dict[str, Any]],
+) -> None:
+    """The gateway's own settings check accepts the container's plain values, and they put
+    /metrics on a port of its own (gateway/settings.py refuses GATEWAY_METRICS_PORT ==
+    GATEWAY_PORT; tests/test_metrics_port.py shows the main port then answers 404)."""
+    env = env_of(gateway_container(objects))
+    plain = {
+        name.removeprefix("GATEWAY_").lower(): item["value"]
+        for name, item in env.items()
+        if name.startswith("GATEWAY_") and "value" in item
+    }
+    settings = Settings(_env_file=None, **plain)
+    assert (settings.port, settings.metrics_port) == gateway_ports(objects)
+    assert settings.metrics_port != settings.port
+    assert settings.metrics_listen_host == "0.0.0.0"
+
+
 def test_the_public_service_never_reaches_metrics(objects: list[dict[str, Any]]) -> None:
-    """Services forward ports, not paths: the public one must not reach the gateway's port,
-    which serves /metrics; it goes to the sidecar, which answers /metrics with 404 and proxies
-    the rest to the gateway."""
-    gateway_port = int(env_of(gateway_container(objects))["GATEWAY_PORT"]["value"])
+    """Services forward ports, not paths: the public one reaches only the gateway's API port,
+    whose /metrics is a 404; the metrics port is reached only by the metrics Service."""
+    port, metrics_port = gateway_ports(objects)
+    assert [c["name"] for c in pod_spec(objects)["containers"]] == ["gateway"]  # no sidecar
+    assert not [o for o in objects if o["kind"] == "ConfigMap" and "nginx" in o["metadata"]["name"]]
+
     public = one(objects, "Service", "llm-gateway")
     assert public["spec"]["type"] == "ClusterIP"
     assert selects(public["spec"]["selector"], pod_labels(objects))
-    (port,) = public["spec"]["ports"]
-    assert port["port"] == 80
-    owner, target = pod_port(objects, port["targetPort"])
-    assert owner == "nginx" and target != gateway_port
-
-    conf = one(objects, "ConfigMap", "llm-gateway-nginx")["data"]["nginx.conf"]
-    assert f"listen {target};" in conf
-    assert f"server 127.0.0.1:{gateway_port};" in conf
-    assert re.search(r"location = /metrics \{\s*return 404;\s*\}", conf)
-    assert "proxy_buffering off;" in conf
-    nginx = container(objects, "nginx")
-    (mount,) = [m for m in nginx["volumeMounts"] if m["name"] == "nginx-config"]
-    assert mount["mountPath"] == "/etc/nginx/nginx.conf"
+    (public_port,) = public["spec"]["ports"]
+    assert public_port["port"] == 80
+    target = pod_port(objects, public_port["targetPort"])
+    assert target == ("gateway", port) and target[1] != metrics_port
 
     metrics = one(objects, "Service", "llm-gateway-metrics")
+    assert metrics["spec"]["type"] == "ClusterIP"
     assert selects(metrics["spec"]["selector"], pod_labels(objects))
     (mport,) = metrics["spec"]["ports"]
-    assert pod_port(objects, mport["targetPort"]) == (gateway_container(objects)["name"], 8000)
+    assert mport["name"] == "metrics"
+    assert pod_port(objects, mport["targetPort"]) == ("gateway", metrics_port)
 
 
-def test_network_policy_opens_the_gateway_port_to_monitoring_only(
+def test_prometheus_annotations_name_the_metrics_port(objects: list[dict[str, Any]]) -> None:
+    _, metrics_port = gateway_ports(objects)
+    annotations = one(objects, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(metrics_port)
+    assert annotations["prometheus.io/path"] == "/metrics"
+
+
+def test_network_policy_opens_the_metrics_port_to_monitoring_only(
     objects: list[dict[str, Any]],
 ) -> None:
     policy = one(objects, "NetworkPolicy")["spec"]
     assert selects(policy["podSelector"]["matchLabels"], pod_labels(objects))
     assert policy["policyTypes"] == ["Ingress"]
-    gateway_port = int(env_of(gateway_container(objects))["GATEWAY_PORT"]["value"])
+    port, metrics_port = gateway_ports(objects)
+    opened: dict[int, list[Any]] = {}
     for rule in policy["ingress"]:
         ports = {pod_port(objects, p["port"])[1] for p in rule["ports"]}
-        if gateway_port in ports:
+        if metrics_port in ports:
+            assert ports == {metrics_port}
             (source,) = rule["from"]
             assert source == {
                 "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
             }
         else:
-            assert ports == {8080}
+            assert ports == {port}, "only the API port is open beyond monitoring"
+        for number in ports:
+            opened.setdefault(number, []).append(rule.get("from"))
+    assert set(opened) == {port, metrics_port}
 
 
 def test_the_model_map_is_a_configmap_directory_and_loads(
@@ -301,9 +338,56 @@ def kubelet_write(directory: Path, files: dict[str, str], stamp: str) -> None:
         (directory / old).rmdir()
 
 
+STEADY = Reply(chunks=["steady ", "answers ", "through ", "the ", "swap"], chunk_delay=0.01)
+
+
+class ChatLoop:
+    """Chat requests one after another on their own connection pool until stopped, each
+    checked: 200 and the whole answer, ending with finishReason "stop"."""
+
+    def __init__(self, url: str, model: str = "chat-model") -> None:
+        self.url = url
+        self.model = model
+        self.done = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chat-loop", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        body = {"model": self.model, "messages": [{"role": "user", "content": "hi"}]}
+        with httpx.Client(base_url=self.url, timeout=15) as client:
+            while not self._stop.is_set():
+                try:
+                    response = client.post("/api/chat", json=body)
+                    failure = answer_problem(response)
+                except httpx.HTTPError as exc:
+                    failure = f"{type(exc).__name__}: {exc}"
+                if failure is not None:
+                    self.failures.append(failure)
+                self.done += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        assert not self._thread.is_alive(), "a chat request hung"
+
+
+def answer_problem(response: httpx.Response) -> str | None:
+    """What is wrong with a chat answer, None when it is a complete 200."""
+    if response.status_code != 200:
+        return f"{response.status_code}: {response.text[:200]}"
+    parts = parse_lines(response.text)
+    if answer_text(response) != STEADY.text or parts[-1][1].get("finishReason") != "stop":
+        return f"incomplete answer: {response.text[:300]!r}"
+    return None
+
+
 def test_live_reload_follows_a_configmap_symlink_swap(
     background_loop: Any, tmp_path: Path, upstream: FakeUpstream
 ) -> None:
+    """The issue's must-show: the kubelet's `..data` swap reloads a running gateway within its
+    poll interval, with no failed request while it happens."""
     mounted = tmp_path / "gateway"
     mounted.mkdir()
     first = config_for(upstream)
@@ -312,24 +396,37 @@ def test_live_reload_follows_a_configmap_symlink_swap(
     )
     path = mounted / "litellm_config.yaml"
     assert path.is_symlink()
+    upstream.default = STEADY
 
     gateway = Gateway(background_loop, path, config_poll_seconds=0.1).start()
+    assert gateway.client is not None
+    client = gateway.client
+
+    def model_ids() -> set[str]:
+        return {m["id"] for m in client.get("/v1/models").json()["data"]}
+
+    assert "added-by-configmap" not in model_ids()
+    loop = ChatLoop(gateway.url)
     try:
-        assert gateway.client is not None
-        client = gateway.client
-
-        def model_ids() -> set[str]:
-            return {m["id"] for m in client.get("/v1/models").json()["data"]}
-
-        assert "added-by-configmap" not in model_ids()
+        wait_until(lambda: loop.done >= 3, 30)  # requests are flowing before the swap
         second = config_for(upstream)
         second["model_list"].append(model_entry("added-by-configmap", upstream))
         kubelet_write(
             mounted, {"litellm_config.yaml": yaml.safe_dump(second)}, "..2025_01_01_00_01_00.2"
         )
         wait_until(lambda: "added-by-configmap" in model_ids(), SWITCH_DEADLINE + 1)
+        switched_at = loop.done
+        wait_until(lambda: loop.done >= switched_at + 3, 30)  # and still flowing after it
+        loop.stop()
+
+        assert loop.failures == [], f"{len(loop.failures)} of {loop.done} failed"
+        assert ready(gateway)["config"]["generation"] == 2
         assert client.get("/health/ready").status_code == 200
+        # The new model ID is served, and the models the map kept still are.
+        for model in ("added-by-configmap", "chat-model"):
+            assert answer_problem(gateway.chat(model=model)) is None, model
     finally:
+        loop.stop()
         gateway.stop()
 
 
