@@ -99,6 +99,11 @@ def ready(client: httpx.Client) -> dict[str, Any]:
     return dict(client.get("/health/ready").json())
 
 
+def line_text(body: str) -> str:
+    """The text of a line-format stream (/api/chat's default protocol)."""
+    return "".join(part["textDelta"] for code, part in parse_lines(body) if code == "0")
+
+
 def assert_on_redis(client: httpx.Client) -> None:
     report = ready(client)
     assert report["redis"] == "ok" and report["rate_limit_store"] == "redis", report
@@ -223,7 +228,7 @@ def test_two_gateways_share_one_rate_limit_and_the_cache(
     assert miss.status_code == 200 and hit.status_code == 200
     assert miss.headers["x-cache"] == "miss" and hit.headers["x-cache"] == "hit"
     assert len(upstream.requests) == calls + 1
-    assert _line_text(hit.text) == _line_text(miss.text) == upstream.default.text
+    assert line_text(hit.text) == line_text(miss.text) == upstream.default.text
 
 
 @dataclass
@@ -252,13 +257,12 @@ def finished(stream: Streamed) -> bool:
     """The stream carries the whole answer, ends with its finish part, and has no error."""
     if stream.door == "/api/chat":
         parts = parse_lines(stream.body)
-        text = "".join(part["textDelta"] for code, part in parts if code == "0")
         return bool(
             parts
             and all(code in ("0", "d") for code, _ in parts)
             and parts[-1][0] == "d"
             and parts[-1][1]["finishReason"] == "stop"
-            and text == "".join(WORDS)
+            and line_text(stream.body) == "".join(WORDS)
         )
     events = [line[len("data: ") :] for line in stream.body.split("\n") if line]
     if not events or events[-1] != "[DONE]":
@@ -289,13 +293,13 @@ def test_a_sentinel_failover_under_20_streams_costs_no_500_and_cuts_no_stream(
 
     streams: list[Streamed] = []
     failures: list[BaseException] = []
-    in_flight = threading.Semaphore(0)
+    streams_started = threading.Semaphore(0)
     stop = threading.Event()
 
     def load(door: str) -> None:
         try:
             while not stop.is_set():
-                in_flight.release()
+                streams_started.release()
                 streams.append(stream_once(client, load_headers, door))
         except BaseException as error:  # reported below
             failures.append(error)
@@ -307,7 +311,7 @@ def test_a_sentinel_failover_under_20_streams_costs_no_500_and_cuts_no_stream(
         worker.start()
     try:
         for _ in range(STREAMS):  # every worker has a stream going
-            assert in_flight.acquire(timeout=10), "the load did not start"
+            assert streams_started.acquire(timeout=10), "the load did not start"
         time.sleep(0.5)  # and the streams are answering
         killed_at = time.monotonic()
         sentinels.master.stop()  # the master is gone: the Sentinels promote the replica
@@ -353,10 +357,6 @@ def test_a_sentinel_failover_under_20_streams_costs_no_500_and_cuts_no_stream(
     chat_id = f"chat-{uuid.uuid4().hex[:8]}"
     chat_by_id(client, headers, chat_id, "after the failover")
     assert stored_roles(client, headers, chat_id) == ["user", "assistant"]
-
-
-def _line_text(body: str) -> str:
-    return "".join(part["textDelta"] for code, part in parse_lines(body) if code == "0")
 
 
 def _exists(redis_url: str, key: str) -> bool:
