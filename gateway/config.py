@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -41,12 +41,24 @@ from pydantic import (
 
 from gateway.yaml_source import YamlDocument, YamlProblem, parse_yaml
 
+if TYPE_CHECKING:
+    from gateway.litellm_callbacks import CallbackPlan
+
 ENV_PREFIX = "os.environ/"
 TOP_LEVEL_KEYS = ("model_list", "router_settings", "litellm_settings", "gateway")
 # LiteLLM module settings the YAML may set (the rest of LiteLLM Proxy's litellm_settings concern
 # its own proxy features, not this gateway).
-LITELLM_SETTINGS = {"drop_params": bool, "modify_params": bool}
+LITELLM_SETTINGS: dict[str, type] = {
+    "drop_params": bool,
+    "modify_params": bool,
+    # Logging callbacks: lists of LiteLLM integration names or module.attribute CustomLogger
+    # instances (gateway/litellm_callbacks.py says how each reaches LiteLLM).
+    "success_callback": list,
+    "failure_callback": list,
+    "callbacks": list,
+}
 # Those LiteLLM also takes per call: they ride with each deployment, never set process-wide.
+# (Callback names ride per call too, from GatewayConfig.callback_plan.)
 CALL_SETTINGS = frozenset({"drop_params"})
 FALLBACK_KINDS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
 # Routing strategies that steer by the usage LiteLLM's stream callbacks record (the lean reader
@@ -325,7 +337,15 @@ class GatewayConfig:
         call_settings = {
             name: value for name, value in self.litellm_settings.items() if name in CALL_SETTINGS
         }
+        call_settings.update(self.callback_plan.call_settings())
         return [d.router_entry(call_settings, counts[d.model_id] == 1) for d in callable_]
+
+    @property
+    def callback_plan(self) -> CallbackPlan:
+        """The LiteLLM logging callbacks litellm_settings lists, split by how they are passed."""
+        from gateway.litellm_callbacks import plan_of
+
+        return plan_of(self.litellm_settings)
 
     def stream_reader_of(self, deployment: Deployment) -> tuple[StreamReader, str]:
         """How `deployment`'s streams are read, and why (for check-config and /health/ready)."""
@@ -335,6 +355,10 @@ class GatewayConfig:
             return "litellm", f"set by {where}"
         if not deployment.openai_shaped:
             return "litellm", f"provider {deployment.provider!r} does not stream OpenAI chunks"
+        if self.callback_plan.configured:
+            # The lean reader never returns LiteLLM's stream wrapper, and the wrapper is what
+            # runs success (and mid-stream failure) callbacks when a stream ends.
+            return "litellm", "litellm_settings callbacks run in LiteLLM's stream wrapper"
         strategy = self.router_settings.get("routing_strategy")
         if strategy in CALLBACK_ROUTING:
             return "litellm", f"routing_strategy {strategy!r} needs LiteLLM's stream callbacks"
@@ -628,8 +652,11 @@ class _Validator:
                 self.problem(
                     ("litellm_settings", key),
                     f"litellm_settings.{key}",
-                    f"not supported; supported: {', '.join(LITELLM_SETTINGS)}",
+                    f"not supported{_did_you_mean(str(key), LITELLM_SETTINGS)}; "
+                    f"supported: {', '.join(LITELLM_SETTINGS)}",
                 )
+            elif expected is list:
+                self._check_callbacks(key, value)
             elif not isinstance(value, expected):
                 self.problem(
                     ("litellm_settings", key),
@@ -637,6 +664,48 @@ class _Validator:
                     f"must be {expected.__name__}",
                 )
         return dict(raw)
+
+    def _check_callbacks(self, key: str, value: object) -> None:
+        """Each callback names one of LiteLLM's integrations or a CustomLogger instance."""
+        from gateway.litellm_callbacks import (
+            is_object_reference,
+            known_callback_names,
+            placeholder_names,
+            reference_problem,
+        )
+
+        if not isinstance(value, list):
+            self.problem(
+                ("litellm_settings", key),
+                f"litellm_settings.{key}",
+                "must be a list of callback names, e.g. [langfuse]",
+            )
+            return
+        known = known_callback_names()
+        for position, name in enumerate(value):
+            at = ("litellm_settings", key, position)
+            where = f"litellm_settings.{key}[{position}]"
+            if not isinstance(name, str) or not name:
+                self.problem(at, where, "must be a callback name (a string)")
+            elif is_object_reference(name):
+                problem = reference_problem(name)
+                if problem:
+                    self.problem(at, where, problem)
+            elif name not in known:
+                hint = _did_you_mean(name, sorted(known))
+                self.problem(
+                    at,
+                    where,
+                    f"unknown LiteLLM callback {name!r}{hint} (a name from LiteLLM's "
+                    "integrations, or module.attribute naming a CustomLogger instance)",
+                )
+            elif name in placeholder_names():
+                self.problem(
+                    at,
+                    where,
+                    f"LiteLLM's {name!r} callback needs the litellm-enterprise package, which "
+                    "is not installed (LiteLLM would run a logger that does nothing)",
+                )
 
     def _check_tools(self, options: GatewayOptions, deployments: list[Deployment]) -> None:
         from gateway.tools import REGISTRY

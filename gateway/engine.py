@@ -42,8 +42,10 @@ from gateway.events import (
     ToolResult,
     Usage,
 )
+from gateway.litellm_callbacks import install_process_callbacks
 from gateway.litellm_reach import GatewayRouter, LeanStream
 from gateway.outcome import CallOutcome
+from gateway.pricing import PriceList
 from gateway.providers import register_providers
 from gateway.redaction import Redactor
 from gateway.tools import REGISTRY, Tool, ToolContext
@@ -120,11 +122,16 @@ def build_router(config: GatewayConfig) -> GatewayRouter:
     # whatever router_settings.num_retries says (and sleep out a provider's Retry-After). It is
     # only read there; a deployment's own litellm_params.max_retries still wins.
     litellm.DEFAULT_MAX_RETRIES = 0  # type: ignore[misc]
-    return GatewayRouter(
+    router = GatewayRouter(
         lean_deployments=config.lean_deployment_ids(),
         model_list=config.router_model_list(),
         **config.router_settings,
     )
+    # litellm_settings callbacks: names ride per call in router_model_list(); CustomLogger
+    # instances can only be process-wide in LiteLLM, so each (re)load replaces the last load's
+    # (gateway/litellm_callbacks.py). After the Router: one that fails to build changes nothing.
+    install_process_callbacks(config.callback_plan)
+    return router
 
 
 _MODIFY_PARAMS = litellm.modify_params  # LiteLLM's own default (LITELLM_MODIFY_PARAMS)
@@ -138,6 +145,7 @@ class Engine:
         self._cached_models = frozenset(config.options.cache.models)
         self._deployments = deployment_identities(config) if self.cache else {}
         self.redactor = Redactor(config.secrets())
+        self.prices = PriceList(config)
         self._modes = {model_id: config.mode_of(model_id) for model_id in config.model_ids}
         # Model IDs whose every deployment is read lean: even a client that wants one JSON
         # answer gets it read from a stream, which skips LiteLLM's per-response success
@@ -261,10 +269,12 @@ class Engine:
                 usage = step.usage if usage is None else usage + step.usage
                 calls = step.completed_tool_calls
                 if not calls or call.client_runs_tools:
-                    yield StepFinish(step.finish_reason, step.usage)
+                    yield StepFinish(step.finish_reason, step.usage, deployment=step.deployment)
                     yield self._finish(call, step.finish_reason, usage)
                     return
-                yield StepFinish("tool-calls", step.usage, is_continued=True)
+                yield StepFinish(
+                    "tool-calls", step.usage, is_continued=True, deployment=step.deployment
+                )
                 results = await run_tool_calls(
                     calls, prepared.tools, self._tool_context, self.config.options.tool_timeout
                 )
@@ -315,7 +325,7 @@ class Engine:
             kwargs["tools"] = prepared.specs
         if not (call.stream or call.model_id in self._lean_models):
             response = await self.router.acompletion(**kwargs)
-            _note_deployment(call.outcome, response)
+            step.deployment = _note_deployment(call.outcome, response)
             yield StepStart(step=step_number, message_id=_message_id(call, step_number))
             events = step.absorb_response(response)
             if not step.finished:
@@ -327,7 +337,7 @@ class Engine:
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}
         response = await self.router.acompletion(**kwargs)
-        _note_deployment(call.outcome, response)
+        step.deployment = _note_deployment(call.outcome, response)
         lean = isinstance(response, LeanStream)
         if call.outcome.reader is None:
             call.outcome.reader = "lean" if lean else "litellm"
@@ -463,10 +473,12 @@ def _tool_message(result: ToolResult) -> dict[str, Any]:
 _FIRST_TOKEN_EVENTS = frozenset({TextDelta, ReasoningDelta, ToolCallStart, ToolCall})
 
 
-def _note_deployment(outcome: CallOutcome, response: Any) -> None:
-    """Remember which model_list entry answered the first model call (after any fallback)."""
+def _note_deployment(outcome: CallOutcome, response: Any) -> str | None:
+    """The model_list entry that answered (after any fallback); the first call's is the outcome."""
+    hidden = getattr(response, "_hidden_params", None) or {}
+    deployment = hidden.get("model_id")
+    if not isinstance(deployment, str):
+        return None
     if outcome.deployment is None:
-        hidden = getattr(response, "_hidden_params", None) or {}
-        deployment = hidden.get("model_id")
-        if isinstance(deployment, str):
-            outcome.deployment = deployment
+        outcome.deployment = deployment
+    return deployment

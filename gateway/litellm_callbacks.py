@@ -1,0 +1,191 @@
+"""LiteLLM logging callbacks listed under `litellm_settings` (Langfuse, Datadog, S3, ...).
+
+    litellm_settings:
+      success_callback: [langfuse]               # after each answer
+      failure_callback: [langfuse]               # after each failed provider call
+      callbacks: [my_callbacks.handler]          # both; module.attribute naming a CustomLogger
+
+A callback is either a name from LiteLLM's own list of integrations
+(`litellm._known_custom_logger_compatible_callbacks`), configured by the environment variables
+LiteLLM documents for it, or `module.attribute` naming a `CustomLogger` instance, as LiteLLM
+Proxy's `callbacks: custom_callbacks.proxy_handler_instance`.
+
+How each reaches LiteLLM, and why:
+
+- A name rides with every call, as drop_params does (`success_callback` / `failure_callback`
+  in each deployment's litellm_params). LiteLLM turns it into its integration's logger for that
+  call (one instance per integration, kept by LiteLLM) and runs its async hooks. Nothing is set
+  on the litellm module, so a reload that drops a name really drops it.
+- A `CustomLogger` instance cannot ride per call: LiteLLM runs a per-call instance's sync hooks
+  only, and only for sync calls (the gateway's are all async), and the Router deep-copies its
+  model_list, which would copy the instance. So instances go into LiteLLM's process-wide async
+  lists (`litellm._async_success_callback` / `_async_failure_callback`), set from the snapshot on
+  each (re)load by `install_process_callbacks`; the ones the previous load put there are taken
+  out first. Their `async_log_success_event` / `async_log_failure_event` run.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+# The litellm_settings keys that list callbacks, and the events each one is told of.
+CALLBACK_KEYS: dict[str, tuple[str, ...]] = {
+    "success_callback": ("success",),
+    "failure_callback": ("failure",),
+    "callbacks": ("success", "failure"),
+}
+
+
+@cache
+def known_callback_names() -> frozenset[str]:
+    """LiteLLM's integrations that it can run from a per-call callback list, by name."""
+    import litellm
+
+    return frozenset(litellm._known_custom_logger_compatible_callbacks)
+
+
+@cache
+def placeholder_names() -> frozenset[str]:
+    """Names LiteLLM knows but would serve with a do-nothing CustomLogger here.
+
+    LiteLLM's generic_api and e-mail/PagerDuty alerting integrations live in the separate
+    litellm-enterprise package; without it LiteLLM silently puts a bare CustomLogger in their
+    place. Read from LiteLLM's own fallbacks, so installing the package lifts the refusal.
+    """
+    from litellm.integrations.custom_logger import CustomLogger
+    from litellm.litellm_core_utils import litellm_logging
+
+    names: set[str] = set()
+    if getattr(litellm_logging, "GenericAPILogger", None) is CustomLogger:
+        names.add("generic_api")
+    alerting = getattr(litellm_logging, "_enterprise_alerting_loggers", None)
+    if alerting is not None:
+        for name, logger_class in alerting()._asdict().items():
+            if logger_class is CustomLogger:
+                names.add(name)
+    return frozenset(names) & known_callback_names()
+
+
+def is_object_reference(name: str) -> bool:
+    """`module.attribute` (a CustomLogger instance) rather than an integration's name."""
+    return "." in name
+
+
+def resolve_object(reference: str) -> Any:
+    """The object `module.attribute` names; ImportError/AttributeError say why not."""
+    module_name, _, attribute = reference.rpartition(".")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute)
+
+
+def reference_problem(reference: str) -> str | None:
+    """Why `module.attribute` cannot be used as a callback, or None if it can."""
+    from litellm.integrations.custom_logger import CustomLogger
+
+    try:
+        target = resolve_object(reference)
+    except ImportError as exc:
+        return f"cannot import {reference!r}: {exc}"
+    except AttributeError:
+        module_name, _, attribute = reference.rpartition(".")
+        return f"module {module_name!r} has no attribute {attribute!r}"
+    except Exception as exc:  # the module raised while importing
+        return f"cannot import {reference!r}: {exc.__class__.__name__}: {exc}"
+    if isinstance(target, type) and issubclass(target, CustomLogger):
+        return (
+            f"{reference!r} is a CustomLogger class; name an instance of it "
+            "(e.g. handler = MyLogger() in the module)"
+        )
+    if not isinstance(target, CustomLogger):
+        return (
+            f"{reference!r} is a {type(target).__name__}, not a "
+            "litellm.integrations.custom_logger.CustomLogger instance"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class CallbackPlan:
+    """What a snapshot's litellm_settings ask of LiteLLM's logging, split by how it is passed."""
+
+    # Integration names, passed with every call.
+    success_names: tuple[str, ...] = ()
+    failure_names: tuple[str, ...] = ()
+    # `module.attribute` references to CustomLogger instances, registered process-wide.
+    success_objects: tuple[str, ...] = ()
+    failure_objects: tuple[str, ...] = ()
+
+    @property
+    def configured(self) -> bool:
+        return bool(
+            self.success_names or self.failure_names or self.success_objects or self.failure_objects
+        )
+
+    def call_settings(self) -> dict[str, list[str]]:
+        """The per-call keyword arguments (deployment litellm_params) for the named ones."""
+        settings: dict[str, list[str]] = {}
+        if self.success_names:
+            settings["success_callback"] = list(self.success_names)
+        if self.failure_names:
+            settings["failure_callback"] = list(self.failure_names)
+        return settings
+
+
+def plan_of(litellm_settings: Mapping[str, Any]) -> CallbackPlan:
+    """The callbacks a validated litellm_settings lists (duplicates once, first place kept)."""
+    lists: dict[tuple[str, bool], list[str]] = {}
+    for key, events in CALLBACK_KEYS.items():
+        for name in litellm_settings.get(key) or ():
+            for event in events:
+                bucket = lists.setdefault((event, is_object_reference(name)), [])
+                if name not in bucket:
+                    bucket.append(name)
+
+    def of(event: str, objects: bool) -> tuple[str, ...]:
+        return tuple(lists.get((event, objects), ()))
+
+    return CallbackPlan(
+        success_names=of("success", False),
+        failure_names=of("failure", False),
+        success_objects=of("success", True),
+        failure_objects=of("failure", True),
+    )
+
+
+# What the last install_process_callbacks put into LiteLLM's lists, so the next one can take it
+# out again (by identity: an operator's own registrations are left alone).
+_installed: list[tuple[str, Any]] = []
+
+
+def install_process_callbacks(plan: CallbackPlan) -> None:
+    """Make LiteLLM's process-wide async lists hold exactly `plan`'s CustomLogger instances.
+
+    The one place callbacks are set on the litellm module, and only because LiteLLM runs a
+    CustomLogger instance's async hooks from there alone (see the module docstring). Called on
+    every (re)load: what the previous load registered is removed, so a reload that drops a
+    callback stops it. While an old engine drains its last answers after a reload, those answers
+    are logged by the new snapshot's instances.
+    """
+    import litellm
+
+    lists = {
+        "success": litellm._async_success_callback,
+        "failure": litellm._async_failure_callback,
+    }
+    for event, instance in _installed:
+        target = lists[event]
+        target[:] = [item for item in target if item is not instance]  # in place: LiteLLM's list
+    _installed.clear()
+    wanted = [
+        *(("success", resolve_object(ref)) for ref in plan.success_objects),
+        *(("failure", resolve_object(ref)) for ref in plan.failure_objects),
+    ]
+    for event, instance in wanted:
+        target = lists[event]
+        if not any(item is instance for item in target):
+            target.append(instance)
+            _installed.append((event, instance))
