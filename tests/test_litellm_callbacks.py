@@ -158,25 +158,49 @@ def test_success_callbacks_fire_for_streamed_and_plain_answers_on_both_doors(
     assert not [e for e in recorder.events if e["event"] == "failure"]
 
 
+def test_embedding_calls_are_logged_too(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, receiver: LogReceiver
+) -> None:
+    config = with_callbacks(upstream, success_callback=["datadog", RECORDER])
+    entry = model_entry("embed-model", upstream, model="openai/text-embedding-3-small")
+    entry["model_info"] = {"mode": "embedding"}
+    config["model_list"].append(entry)
+    gateway = start_gateway(config)
+    assert gateway.client is not None
+
+    body = {"model": "embed-model", "input": "a question"}
+    assert gateway.client.post("/v1/embeddings", json=body).status_code == 200
+    wait_for(lambda: receiver.statuses() == ["success"], "datadog's log of the embedding")
+    wait_for(lambda: len(recorder.events) == 1, "the recorder")
+    assert recorder.events[0]["model_group"] == "embed-model"
+
+
 def test_failure_callbacks_fire_when_the_upstream_fails(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream, receiver: LogReceiver
 ) -> None:
-    gateway = start_gateway(with_callbacks(upstream, failure_callback=["datadog", RECORDER]))
+    # The success callback is only a marker: once it has seen an answer, a success reported to
+    # datadog (run per call, before any process-wide callback) would have been posted too.
+    gateway = start_gateway(
+        with_callbacks(
+            upstream, failure_callback=["datadog", RECORDER], success_callback=[OTHER_RECORDER]
+        )
+    )
+    assert gateway.client is not None
     upstream.script(Fault(500, "database on fire"), Reply())
 
     assert gateway.chat(messages=USER).status_code == 502
     wait_for(lambda: receiver.statuses() == ["failure"], "datadog's failure log")
     wait_for(lambda: [e["event"] for e in recorder.events] == ["failure"], "the recorder")
     assert recorder.events[0]["model_group"] == "chat-model"
+    assert other_recorder.events == []  # a failure is not reported to success callbacks
 
-    # Failure callbacks only: a success is not reported to them.
+    # Failure callbacks only: successes are not reported to them.
     assert gateway.chat(messages=USER).status_code == 200
     assert gateway.chat(messages=USER, stream=False).status_code == 200
-    install_process_callbacks(CallbackPlan(success_objects=(OTHER_RECORDER,)))
-    assert gateway.chat(messages=USER, stream=False).status_code == 200
-    # other_recorder sits after `recorder` in LiteLLM's list: once it has the success, a success
-    # reported to `recorder` (or to datadog, which runs first) would be there too.
-    wait_for(lambda: len(other_recorder.events) == 1, "the marker callback")
+    body = {"model": "chat-model", "messages": USER, "stream": True}
+    assert gateway.client.post("/v1/chat/completions", json=body).status_code == 200
+    wait_for(lambda: len(other_recorder.events) == 3, "the marker callback")
+    assert [e["event"] for e in other_recorder.events] == ["success"] * 3
     assert [e["event"] for e in recorder.events] == ["failure"]
     assert receiver.statuses() == ["failure"]
 
