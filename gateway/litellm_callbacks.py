@@ -1,4 +1,4 @@
-"""LiteLLM logging callbacks listed under `litellm_settings` (Langfuse, Datadog, S3, ...).
+"""LiteLLM logging callbacks listed under `litellm_settings` (Langfuse, Datadog, s3_v2, ...).
 
     litellm_settings:
       success_callback: [langfuse]               # after each answer
@@ -22,6 +22,13 @@ How each reaches LiteLLM, and why:
   lists (`litellm._async_success_callback` / `_async_failure_callback`), set from the snapshot on
   each (re)load by `install_process_callbacks`; the ones the previous load put there are taken
   out first. Their `async_log_success_event` / `async_log_failure_event` run.
+
+LiteLLM's older string callbacks outside that list ("s3", "sentry", "slack", "helicone", ...)
+work only as process-wide settings that are never undone, so they are refused like typos. An
+integration whose own package is missing (langfuse without the `langfuse` SDK, say) is still
+accepted: LiteLLM logs the error on each call and skips it, the answer is unaffected. The
+litellm-enterprise ones, which LiteLLM would silently replace by a do-nothing logger, are
+refused (`placeholder_names`).
 """
 
 from __future__ import annotations
