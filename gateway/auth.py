@@ -2,7 +2,8 @@
 
 Keys come from `GATEWAY_API_KEYS` (comma-separated `name:key` or bare `key`) and/or a keys file
 (`GATEWAY_API_KEYS_FILE`, YAML: a list of `{name, key}`, each optionally with `rate_limit`,
-`tokens_per_minute` and `models`, the model IDs it may use). Logs name a key by its name, or by a
+`tokens_per_minute`, `models` (the model IDs it may use) and a spend budget, `max_budget` US
+dollars per `budget_duration` (see gateway/budgets.py)). Logs name a key by its name, or by a
 short hash when it has none. With no keys configured the gateway runs open.
 """
 
@@ -17,7 +18,9 @@ from typing import Any
 
 import yaml
 from limits import parse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gateway.budgets import SpendBudget, check_duration
 
 MIN_KEY_LENGTH = 16
 
@@ -35,6 +38,7 @@ class ApiKey:
     tokens_per_minute: int | None = None
     # The model IDs this key may use (keys file only); None: every model ID.
     models: frozenset[str] | None = None
+    budget: SpendBudget | None = None
 
     @property
     def tenant(self) -> str:
@@ -49,6 +53,27 @@ class _KeyEntry(BaseModel):
     rate_limit: str | None = None
     tokens_per_minute: int | None = Field(default=None, ge=1)
     models: list[str] | None = Field(default=None, min_length=1)
+    max_budget: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    budget_duration: str | None = None
+
+    @field_validator("budget_duration")
+    @classmethod
+    def _check_duration(cls, value: str | None) -> str | None:
+        return check_duration(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _budget_has_both_halves(self) -> _KeyEntry:
+        if (self.max_budget is None) != (self.budget_duration is None):
+            # A budget with no window would never start again; a window with no budget is
+            # a typo.
+            raise ValueError("max_budget and budget_duration go together (e.g. 10.0 per '30d')")
+        return self
+
+    @property
+    def budget(self) -> SpendBudget | None:
+        if self.max_budget is None or self.budget_duration is None:
+            return None
+        return SpendBudget(self.max_budget, self.budget_duration)
 
     @field_validator("rate_limit")
     @classmethod
@@ -111,6 +136,7 @@ class KeyStore:
                 entry.rate_limit,
                 entry.tokens_per_minute,
                 frozenset(entry.models) if entry.models is not None else None,
+                entry.budget,
             )
             for entry, digest in zip(entries, digests, strict=True)
         )

@@ -56,6 +56,8 @@ class StepState:
     # Keep the deltas for the cache (only when this answer may be stored).
     record: bool = False
     deltas: list[Any] = field(default_factory=list)
+    # The model_list entry that answered this call (`<model ID>#<index>`), when LiteLLM says.
+    deployment: str | None = None
 
     @property
     def text(self) -> str:

@@ -22,6 +22,7 @@ import difflib
 import hashlib
 import inspect
 import ipaddress
+import math
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -72,6 +73,8 @@ LONE_DEPLOYMENT_ALLOWED_FAILS = 3
 # chat models, POST /v1/embeddings only embedding models. Unmarked entries are chat models.
 ModelMode = Literal["chat", "embedding"]
 MODEL_MODES: tuple[ModelMode, ...] = ("chat", "embedding")
+# A deployment's own price (as LiteLLM Proxy takes custom prices): spend budgets use it.
+PRICE_FIELDS = ("input_cost_per_token", "output_cost_per_token")
 # Router arguments that the YAML must not set: the gateway owns them.
 ROUTER_OWNED_KEYS = {"model_list", "redis_url", "redis_host", "redis_port", "redis_password"}
 
@@ -152,6 +155,15 @@ def _in_networks(address: str, texts: tuple[str, ...]) -> bool:
     except ValueError:
         return False
     return any(ip in network for network in _networks(texts))
+
+
+def _is_price(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
 
 
 def _valid_limit(text: str) -> str:
@@ -567,6 +579,16 @@ class _Validator:
                 f"{mode!r} is not served by this gateway; use one of {', '.join(MODEL_MODES)}",
             )
             return None
+        for section, values in (("litellm_params", params), ("model_info", schema.model_info)):
+            for price_field in PRICE_FIELDS:
+                price = values.get(price_field)
+                if price_field in values and not _is_price(price):
+                    self.problem(
+                        (*at, section, price_field),
+                        f"{label}: {section}.{price_field}",
+                        f"{price!r} is not a price: US dollars per token, a number >= 0",
+                    )
+                    return None
         resolved, missing, secrets = _resolve_env(params)
         return Deployment(
             model_id=schema.model_name,

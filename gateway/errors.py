@@ -83,6 +83,13 @@ class TokenBudgetExceeded(GatewayError):
     error_type = "token_budget_exceeded"
 
 
+class BudgetExceeded(GatewayError):
+    """The key's spend budget in money (`max_budget` per `budget_duration`) is used up."""
+
+    status = 429
+    error_type = "budget_exceeded"
+
+
 # --- what the provider said ------------------------------------------------------------------
 
 

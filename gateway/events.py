@@ -86,6 +86,8 @@ class StepFinish:
     finish_reason: str
     usage: Usage
     is_continued: bool = False
+    # The model_list entry that answered (`<model ID>#<index>`), for pricing; None when unknown.
+    deployment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

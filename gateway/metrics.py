@@ -53,8 +53,14 @@ CACHE_LOOKUPS = Counter(
 )
 RATE_LIMIT_REFUSALS = Counter(
     "gateway_rate_limit_refusals",
-    "Requests refused with 429: kind is requests or tokens.",
+    "Requests refused with 429: kind is requests, tokens or budget (money).",
     ["model", "kind"],
+)
+SPEND = Counter(
+    "gateway_spend_dollars",
+    "What providers' answers cost in US dollars, priced per deployment (the model_list "
+    "entry's price or LiteLLM's cost map); cache hits cost nothing.",
+    ["model"],
 )
 UPSTREAM_ERRORS = Counter(
     "gateway_upstream_errors",

@@ -24,6 +24,7 @@ import anyio
 from limits import RateLimitItem, RateLimitItemPerMinute, parse
 from slowapi import Limiter
 
+from gateway.budgets import BudgetState, SpendBudget
 from gateway.config import RateLimitOptions
 from gateway.errors import StoreUnavailable
 
@@ -141,6 +142,15 @@ class ChatRateLimiter:
         if budgets and tokens > 0:
             await anyio.to_thread.run_sync(self._with_backend, _spend_all, client, budgets, tokens)
 
+    async def budget_state(self, client: str, budget: SpendBudget) -> BudgetState:
+        """Where `client` stands against its money budget (checked, not spent)."""
+        return await anyio.to_thread.run_sync(self._with_backend, _budget_state, client, budget)
+
+    async def spend_money(self, client: str, budget: SpendBudget, units: int) -> None:
+        """Count `units` (nano-dollars) against the client's money budget."""
+        if units > 0:
+            await anyio.to_thread.run_sync(self._with_backend, _spend_units, client, budget, units)
+
     def _primary(self) -> Limiter:
         if self._primary_limiter is None:
             with self._lock:
@@ -239,6 +249,23 @@ def _spend_all(
 ) -> None:
     for scope, item in budgets:
         limiter.limiter.hit(item, "chat", scope, client, cost=tokens)
+
+
+def _spend_key(client: str, budget: SpendBudget) -> str:
+    # Named by the window length, not the amount: raising a key's budget keeps what it spent.
+    return f"gateway/spend/{client}/{budget.duration}"
+
+
+def _budget_state(limiter: Limiter, client: str, budget: SpendBudget) -> BudgetState:
+    storage = limiter.limiter.storage
+    key = _spend_key(client, budget)
+    spent = int(storage.get(key))
+    reset_at = storage.get_expiry(key) if spent else None
+    return BudgetState(budget, budget.units - spent, reset_at)
+
+
+def _spend_units(limiter: Limiter, client: str, budget: SpendBudget, units: int) -> None:
+    limiter.limiter.storage.incr(_spend_key(client, budget), budget.seconds, amount=units)
 
 
 def _hit_all(limiter: Limiter, client: str, limits: list[tuple[str, RateLimitItem]]) -> Decision:

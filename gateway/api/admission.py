@@ -10,15 +10,18 @@ from fastapi import Request
 
 from gateway import metrics
 from gateway.auth import ApiKey, KeyStore
+from gateway.budgets import to_units
 from gateway.errors import (
+    BudgetExceeded,
     InvalidRequest,
     RateLimited,
     RequestTooLarge,
     TokenBudgetExceeded,
     Unauthorized,
 )
-from gateway.events import Event, Finish, StepFinish
-from gateway.ratelimit import ChatRateLimiter, Decision
+from gateway.events import Event, Finish, StepFinish, Usage
+from gateway.pricing import PriceList
+from gateway.ratelimit import ChatRateLimiter
 from gateway.settings import Settings
 
 
@@ -43,10 +46,13 @@ async def authenticate(request: Request) -> None:
     request.state.api_key = key
 
 
-async def admit(request: Request, client: str, model_id: str) -> Decision:
-    """Count this request against the client's limits; 429 with the limit named when over."""
+async def admit(request: Request, client: str, model_id: str) -> dict[str, str]:
+    """Count this request against the client's limits; 429 with the limit named when over.
+
+    Returns the headers that say where the client stands (rate limit, spend budget).
+    """
     limiter: ChatRateLimiter = request.app.state.rate_limiter
-    key = getattr(request.state, "api_key", None)
+    key: ApiKey | None = getattr(request.state, "api_key", None)
     override = key.rate_limit if key is not None else None
     decision = await limiter.check(client, model_id, override)
     if not decision.allowed:
@@ -65,41 +71,77 @@ async def admit(request: Request, client: str, model_id: str) -> Decision:
             f"token budget used up: {budget.limit} tokens; retry after {headers['Retry-After']} s",
             headers=headers,
         )
-    return decision
+    headers = decision.headers()
+    if key is not None and key.budget is not None:
+        spend = await limiter.budget_state(client, key.budget)
+        if not spend.allowed:
+            metrics.RATE_LIMIT_REFUSALS.labels(model_id, "budget").inc()
+            raise BudgetExceeded(spend.refusal(), headers=spend.headers())
+        headers.update(spend.headers())
+    return headers
 
 
 def _key_tokens(key: ApiKey | None) -> int | None:
     return key.tokens_per_minute if key is not None else None
 
 
-async def metered(
-    request: Request, client: str, model_id: str, events: AsyncIterator[Event]
-) -> AsyncIterator[Event]:
-    """Pass events through; spend the tokens of every finished model call from the budgets.
+class Meter:
+    """What a request's model calls cost and is not yet counted: tokens for the token budgets,
+    US dollars for the spend metric and the key's money budget. Cache hits cost nothing."""
 
-    Spent before the answer's Finish goes out, so a client that has read the finish and asks
+    def __init__(self, request: Request, client: str, model_id: str, prices: PriceList) -> None:
+        self._limiter: ChatRateLimiter = request.app.state.rate_limiter
+        key: ApiKey | None = getattr(request.state, "api_key", None)
+        self._key_tokens = _key_tokens(key)
+        self._budget = key.budget if key is not None else None
+        self._client = client
+        self._model_id = model_id
+        self._prices = prices
+        self.tokens = 0
+        self.dollars = 0.0
+
+    def add(self, usage: Usage, deployment: str | None = None) -> None:
+        if usage.cached:
+            return
+        self.tokens += usage.total_tokens
+        self.dollars += self._prices.cost(self._model_id, deployment, usage)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.tokens or self.dollars)
+
+    async def settle(self) -> None:
+        """Count what was added since the last settle."""
+        tokens, dollars = self.tokens, self.dollars
+        self.tokens, self.dollars = 0, 0.0
+        if dollars:
+            metrics.SPEND.labels(self._model_id).inc(dollars)
+        if tokens:
+            await self._limiter.spend_tokens(self._client, self._model_id, tokens, self._key_tokens)
+        if dollars and self._budget is not None:
+            await self._limiter.spend_money(self._client, self._budget, to_units(dollars))
+
+
+async def metered(meter: Meter, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+    """Pass events through; count what every finished model call cost.
+
+    Counted before the answer's Finish goes out, so a client that has read the finish and asks
     again is already counted; and however else the answer ends (an error after finished tool
-    steps, a client gone mid-answer), in the end. Tokens of model calls answered from the
-    response cache cost the provider nothing and are not spent.
+    steps, a client gone mid-answer), in the end.
     """
-    limiter: ChatRateLimiter = request.app.state.rate_limiter
-    key_tokens = _key_tokens(getattr(request.state, "api_key", None))
-    billable = 0
     try:
         async for event in events:
             if isinstance(event, StepFinish):
-                if not event.usage.cached:
-                    billable += event.usage.total_tokens
-            elif isinstance(event, Finish) and billable:
-                spending, billable = billable, 0
-                await limiter.spend_tokens(client, model_id, spending, key_tokens)
+                meter.add(event.usage, event.deployment)
+            elif isinstance(event, Finish) and meter.pending:
+                await meter.settle()
             yield event
     finally:
         await events.aclose()
-        if billable:
+        if meter.pending:
             # A client that hung up cancels this task; the spend must still happen.
             with anyio.CancelScope(shield=True):
-                await limiter.spend_tokens(client, model_id, billable, key_tokens)
+                await meter.settle()
 
 
 def allowed_models(request: Request) -> frozenset[str] | None:

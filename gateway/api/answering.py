@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from gateway.api.admission import (
+    Meter,
     admit,
     allowed_models,
     check_request_size,
@@ -60,8 +61,9 @@ async def answer(
         outcome.model_known = True
         if settings.log_content:
             outcome.messages = call.messages
-        decision = await admit(request, client, call.model_id)
-        events = metered(request, client, call.model_id, engine.run(prepared, lease))
+        standing = await admit(request, client, call.model_id)
+        meter = Meter(request, client, call.model_id, engine.prices)
+        events = metered(meter, engine.run(prepared, lease))
         if respond is not None:
             response: Response = await respond(events)
         elif encoder is None:
@@ -71,6 +73,6 @@ async def answer(
     except BaseException:
         lease.release()  # the run may never have started (a refusal): let go here too
         raise
-    response.headers.update(decision.headers())
+    response.headers.update(standing)
     response.headers.update(outcome.headers())
     return response

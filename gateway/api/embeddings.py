@@ -12,7 +12,7 @@ import anyio
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from gateway.api.admission import admit, allowed_models, authenticate, client_identity
+from gateway.api.admission import Meter, admit, allowed_models, authenticate, client_identity
 from gateway.api.caching import cache_directive
 from gateway.api.disconnect import ClientGone, unless_disconnected
 from gateway.api.doors import door_router
@@ -21,7 +21,6 @@ from gateway.embeddings import EmbeddingCall, Embeddings, embed
 from gateway.engine import Engine
 from gateway.errors import RequestTooLarge
 from gateway.outcome import CallOutcome
-from gateway.ratelimit import ChatRateLimiter
 from gateway.settings import Settings
 
 router = door_router("openai", prefix="/v1", dependencies=[Depends(authenticate)])
@@ -50,19 +49,22 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> Response:
             user=body.user,
             outcome=outcome,
         )
-        decision = await admit(request, client, body.model)
+        standing = await admit(request, client, body.model)
         try:
             answer = await unless_disconnected(
                 request, embed(engine, call, cache_directive(request, client))
             )
         except ClientGone:
             return Response(status_code=CLIENT_CLOSED)
-        if not answer.usage.cached:  # a cached answer cost the provider nothing
-            await _spend(request, client, body.model, answer.usage.prompt_tokens)
+        meter = Meter(request, client, body.model, engine.prices)
+        meter.add(answer.usage, outcome.deployment)  # a cached answer costs nothing
+        # The provider has answered: the spend happens even if this task is cancelled now.
+        with anyio.CancelScope(shield=True):
+            await meter.settle()
     finally:
         lease.release()
     response = JSONResponse(openai_body(body.model, answer, body.encoding_format))
-    response.headers.update(decision.headers())
+    response.headers.update(standing)
     response.headers.update(outcome.headers())
     return response
 
@@ -94,15 +96,4 @@ def _check_size(body: EmbeddingRequest, settings: Settings) -> None:
     if characters > settings.max_total_chars:
         raise RequestTooLarge(
             f"input holds {characters} characters, over the limit of {settings.max_total_chars}"
-        )
-
-
-async def _spend(request: Request, client: str, model_id: str, tokens: int) -> None:
-    """Spend the prompt tokens from the client's budgets, as `metered` does for chat answers."""
-    limiter: ChatRateLimiter = request.app.state.rate_limiter
-    key = getattr(request.state, "api_key", None)
-    # The provider has answered: the spend happens even if this task is cancelled now.
-    with anyio.CancelScope(shield=True):
-        await limiter.spend_tokens(
-            client, model_id, tokens, key.tokens_per_minute if key is not None else None
         )
