@@ -6,6 +6,9 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.settings import Settings
@@ -17,7 +20,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except ValidationError as exc:
+        # A setting from the environment or .env is wrong: say which, without a traceback.
+        for err in exc.errors():
+            print(f"setting error: {_setting_problem(err)}", file=sys.stderr)
+        return 1
+
+
+def _setting_problem(err: Any) -> str:
+    # pydantic's "Value error, ..." prefix says nothing to an operator.
+    message = str(err["msg"]).removeprefix("Value error, ")
+    field = "_".join(str(part) for part in err["loc"]).upper()
+    name = field if field in ("", "REDIS_URL") else f"GATEWAY_{field}"
+    return message if not name or message.startswith(name) else f"{name}: {message}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -116,11 +133,22 @@ def _print_models(config: GatewayConfig) -> None:
         missing = config.missing_env_for(model_id)
         note = f"  (unavailable: {', '.join(missing)} not set)" if missing else ""
         print(f"{model_id} -> {targets}{mode}{note}")
+    from gateway.pricing import deployment_price
+
     for deployment in config.deployments:
+        name = f"{deployment.model_id}#{deployment.index}"
+        price = deployment_price(deployment)
+        if price is None:
+            print(f"  {name} price: none (spend budgets count it as free)")
+        else:
+            print(
+                f"  {name} price: ${price.input_per_token * 1e6:g} / "
+                f"${price.output_per_token * 1e6:g} per million tokens in / out ({price.source})"
+            )
         if deployment.mode == "embedding":
             continue  # nothing is streamed, so no reader to tell
         reader, why = config.stream_reader_of(deployment)
-        print(f"  {deployment.model_id}#{deployment.index} streams read by: {reader} ({why})")
+        print(f"  {name} streams read by: {reader} ({why})")
 
 
 def _serve(args: argparse.Namespace) -> int:

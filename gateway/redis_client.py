@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 SENTINEL_SCHEME = "redis+sentinel"
 CLUSTER_SCHEME = "redis+cluster"
+REDIS_SCHEMES = ("redis", "rediss", "unix", SENTINEL_SCHEME, CLUSTER_SCHEME)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,12 @@ def topology(url: str) -> Topology | None:
     service = parts.path.strip("/") or None
     if scheme == SENTINEL_SCHEME and not service:
         raise ValueError("redis+sentinel:// needs the service name: redis+sentinel://h:p/mymaster")
+    if scheme == SENTINEL_SCHEME and service and "/" in service:
+        # The rate limiter's Sentinel client (the `limits` library) would read `mymaster/2` as
+        # the service `mymaster2`: refuse rather than count in another database than the rest.
+        raise ValueError("redis+sentinel:// takes no database number: use database 0")
+    if scheme == CLUSTER_SCHEME and service:
+        raise ValueError("redis+cluster:// takes no path: a Redis Cluster has only database 0")
     return Topology(scheme, nodes, service, username, password)
 
 

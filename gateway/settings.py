@@ -91,6 +91,25 @@ class Settings(BaseSettings):
             raise ValueError(f"GATEWAY_METRICS_PORT must be a port number (1-65535), not {value!r}")
         return number
 
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url_form(cls, value: object) -> object:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            return value
+        from gateway.redis_client import REDIS_SCHEMES, topology
+
+        # Name the scheme only: the URL may hold a password.
+        scheme = value.partition("://")[0].lower() if "://" in value else ""
+        if scheme not in REDIS_SCHEMES:
+            raise ValueError(
+                f"REDIS_URL must start with one of {', '.join(f'{s}://' for s in REDIS_SCHEMES)}"
+                + (f", not {scheme}://" if scheme else "")
+            )
+        topology(value)  # a Sentinel or Cluster URL names its hosts (and Sentinel a service)
+        return value
+
     @model_validator(mode="after")
     def _metrics_port_is_its_own(self) -> Settings:
         if self.metrics_port is not None and self.metrics_port == self.port:

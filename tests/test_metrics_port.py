@@ -141,27 +141,6 @@ def write_config(upstream: FakeUpstream, home: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize(
-    ("metrics_port", "message"),
-    [
-        ("same", "GATEWAY_METRICS_PORT ({port}) must differ from GATEWAY_PORT ({port})"),
-        ("ninety", "GATEWAY_METRICS_PORT must be a port number (1-65535), not 'ninety'"),
-        ("70000", "GATEWAY_METRICS_PORT must be a port number (1-65535), not '70000'"),
-    ],
-)
-def test_a_bad_metrics_port_stops_the_start_with_a_clear_message(
-    upstream: FakeUpstream, tmp_path: Path, metrics_port: str, message: str
-) -> None:
-    port = free_port()
-    value = str(port) if metrics_port == "same" else metrics_port
-    env = clean_env(FAKE_UPSTREAM_KEY=UPSTREAM_KEY, GATEWAY_METRICS_PORT=value)
-    config = write_config(upstream, tmp_path)
-    code, output = serve_to_exit(tmp_path, "--config", str(config), "--port", str(port), env=env)
-    assert code != 0
-    assert message.format(port=port) in output, output
-    assert refuses_connections(port)
-
-
 def test_a_taken_metrics_port_stops_the_start(upstream: FakeUpstream, tmp_path: Path) -> None:
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))

@@ -1,6 +1,6 @@
-"""REDIS_URL as Redis Cluster and Redis Sentinel: rate limits, the response cache and chats work
-on both, through one served gateway and across two `gateway serve` processes sharing the Redis;
-and a Sentinel failover under 20 concurrent streams costs no 500 and cuts no stream."""
+"""REDIS_URL as Redis Cluster and Redis Sentinel: rate limits, spend budgets, the response cache
+and chats work on both, through one served gateway and across two gateway processes sharing the
+Redis; and a Sentinel failover under 20 concurrent streams costs no 500 and cuts no stream."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+import yaml
 from redis.cluster import RedisCluster
 
 from gateway.chats.store import Chat, RedisChatStore
@@ -189,27 +190,47 @@ def two_gateways(
     upstream: FakeUpstream,
     start_gateway: Callable[..., Gateway],
     tmp_path: Path,
-) -> Iterator[tuple[httpx.Client, httpx.Client, dict[str, str]]]:
+) -> Iterator[tuple[httpx.Client, httpx.Client, dict[str, str], dict[str, str]]]:
     """Two gateway processes sharing nothing but REDIS_URL (and the upstream): A, a `gateway
     serve` child process; B, the gateway app served in this test process (one child process
-    less to start: importing LiteLLM takes seconds). A client on each, and the headers of the
-    one key both know."""
+    less to start: importing LiteLLM takes seconds). A client on each, and the headers of two
+    keys both know: one without a spend budget, one with room for a single chat-model answer."""
     api_keys, headers = fresh_key()
+    budgeted_keys, budgeted = fresh_key()
+    keys_file = tmp_path / "keys.yaml"
+    keys_file.write_text(
+        yaml.safe_dump(
+            [
+                {"name": name, "key": key, **extra}
+                for (name, key), extra in (
+                    (api_keys.split(":", 1), {}),
+                    (budgeted_keys.split(":", 1), {"max_budget": 0.02, "budget_duration": "1d"}),
+                )
+            ]
+        )
+    )
     config = everything(upstream)
-    served = serve_config(config, tmp_path, REDIS_URL=redis_url, GATEWAY_API_KEYS=api_keys)
+    # $0.025 an answer (11 prompt, 7 completion tokens): one uses up the budgeted key.
+    config["model_list"][0]["litellm_params"].update(
+        input_cost_per_token=0.001, output_cost_per_token=0.002
+    )
+    served = serve_config(
+        config, tmp_path, REDIS_URL=redis_url, GATEWAY_API_KEYS_FILE=str(keys_file)
+    )
     a = httpx.Client(base_url=served.url, timeout=15)
     try:
-        b = client_of(start_gateway(config, redis_url=redis_url, api_keys=api_keys))
-        yield a, b, headers
+        b = client_of(start_gateway(config, redis_url=redis_url, api_keys_file=str(keys_file)))
+        yield a, b, headers, budgeted
     finally:
         a.close()
         served.stop()
 
 
-def test_two_gateways_share_one_rate_limit_and_the_cache(
-    two_gateways: tuple[httpx.Client, httpx.Client, dict[str, str]], upstream: FakeUpstream
+def test_two_gateways_share_one_rate_limit_the_cache_and_a_budget(
+    two_gateways: tuple[httpx.Client, httpx.Client, dict[str, str], dict[str, str]],
+    upstream: FakeUpstream,
 ) -> None:
-    a, b, headers = two_gateways
+    a, b, headers, budgeted = two_gateways
     assert_on_redis(a)
     assert_on_redis(b)
 
@@ -229,6 +250,14 @@ def test_two_gateways_share_one_rate_limit_and_the_cache(
     assert miss.headers["x-cache"] == "miss" and hit.headers["x-cache"] == "hit"
     assert len(upstream.requests) == calls + 1
     assert line_text(hit.text) == line_text(miss.text) == upstream.default.text
+
+    # One spend budget: what the key spent through A is gone through B too.
+    spent = post(a, budgeted, "chat-model", f"spend {uuid.uuid4().hex}")
+    assert spent.status_code == 200 and spent.headers["x-budget-remaining"] == "0.020000"
+    refused = post(b, budgeted, "chat-model", f"spend {uuid.uuid4().hex}")
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["type"] == "budget_exceeded"
+    assert refused.headers["x-budget-remaining"] == "0.000000"
 
 
 @dataclass

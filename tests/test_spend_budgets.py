@@ -17,9 +17,11 @@ import anthropic
 import httpx
 import openai
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.auth import KeyConfigError, KeyStore
+from gateway.cli import main
 from gateway.config import ConfigError, parse_config
 from tests.conftest import Gateway, config_for, model_entry, parse_lines
 from tests.fake_upstream import FakeUpstream, Reply
@@ -252,3 +254,21 @@ def test_a_price_that_is_not_a_price_is_refused_with_its_line(where: str, value:
     problem = str(refused.value)
     assert f"models.yaml:{line}:" in problem
     assert f"{where}.input_cost_per_token" in problem and "is not a price" in problem
+
+
+def test_check_config_shows_each_deployments_price(
+    upstream: FakeUpstream, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = priced_config(upstream)
+    config["model_list"].append(model_entry("free-model", upstream))
+    path = tmp_path / "models.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    assert main(["check-config", str(path)]) == 0
+    printed = capsys.readouterr().out
+    assert "chat-model#0 price: $1000 / $2000 per million tokens in / out (model_list entry)" in (
+        printed
+    )
+    assert "title-model#1 price: $0.15 / $0.6 per million tokens in / out (LiteLLM cost map)" in (
+        printed
+    )
+    assert "free-model#2 price: none (spend budgets count it as free)" in printed
