@@ -288,6 +288,8 @@ ADMIN_KEY = "admin-dashboard-0123456789"
 def exported(start_gateway: Callable[..., Gateway], upstream: FakeUpstream) -> Exported:
     """/metrics of a gateway that has just answered one request of every kind the panels show."""
     config = config_for(upstream)
+    # Priced, so answers add to gateway_spend_dollars_total.
+    config["model_list"][0]["litellm_params"]["input_cost_per_token"] = 0.000001
     config["gateway"] = {
         "cache": {"ttl": 60, "models": ["title-model"]},
         "rate_limit": {"models": {"chat-model": "3/minute"}},
