@@ -8,6 +8,8 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import quote
 
 import redis
 
@@ -220,3 +222,184 @@ class RedisSentinels:
 
 def _raw(value: object) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A throwaway CA and a server certificate it signed, for 127.0.0.1 (PEM files)."""
+
+    ca_cert: str
+    server_cert: str
+    server_key: str
+
+
+def make_tls_files(directory: str, name: str = "gateway-test") -> TlsFiles:
+    """Write a new CA (`ca.pem`) and a server certificate and key for IP:127.0.0.1 it signed.
+
+    Each call makes a different CA: one call's CA does not verify another call's server.
+    """
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    valid_from, valid_to = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=1)
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid_from)
+        .not_valid_after(valid_to)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server_cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid_from)
+        .not_valid_after(valid_to)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    os.makedirs(directory, exist_ok=True)
+    files = TlsFiles(
+        ca_cert=os.path.join(directory, "ca.pem"),
+        server_cert=os.path.join(directory, "server.pem"),
+        server_key=os.path.join(directory, "server.key"),
+    )
+    with open(files.ca_cert, "wb") as f:
+        f.write(ca_cert.public_bytes(serialization.Encoding.PEM))
+    with open(files.server_cert, "wb") as f:
+        f.write(server_cert.public_bytes(serialization.Encoding.PEM))
+    with open(files.server_key, "wb") as f:
+        f.write(
+            server_key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.TraditionalOpenSSL,
+                serialization.NoEncryption(),
+            )
+        )
+    os.chmod(files.server_key, 0o600)
+    return files
+
+
+class RedisTlsServer(RedisServer):
+    """A redis-server that speaks TLS only (`--port 0`): a CA of its own signs its certificate.
+
+    `password`: also `--requirepass`. Clients do not have to present a certificate.
+    """
+
+    def __init__(self, password: str | None = None) -> None:
+        super().__init__()
+        self.password = password
+        self.tls = make_tls_files(os.path.join(self._dir, "tls"))
+        self._extra = [
+            "--tls-port",
+            str(self.port),
+            "--tls-cert-file",
+            self.tls.server_cert,
+            "--tls-key-file",
+            self.tls.server_key,
+            "--tls-ca-cert-file",
+            self.tls.ca_cert,
+            "--tls-auth-clients",
+            "no",
+        ]
+        if password is not None:
+            self._extra += ["--requirepass", password]
+
+    @property
+    def url(self) -> str:
+        """rediss:// with this server's CA (and password): what both redis-py and `limits` read."""
+        credentials = f":{quote(self.password, safe='')}@" if self.password else ""
+        return (
+            f"rediss://{credentials}127.0.0.1:{self.port}/0"
+            f"?ssl_cert_reqs=required&ssl_ca_certs={quote(self.tls.ca_cert, safe='')}"
+        )
+
+    def client(self) -> redis.Redis:
+        """A redis-py client that verifies this server's certificate against its CA."""
+        return redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            password=self.password,
+            ssl=True,
+            ssl_ca_certs=self.tls.ca_cert,
+            ssl_cert_reqs="required",
+            socket_timeout=2,
+            socket_connect_timeout=2,
+        )
+
+    def start(self) -> RedisTlsServer:
+        log_path = os.path.join(self._dir, "redis-tls.log")
+        with open(log_path, "wb") as log:
+            self._process = subprocess.Popen(
+                [
+                    self._binary,
+                    "--port",
+                    "0",  # no plain-text port: TLS only
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    self._dir,
+                    "--daemonize",
+                    "no",
+                    *self._extra,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        client = self.client()
+        try:
+            _wait(lambda: bool(client.ping()), "redis-server (TLS) to answer PING", timeout=5)
+        except RuntimeError:
+            # A redis-server built without TLS refuses `--tls-port`: say so, from its own log.
+            with open(log_path, encoding="utf-8", errors="replace") as log:
+                said = log.read()[-500:]
+            self.stop()
+            raise RuntimeError(f"redis-server with TLS did not start: {said}") from None
+        finally:
+            client.close()
+        return self
