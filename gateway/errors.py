@@ -164,6 +164,14 @@ class PreviousResponseNotFound(GatewayError):
     error_type = "previous_response_not_found"
 
 
+class ResponseNotFound(GatewayError):
+    """GET or DELETE /v1/responses/{id}: no stored response under this id for this client:
+    unknown, expired, deleted, not stored, or another client's (never told apart)."""
+
+    status = 404
+    error_type = "response_not_found"
+
+
 class ChatBusy(GatewayError):
     """The chat is still producing an answer: stop it (or wait) before sending the next one."""
 

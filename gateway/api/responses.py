@@ -6,6 +6,11 @@ state: with `store` (OpenAI's default) the conversation so far (input items and 
 in the chat store under `response:<id>`, so a later request continues it by
 `previous_response_id`, or names single items of it by `item_reference`. A stored response
 belongs to the client that made it; to any other it does not exist.
+
+The stored record is the response object as the client was sent it, and the items before its
+output (the earlier conversation, then this request's input, each with an id): GET
+/v1/responses/{id} returns the one, GET .../input_items lists the request's own input, and
+DELETE removes the record (what was continued from it keeps its own copy of the conversation).
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
@@ -37,13 +43,21 @@ from gateway.cache.stores import StoreFailed
 from gateway.chats.store import Chat, ChatStore
 from gateway.config import ChatOptions
 from gateway.engine import ChatCall, Engine
-from gateway.errors import ChatStoreUnavailable, InvalidRequest, PreviousResponseNotFound
+from gateway.errors import (
+    ChatStoreUnavailable,
+    GatewayError,
+    InvalidRequest,
+    PreviousResponseNotFound,
+    ResponseNotFound,
+)
 from gateway.events import Event, Finish
 from gateway.protocols.openai_responses import (
     ResponseBuilder,
     ResponseCollector,
     ResponsesEncoder,
+    input_item_id,
     item_response_id,
+    listed_item,
 )
 
 log = logging.getLogger("gateway.responses")
@@ -75,9 +89,13 @@ async def create_response(body: ResponsesRequest, request: Request) -> Response:
     collector = ResponseCollector(builder)
     encoder = ResponsesEncoder(builder) if body.stream else None
 
-    async def save(output: list[dict[str, Any]]) -> None:
-        items = [stored_form(item) for item in conversation] + output
-        await stored.save(builder.shell["id"], items)
+    async def save(response: dict[str, Any]) -> None:
+        response_id = response["id"]
+        given = [stored_form(item) for item in conversation[len(earlier) :]]
+        for position, item in enumerate(given):
+            item.setdefault("id", input_item_id(item, response_id, position))
+        context = [stored_form(item) for item in earlier] + given
+        await stored.save(response_id, StoredRecord(response, context, len(earlier)))
 
     async def respond(events: AsyncIterator[Event]) -> Response:
         if keep:
@@ -95,7 +113,7 @@ async def create_response(body: ResponsesRequest, request: Request) -> Response:
 async def _saved_before_finish(
     events: AsyncIterator[Event],
     builder: ResponseBuilder,
-    save: Callable[[list[dict[str, Any]]], Awaitable[None]],
+    save: Callable[[dict[str, Any]], Awaitable[None]],
 ) -> AsyncIterator[Event]:
     """Pass events through, storing the answer before its Finish goes out, so a client that
     has read the end and continues at once finds it. A failed answer is not stored."""
@@ -103,13 +121,46 @@ async def _saved_before_finish(
         async for event in events:
             if isinstance(event, Finish) and event.finish_reason != "error":
                 # The encoder (or collector) pulls one event at a time: the builder has seen
-                # every event before this one.
-                await save(builder.stored_output())
+                # every event before this one, and sends the concluded response on Finish.
+                await save(builder.conclude(event))
             yield event
     finally:
         aclose = getattr(events, "aclose", None)  # the engine's run is an async generator
         if aclose is not None:
             await aclose()
+
+
+# A record is one entry in its Chat's messages, of this type. Records stored before the
+# response object was kept are a bare list of items: they continue, but cannot be retrieved.
+_RECORD = "gateway.stored_response"
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A stored response: the object itself (None in an older record), the items before its
+    output (earlier conversation, then this request's input), and where the input starts."""
+
+    response: dict[str, Any] | None
+    context: list[dict[str, Any]]
+    input_from: int
+
+    def dump(self) -> list[dict[str, Any]]:
+        entry = {"type": _RECORD, "response": self.response, "context": self.context}
+        return [{**entry, "input_from": self.input_from}]
+
+    @classmethod
+    def load(cls, messages: list[Any]) -> StoredRecord:
+        entry = messages[0] if len(messages) == 1 else None
+        if not (isinstance(entry, dict) and entry.get("type") == _RECORD):
+            return cls(None, messages, 0)  # an older record: the conversation only
+        response, context = entry["response"], entry["context"]
+        if not (isinstance(response, dict) and isinstance(context, list)):
+            raise TypeError("not a stored response")
+        return cls(response, context, int(entry["input_from"]))
+
+    def conversation(self) -> list[dict[str, Any]]:
+        """The items a later request continues from: the context, then the output."""
+        return self.context + list(self.response["output"] if self.response else [])
 
 
 class StoredResponses:
@@ -125,12 +176,12 @@ class StoredResponses:
     def enabled(self) -> bool:
         return self._options.enabled
 
-    async def items(self, response_id: str) -> list[Any]:
-        """The conversation a stored response ends, as typed input items."""
-        if response_id in self._loaded:
-            return self._loaded[response_id]
-        not_found = PreviousResponseNotFound(f"no stored response with id '{response_id}'")
-        if not self.enabled:
+    async def record(
+        self, response_id: str, missing: type[GatewayError] = ResponseNotFound
+    ) -> StoredRecord:
+        """This client's stored response, or `missing` (never telling apart why)."""
+        not_found = missing(f"no stored response with id '{response_id}'")
+        if not self.enabled or not response_id.startswith("resp_"):
             raise not_found
         try:
             chat = await self._store.load(_key(response_id))
@@ -139,7 +190,19 @@ class StoredResponses:
         if chat is None or chat.owner != self._owner:
             raise not_found
         try:
-            items = StoredItems.validate_python(chat.messages)
+            return StoredRecord.load(chat.messages)
+        except (KeyError, TypeError, ValueError):
+            raise ChatStoreUnavailable(
+                f"the stored response '{response_id}' is unreadable"
+            ) from None
+
+    async def items(self, response_id: str) -> list[Any]:
+        """The conversation a stored response ends, as typed input items."""
+        if response_id in self._loaded:
+            return self._loaded[response_id]
+        record = await self.record(response_id, PreviousResponseNotFound)
+        try:
+            items = StoredItems.validate_python(record.conversation())
         except ValidationError:
             raise ChatStoreUnavailable(
                 f"the stored response '{response_id}' is unreadable"
@@ -174,9 +237,9 @@ class StoredResponses:
             return None
         return next((item for item in items if item.id == item_id), None)
 
-    async def save(self, response_id: str, items: list[dict[str, Any]]) -> None:
+    async def save(self, response_id: str, record: StoredRecord) -> None:
         def edit(_: Chat | None) -> Chat:
-            return Chat(self._owner, items)
+            return Chat(self._owner, record.dump())
 
         try:
             await self._store.change(_key(response_id), edit, self._options.ttl)
@@ -184,6 +247,77 @@ class StoredResponses:
             if self._options.on_store_failure == "refuse":
                 raise ChatStoreUnavailable(f"the chat store is unavailable ({exc})") from None
             log.warning("response %s answered but not stored: %s", response_id, exc)
+
+    async def delete(self, response_id: str) -> None:
+        """Remove this client's stored response, or ResponseNotFound."""
+        not_found = ResponseNotFound(f"no stored response with id '{response_id}'")
+        if not self.enabled or not response_id.startswith("resp_"):
+            raise not_found
+
+        def edit(chat: Chat | None) -> None:
+            if chat is None or chat.owner != self._owner:
+                raise not_found  # the store leaves the chat as it was
+            return None  # None from an edit deletes the chat
+
+        try:
+            await self._store.change(_key(response_id), edit, self._options.ttl)
+        except StoreFailed as exc:
+            raise ChatStoreUnavailable(f"the chat store is unavailable ({exc})") from None
+
+
+def _stored(request: Request) -> StoredResponses:
+    options = request.app.state.engine.config.options.chats
+    return StoredResponses(request.app.state.chats.store, client_identity(request), options)
+
+
+@router.get("/responses/{response_id}", response_model=None)
+async def retrieve_response(
+    response_id: str, request: Request, stream: bool = False
+) -> JSONResponse:
+    if stream:
+        raise InvalidRequest("stream: a stored response is returned whole, never streamed")
+    record = await _stored(request).record(response_id)
+    if record.response is None:
+        raise ResponseNotFound(f"the response '{response_id}' was stored without its object")
+    return JSONResponse(record.response)
+
+
+@router.delete("/responses/{response_id}", response_model=None)
+async def delete_response(response_id: str, request: Request) -> JSONResponse:
+    await _stored(request).delete(response_id)
+    return JSONResponse({"id": response_id, "object": "response", "deleted": True})
+
+
+@router.get("/responses/{response_id}/input_items", response_model=None)
+async def list_input_items(
+    response_id: str,
+    request: Request,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Literal["asc", "desc"] = "desc",
+    include: Annotated[list[str] | None, Query()] = None,  # accepted; nothing to add here
+) -> JSONResponse:
+    """The request's own input items (references resolved), as OpenAI lists them: newest
+    first unless `order=asc`, `limit` at a time, after the item id `after`."""
+    record = await _stored(request).record(response_id)
+    if record.response is None:
+        raise ResponseNotFound(f"the response '{response_id}' was stored without its object")
+    items = [listed_item(item) for item in record.context[record.input_from :]]
+    if order == "desc":
+        items.reverse()
+    if after is not None:
+        ids = [item["id"] for item in items]
+        items = items[ids.index(after) + 1 :] if after in ids else []
+    page = items[:limit]
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": page,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+            "has_more": len(items) > limit,
+        }
+    )
 
 
 def _key(response_id: str) -> str:

@@ -9,6 +9,7 @@ object. Item ids carry the response's own id (`msg_<key>_<n>` for `resp_<key>`),
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -40,9 +41,54 @@ def item_response_id(item_id: str) -> str | None:
     """The id of the response whose output holds `item_id`, if this gateway made it."""
     kind, _, rest = item_id.partition("_")
     key, _, index = rest.rpartition("_")
-    if kind in ("msg", "rs", "fc") and key and index.isdigit():
+    # `<n>`: the n-th output item; `in<n>`: the n-th input item the request gave no id.
+    position = index.removeprefix("in")
+    if kind in ("msg", "rs", "fc", "fco") and key and position.isdigit():
         return f"resp_{key}"
     return None
+
+
+_INPUT_ID_KINDS = {"function_call": "fc", "function_call_output": "fco", "reasoning": "rs"}
+
+
+def input_item_id(item: dict[str, Any], response_id: str, position: int) -> str:
+    """The id an input item without one gets when its response is stored: item_response_id
+    finds the response from it."""
+    kind = _INPUT_ID_KINDS.get(str(item.get("type")), "msg")
+    return f"{kind}_{response_id.removeprefix('resp_')}_in{position}"
+
+
+def listed_item(item: dict[str, Any]) -> dict[str, Any]:
+    """A stored input item (as responses_schemas.stored_form keeps it) in the shape
+    GET /v1/responses/{id}/input_items lists it: OpenAI's ResponseItem."""
+    kind = item.get("type", "message")
+    base = {"id": item.get("id", ""), "type": kind}
+    if kind == "function_call":
+        fields = {k: item[k] for k in ("call_id", "name", "arguments")}
+        return {**base, **fields, "status": "completed"}
+    if kind == "function_call_output":
+        return {**base, "call_id": item["call_id"], "output": item["output"], "status": "completed"}
+    if kind == "reasoning":
+        return {**base, "summary": item.get("summary", [])}
+    role = item.get("role", "user")
+    content = item.get("content", "")
+    if role == "assistant":
+        if isinstance(content, str):
+            content = [{"type": "output_text", "text": content}]
+        parts = [
+            part
+            if part["type"] == "refusal"
+            else {"type": "output_text", "text": part["text"], "annotations": []}
+            for part in content
+        ]
+        return {**base, "role": role, "status": "completed", "content": parts}
+    if isinstance(content, str):
+        content = [{"type": "input_text", "text": content}]
+    parts = [
+        {**part, "detail": part.get("detail", "auto")} if part["type"] == "input_image" else part
+        for part in content
+    ]
+    return {**base, "role": role, "status": "completed", "content": parts}
 
 
 def responses_usage(usage: Usage) -> dict[str, Any]:
@@ -71,9 +117,6 @@ class _Reasoning:
         summary = [{"type": "summary_text", "text": "".join(self.text)}] if done else []
         return {"type": "reasoning", "id": self.id, "summary": summary}
 
-    def stored(self) -> dict[str, Any]:
-        return {**self.item(), "summary": [{"type": "summary_text", "text": "".join(self.text)}]}
-
 
 @dataclass
 class _Message:
@@ -100,14 +143,6 @@ class _Message:
             "content": content,
         }
 
-    def stored(self) -> dict[str, Any]:
-        return {
-            "type": "message",
-            "id": self.id,
-            "role": "assistant",
-            "content": [{"type": "output_text", "text": "".join(self.text)}],
-        }
-
 
 @dataclass
 class _FunctionCall:
@@ -127,15 +162,6 @@ class _FunctionCall:
             # Added with none: the deltas that follow carry them.
             "arguments": "".join(self.arguments) if self.status != "in_progress" else "",
             "status": self.status,
-        }
-
-    def stored(self) -> dict[str, Any]:
-        return {
-            "type": "function_call",
-            "id": self.id,
-            "call_id": self.call_id,
-            "name": self.name,
-            "arguments": "".join(self.arguments),
         }
 
 
@@ -160,6 +186,8 @@ class ResponseBuilder:
         self._started = False
         self._error: ErrorEvent | None = None
         self._final: dict[str, Any] | None = None
+        # What `conclude` made of a Finish: that event, a builder that saw it, its events.
+        self._concluded: tuple[Finish, ResponseBuilder, list[dict[str, Any]]] | None = None
 
     # --- the response object --------------------------------------------------------------------
 
@@ -167,19 +195,31 @@ class ResponseBuilder:
         """The response as it stands: in progress, or as it ended."""
         if self._final is not None:
             return self._final
+        return self._in_progress()
+
+    def _in_progress(self) -> dict[str, Any]:
         return {**self.shell, "status": "in_progress", "output": [], "usage": None}
 
-    def stored_output(self) -> list[dict[str, Any]]:
-        """The output so far as input items, the form a later request continues from."""
-        return [item.stored() for item in self._output]
+    def conclude(self, finish: Finish) -> dict[str, Any]:
+        """The response `finish` will end with, before it is fed (on a copy: this builder is
+        unchanged). Fed next, that Finish ends the response so, the very object returned here;
+        any other event (a failure meanwhile) is fed as if nothing was concluded."""
+        trial = copy.deepcopy(self)
+        trial._concluded = None
+        events: list[dict[str, Any]] = []
+        trial._finish(finish, events)
+        self._concluded = (finish, trial, events)
+        return trial.response()
 
     # --- events ---------------------------------------------------------------------------------
 
     def feed(self, event: Event) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
+        if not isinstance(event, Finish):
+            self._concluded = None
         if not self._started:
             self._started = True
-            response = self.response()
+            response = self._in_progress()
             out.append({"type": "response.created", "response": response})
             out.append({"type": "response.in_progress", "response": response})
         match event:
@@ -213,7 +253,15 @@ class ResponseBuilder:
                     }
                 )
             case Finish():
-                self._finish(event, out)
+                concluded, self._concluded = self._concluded, None
+                if concluded is not None and concluded[0] is event:
+                    _, trial, events = concluded
+                    self._output, self._calls = trial._output, trial._calls
+                    self._reasoning, self._message = trial._reasoning, trial._message
+                    self._final = trial._final
+                    out.extend(events)
+                else:
+                    self._finish(event, out)
         return out
 
     def _new_index(self) -> int:
