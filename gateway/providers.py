@@ -3,12 +3,16 @@
 The demo provider is registered through LiteLLM's own custom-provider mechanism, so a request to
 `demo/...` still runs through `Router.acompletion` and LiteLLM's stream wrapper: the first run of
 the gateway exercises the real path with no key and no network. `demo/reasoning` thinks aloud
-first (LiteLLM's `reasoning_content`), so a reasoning UI can be tried offline too.
+first (LiteLLM's `reasoning_content`), so a reasoning UI can be tried offline too. `demo/embed`
+answers embeddings (LiteLLM's `aembedding`): hashed bags of words and character trigrams, so the
+same text always gets the same vector and texts sharing words lie closer than unrelated ones.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import re
 import time
 import uuid
@@ -22,6 +26,8 @@ from litellm.llms.custom_llm import CustomLLM
 from litellm.types.utils import (
     Choices,
     Delta,
+    Embedding,
+    EmbeddingResponse,
     GenericStreamingChunk,
     Message,
     ModelResponse,
@@ -33,6 +39,10 @@ from litellm.types.utils import (
 DEMO_PROVIDER = "demo"
 # The demo model (`demo/<name>`) that reasons before it answers.
 DEMO_REASONING_MODEL = "reasoning"
+
+# The length of a `demo/embed` vector. A request's `dimensions` never reaches a LiteLLM custom
+# provider (LiteLLM 1.106 refuses it first, a 400), so every vector has this length.
+DEMO_EMBEDDING_DIMENSIONS = 64
 
 _CJK_OR_WORD = re.compile(r"[\u3000-\u9fff\uff00-\uffef]|\s*[^\s\u3000-\u9fff\uff00-\uffef]+\s*")
 _LOCATION = re.compile(r"\b(?:in|at|for)\s+([A-Za-z][A-Za-z .'-]{1,40})", re.IGNORECASE)
@@ -131,7 +141,7 @@ def _usage(messages: list[dict[str, Any]], completion_pieces: int) -> dict[str, 
 
 class DemoLLM(CustomLLM):
     """An offline, deterministic model that streams text word by word and can call tools;
-    `demo/reasoning` streams its reasoning first."""
+    `demo/reasoning` streams its reasoning first; any `demo/...` answers embeddings too."""
 
     async def acompletion(self, *args: Any, **kwargs: Any) -> ModelResponse:  # type: ignore[override]
         messages, tools = kwargs["messages"], kwargs["optional_params"].get("tools")
@@ -205,6 +215,82 @@ class DemoLLM(CustomLLM):
             "usage": _usage(messages, thought + len(pieces)),  # type: ignore[typeddict-item]
             "index": 0,
         }
+
+    async def aembedding(  # type: ignore[override]
+        self,
+        model: str,
+        input: str | list[Any],
+        model_response: EmbeddingResponse,
+        *args: Any,
+        optional_params: dict[str, Any],
+        **kwargs: Any,
+    ) -> EmbeddingResponse:
+        return self.embedding(model, input, model_response, optional_params=optional_params)
+
+    def embedding(  # type: ignore[override]
+        self,
+        model: str,
+        input: str | list[Any],
+        model_response: EmbeddingResponse,
+        *args: Any,
+        optional_params: dict[str, Any],
+        **kwargs: Any,
+    ) -> EmbeddingResponse:
+        inputs = _embedding_inputs(input)
+        model_response.data = [
+            Embedding(embedding=demo_embedding(text), index=index, object="embedding")
+            for index, text in enumerate(inputs)
+        ]
+        model_response.model = model
+        tokens = sum(demo_prompt_tokens(text) for text in inputs)
+        model_response.usage = Usage(prompt_tokens=tokens, completion_tokens=0, total_tokens=tokens)
+        return model_response
+
+
+def demo_embedding(text: str | list[int]) -> list[float]:
+    """The demo model's vector for one input: a signed, hashed bag of its words (weight 1) and
+    their character trigrams (weight 0.5), L2-normalised, so texts sharing words and word
+    parts have a higher cosine similarity. Token IDs are hashed as words. A text with no word
+    gets a fixed unit vector."""
+    vector = [0.0] * DEMO_EMBEDDING_DIMENSIONS
+    for feature, weight in _features(text):
+        # blake2b, not hash(): the same vector in every process, whatever PYTHONHASHSEED.
+        digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
+        bucket = int.from_bytes(digest[:4], "little") % DEMO_EMBEDDING_DIMENSIONS
+        vector[bucket] += weight if digest[4] & 1 else -weight
+    norm = math.sqrt(sum(x * x for x in vector))
+    if norm == 0.0:
+        return [1.0] + [0.0] * (DEMO_EMBEDDING_DIMENSIONS - 1)
+    return [x / norm for x in vector]
+
+
+def _features(text: str | list[int]) -> Iterator[tuple[str, float]]:
+    if isinstance(text, list):
+        for token in text:
+            yield f"token:{token}", 1.0
+        return
+    for word in _WORD.findall(text.lower()):
+        yield f"word:{word}", 1.0
+        padded = f"<{word}>"
+        for start in range(len(padded) - 2):
+            yield f"tri:{padded[start : start + 3]}", 0.5
+
+
+_WORD = re.compile(r"[\u3000-\u9fff\uff00-\uffef]|[^\W_]+")
+
+
+def demo_prompt_tokens(text: str | list[int]) -> int:
+    """Tokens as the demo counts them: whitespace-separated words, or the token IDs sent."""
+    return len(text) if isinstance(text, list) else len(text.split())
+
+
+def _embedding_inputs(input: str | list[Any]) -> list[str | list[int]]:
+    """The request's inputs one by one: a list of ints is one input, as in OpenAI's API."""
+    if isinstance(input, str):
+        return [input]
+    if input and all(isinstance(item, int) for item in input):
+        return [list(input)]
+    return [item if isinstance(item, list) else str(item) for item in input]
 
 
 def register_providers() -> None:

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import math
+import struct
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import openai
+import pytest
 import yaml
 
 from gateway.config import load_config
 from gateway.engine import build_router
 from tests.ai_sdk import run_data_stream_client, run_ui_message_stream_client
 from tests.conftest import Gateway, parse_lines
+from tests.processes import GatewayProcess, clean_env
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -161,3 +169,162 @@ def test_the_ai_sdk_reads_the_demo_reasoning(start_gateway: Callable[..., Gatewa
     assert "你好 there" in thought
     assert data["thrown"] is None
     assert "".join(p["value"] for p in data["parts"] if p["type"] == "reasoning") == thought
+
+
+# --- demo/embed: the shipped embedding-model -----------------------------------------------------
+
+CAT = "the cat sat on the mat"
+SIMILAR = "a cat sat on a mat"
+UNRELATED = "quarterly tax filing deadline"
+
+
+def embeddings_sdk(url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True)) / math.hypot(*a) / math.hypot(*b)
+
+
+def test_demo_embeddings_are_deterministic_unit_vectors_that_place_similar_texts_closer(
+    start_gateway: Callable[..., Gateway],
+) -> None:
+    gateway, _ = shipped(start_gateway)
+    client = embeddings_sdk(gateway.url)
+
+    answer = client.embeddings.create(
+        model="embedding-model", input=[CAT, SIMILAR, UNRELATED], encoding_format="float"
+    )
+    cat, similar, unrelated = (d.embedding for d in answer.data)
+    assert [d.index for d in answer.data] == [0, 1, 2]
+    assert answer.model == "embedding-model"
+    assert all(len(d.embedding) == 64 for d in answer.data)
+    assert all(abs(math.hypot(*d.embedding) - 1) < 1e-9 for d in answer.data)
+    assert cosine(cat, similar) > cosine(cat, unrelated)
+    assert cosine(cat, similar) > 0.5 > cosine(cat, unrelated)
+    # Whitespace words: 6 + 6 + 4.
+    assert answer.usage.prompt_tokens == 16 and answer.usage.total_tokens == 16
+
+    # The same text, alone and in another call, gets the very same vector.
+    again = client.embeddings.create(model="embedding-model", input=CAT, encoding_format="float")
+    assert len(again.data) == 1 and again.data[0].embedding == cat
+    assert again.usage.prompt_tokens == 6
+
+    # Token IDs are an input too: one vector for a list of ints, one each for a list of lists.
+    tokens = client.embeddings.create(
+        model="embedding-model", input=[[1, 2, 3], [4]], encoding_format="float"
+    )
+    assert [len(d.embedding) for d in tokens.data] == [64, 64]
+    assert tokens.usage.prompt_tokens == 4
+
+
+def test_demo_embeddings_in_base64_decode_to_the_same_floats(
+    start_gateway: Callable[..., Gateway],
+) -> None:
+    gateway, _ = shipped(start_gateway)
+    client = embeddings_sdk(gateway.url)
+    floats = client.embeddings.create(
+        model="embedding-model", input=[CAT, UNRELATED], encoding_format="float"
+    )
+    encoded = client.embeddings.create(
+        model="embedding-model", input=[CAT, UNRELATED], encoding_format="base64"
+    )
+    # Asked for base64, the SDK hands over OpenAI's little-endian float32 as it came.
+    as_float32 = [
+        list(struct.unpack("<64f", struct.pack("<64f", *d.embedding))) for d in floats.data
+    ]
+    decoded = []
+    for item in encoded.data:
+        assert isinstance(item.embedding, str)
+        decoded.append(list(struct.unpack("<64f", base64.b64decode(item.embedding))))
+    assert decoded == as_float32
+    # With no encoding_format the SDK asks for base64 itself and decodes it.
+    default = client.embeddings.create(model="embedding-model", input=[CAT, UNRELATED])
+    assert [d.embedding for d in default.data] == as_float32
+    assert encoded.usage.prompt_tokens == default.usage.prompt_tokens == 10
+
+
+def test_demo_embeddings_are_the_same_in_another_process_with_another_hash_seed(
+    start_gateway: Callable[..., Gateway], tmp_path: Path
+) -> None:
+    gateway, _ = shipped(start_gateway)
+    here = embeddings_sdk(gateway.url).embeddings.create(
+        model="embedding-model", input=CAT, encoding_format="float"
+    )
+    served = GatewayProcess(
+        REPO / "litellm_config.yaml", tmp_path, env=clean_env(PYTHONHASHSEED="12345")
+    )
+    try:
+        served.wait_ready()
+        there = embeddings_sdk(served.url).embeddings.create(
+            model="embedding-model", input=CAT, encoding_format="float"
+        )
+    finally:
+        served.stop()
+    assert there.data[0].embedding == here.data[0].embedding
+
+
+def test_demo_embeddings_refuse_dimensions_clearly_and_keep_serving(
+    start_gateway: Callable[..., Gateway],
+) -> None:
+    # LiteLLM 1.106 passes no `dimensions` to a custom provider: it refuses the request first.
+    gateway, _ = shipped(start_gateway)
+    client = embeddings_sdk(gateway.url)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.embeddings.create(model="embedding-model", input=CAT, dimensions=8)
+    error = refused.value.body
+    assert isinstance(error, dict) and error["code"] == "upstream_bad_request"
+    assert "dimensions" in error["message"] and "embedding-model" in error["message"]
+    # The refusal leaves the model serving (no cool-down).
+    after = client.embeddings.create(model="embedding-model", input=CAT, encoding_format="float")
+    assert len(after.data[0].embedding) == 64
+
+
+def test_the_shipped_embedding_model_is_listed_as_one_and_refused_for_chat(
+    start_gateway: Callable[..., Gateway],
+) -> None:
+    gateway, _ = shipped(start_gateway)
+    client = embeddings_sdk(gateway.url)
+    listed = {m.id: m.model_extra["mode"] for m in client.models.list().data}  # type: ignore[index]
+    assert listed == {
+        "chat-model": "chat",
+        "chat-model-reasoning": "chat",
+        "title-model": "chat",
+        "artifact-model": "chat",
+        "embedding-model": "embedding",
+    }
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(
+            model="embedding-model", messages=[{"role": "user", "content": "hi"}]
+        )
+    error = refused.value.body
+    assert isinstance(error, dict) and error["code"] == "wrong_model_mode"
+    assert "'embedding-model'" in error["message"]
+    # And the chat IDs are refused on the embeddings door.
+    with pytest.raises(openai.BadRequestError) as wrong_door:
+        client.embeddings.create(model="chat-model", input=CAT)
+    assert isinstance(wrong_door.value.body, dict)
+    assert wrong_door.value.body["code"] == "wrong_model_mode"
+
+
+def test_check_config_accepts_the_shipped_embedding_model() -> None:
+    checked = subprocess.run(
+        [sys.executable, "-m", "gateway", "check-config", str(REPO / "litellm_config.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        env=clean_env(),
+        timeout=120,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "embedding-model -> demo/embed  [embedding]" in checked.stdout
+    assert "chat-model -> demo/chat\n" in checked.stdout
+    config = load_config(REPO / "litellm_config.yaml")
+    assert config.model_ids_of("chat") == [
+        "chat-model",
+        "chat-model-reasoning",
+        "title-model",
+        "artifact-model",
+    ]
+    assert config.model_ids_of("embedding") == ["embedding-model"]
