@@ -40,13 +40,18 @@ def problems_of(text: str) -> list[str]:
     return [p.render(Path("models.yaml")) for p in caught.value.problems]
 
 
-def test_shipped_config_maps_the_four_frontend_ids() -> None:
+def test_shipped_config_maps_the_four_frontend_ids_and_an_embedding_model() -> None:
     config = load_config(REPO / "litellm_config.yaml")
     assert config.model_ids == [
         "chat-model",
         "chat-model-reasoning",
         "title-model",
         "artifact-model",
+        "embedding-model",
+    ]
+    assert [config.mode_of(model_id) for model_id in config.model_ids] == [
+        *["chat"] * 4,
+        "embedding",
     ]
     assert not config.env_problems()
 
