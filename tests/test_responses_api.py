@@ -337,6 +337,190 @@ def test_store_false_keeps_nothing(client: openai.OpenAI, upstream: FakeUpstream
         client.responses.create(model="chat-model", input="again", previous_response_id=first.id)
 
 
+# --- stored responses: retrieve, list input items, delete ----------------------------------------
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_stored_response_is_retrieved_as_it_was_sent(
+    keyed: Gateway, upstream: FakeUpstream, stream: bool
+) -> None:
+    alice = sdk(keyed, KEY_A)
+    call = FakeToolCall("lookup_order", '{"order_id": "A-17"}')
+    upstream.script(Reply(chunks=["Looking", " it up."], tool_calls=[call]))
+    request: dict[str, Any] = {
+        "input": "Where is A-17?",
+        "instructions": "Be brief.",
+        "tools": [ORDER_TOOL],
+        "metadata": {"ticket": "42"},
+    }
+    if stream:
+        created = streamed(alice, **request)[-1].response
+    else:
+        created = alice.responses.create(model="chat-model", **request)
+
+    retrieved = alice.responses.retrieve(created.id)
+
+    strict(retrieved)
+    assert isinstance(retrieved, Response)
+    assert retrieved.to_dict() == created.to_dict()
+    assert retrieved.output_text == "Looking it up."
+    assert [item.type for item in retrieved.output] == ["message", "function_call"]
+    assert (retrieved.status, retrieved.store, retrieved.metadata) == (
+        "completed",
+        True,
+        {"ticket": "42"},
+    )
+
+
+def test_input_items_are_the_requests_own_input(keyed: Gateway, upstream: FakeUpstream) -> None:
+    alice = sdk(keyed, KEY_A)
+    call = FakeToolCall("lookup_order", '{"order_id": "A-17"}')
+    upstream.script(Reply(chunks=[], tool_calls=[call]), Reply(chunks=["Today."]))
+    first = alice.responses.create(model="chat-model", input="Where is A-17?", tools=[ORDER_TOOL])
+    second = alice.responses.create(
+        model="chat-model",
+        previous_response_id=first.id,
+        input=[
+            {"type": "function_call_output", "call_id": call.id, "output": "today"},
+            {"role": "user", "content": [{"type": "input_text", "text": "When exactly?"}]},
+        ],
+        tools=[ORDER_TOOL],
+    )
+
+    page = alice.responses.input_items.list(second.id, order="asc")
+    newest_first = alice.responses.input_items.list(second.id)
+
+    for item in page.data:
+        type(item).model_validate(item.to_dict())  # the SDK's own item models, strictly
+    assert [item.type for item in page.data] == ["function_call_output", "message"]
+    assert [item.type for item in newest_first.data] == ["message", "function_call_output"]
+    output, message = page.data
+    assert output.type == "function_call_output" and message.type == "message"
+    assert (output.call_id, output.output) == (call.id, "today")
+    assert message.role == "user" and message.content[0].type == "input_text"
+    assert message.content[0].text == "When exactly?"
+    assert all(item.id for item in page.data) and len({item.id for item in page.data}) == 2
+    assert page.has_more is False
+    (only,) = alice.responses.input_items.list(first.id).data
+    assert only.type == "message" and only.role == "user"
+    assert only.content[0].type == "input_text" and only.content[0].text == "Where is A-17?"
+
+    # One at a time, the SDK's pager follows `after` to the end.
+    one_by_one = alice.responses.input_items.list(second.id, order="asc", limit=1)
+    assert one_by_one.has_more is True and len(one_by_one.data) == 1
+    assert [item.id for item in one_by_one] == [item.id for item in page.data]
+
+    # An input item's id names it for a later item_reference, as an output item's does.
+    upstream.script(Reply(chunks=["Noon."]))
+    alice.responses.create(model="chat-model", input=[{"type": "item_reference", "id": message.id}])
+    assert upstream.requests[-1]["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "When exactly?"}]}
+    ]
+
+
+def test_a_deleted_response_is_gone(keyed: Gateway, upstream: FakeUpstream) -> None:
+    alice = sdk(keyed, KEY_A)
+    upstream.script(Reply(chunks=["Hi Ada."]), Reply(chunks=["You are Ada."]))
+    first = alice.responses.create(model="chat-model", input="I am Ada.")
+    second = alice.responses.create(
+        model="chat-model", input="Who am I?", previous_response_id=first.id
+    )
+
+    deleted = alice.responses.with_raw_response.delete(first.id)
+
+    assert deleted.status_code == 200
+    assert json.loads(deleted.text) == {"id": first.id, "object": "response", "deleted": True}
+    with pytest.raises(openai.NotFoundError) as gone:
+        alice.responses.retrieve(first.id)
+    assert gone.value.code == "response_not_found"
+    with pytest.raises(openai.NotFoundError):
+        alice.responses.input_items.list(first.id)
+    with pytest.raises(openai.NotFoundError) as deleted_again:
+        alice.responses.delete(first.id)
+    assert deleted_again.value.code == "response_not_found"
+    calls = len(upstream.requests)
+    for attempt in (
+        {"previous_response_id": first.id, "input": "again"},
+        {"input": [{"type": "item_reference", "id": first.output[0].id}]},
+    ):
+        with pytest.raises(openai.NotFoundError) as missing:
+            alice.responses.create(model="chat-model", **attempt)  # type: ignore[arg-type]
+        assert missing.value.code == "previous_response_not_found"
+    assert len(upstream.requests) == calls
+    # What was continued from it keeps its own conversation.
+    assert alice.responses.retrieve(second.id).output_text == "You are Ada."
+
+
+def test_a_stored_response_is_its_owners_only(keyed: Gateway, upstream: FakeUpstream) -> None:
+    alice, bob = sdk(keyed, KEY_A), sdk(keyed, KEY_B)
+    first = alice.responses.create(model="chat-model", input="secret")
+
+    for attempt in (
+        lambda: bob.responses.retrieve(first.id),
+        lambda: bob.responses.input_items.list(first.id),
+        lambda: bob.responses.delete(first.id),
+    ):
+        with pytest.raises(openai.NotFoundError) as missing:
+            attempt()
+        assert missing.value.code == "response_not_found"
+        assert isinstance(missing.value.body, dict)
+        assert missing.value.body["type"] == "invalid_request_error"
+        assert "secret" not in str(missing.value.body)
+
+    assert alice.responses.retrieve(first.id).output_text == "Hello from upstream-a"
+
+
+@pytest.mark.parametrize(
+    "response_id",
+    ["resp_nope", "nope", "resp_" + "x" * 5000, "resp_%00", "msg_1_0", "%F0%9F%98%80"],
+)
+def test_an_unknown_or_malformed_id_is_a_404(client: openai.OpenAI, response_id: str) -> None:
+    for attempt in (
+        lambda: client.get(f"/responses/{response_id}", cast_to=object),
+        lambda: client.get(f"/responses/{response_id}/input_items", cast_to=object),
+        lambda: client.delete(f"/responses/{response_id}", cast_to=object),
+    ):
+        with pytest.raises(openai.NotFoundError) as missing:
+            attempt()
+        assert missing.value.code == "response_not_found"
+
+
+def test_bad_input_items_parameters_are_a_400_naming_them(client: openai.OpenAI) -> None:
+    first = client.responses.create(model="chat-model", input="hi")
+    for params, field in (
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"order": "up"}, "order"),
+    ):
+        with pytest.raises(openai.BadRequestError) as bad:
+            client.responses.input_items.list(first.id, **params)  # type: ignore[arg-type]
+        assert field in bad.value.message
+    with pytest.raises(openai.BadRequestError) as streamed_again:
+        client.get(f"/responses/{first.id}?stream=true", cast_to=object)
+    assert "stream" in streamed_again.value.message
+
+
+def test_store_false_is_not_retrievable(client: openai.OpenAI, upstream: FakeUpstream) -> None:
+    unstored = client.responses.create(model="chat-model", input="hi", store=False)
+    for attempt in (
+        lambda: client.responses.retrieve(unstored.id),
+        lambda: client.responses.input_items.list(unstored.id),
+        lambda: client.responses.delete(unstored.id),
+    ):
+        with pytest.raises(openai.NotFoundError):
+            attempt()
+
+
+def test_with_chats_disabled_nothing_is_retrievable(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream
+) -> None:
+    client = sdk(start_gateway(config_for(upstream, gateway={"chats": {"enabled": False}})))
+    created = client.responses.create(model="chat-model", input="hi")
+    assert created.store is False
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(created.id)
+
+
 @pytest.mark.parametrize("policy", ["refuse", "answer"])
 def test_an_unreachable_chat_store(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream, policy: str
