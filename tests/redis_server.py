@@ -16,6 +16,16 @@ import redis
 from tests.serving import free_socket
 
 
+def server_command(binary: str, port: str, directory: str, extra: list[str]) -> list[str]:
+    """A foreground redis-server on loopback that keeps nothing on disk."""
+    return [
+        binary,
+        *("--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
+        *("--dir", directory, "--daemonize", "no"),
+        *extra,
+    ]
+
+
 class RedisServer:
     def __init__(self, *extra: str) -> None:
         """`extra`: more redis-server arguments, e.g. "--cluster-enabled", "yes"."""
@@ -36,22 +46,7 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self._process = subprocess.Popen(
-            [
-                self._binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self._dir,
-                "--daemonize",
-                "no",
-                *self._extra,
-            ],
+            server_command(self._binary, str(self.port), self._dir, self._extra),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -372,22 +367,8 @@ class RedisTlsServer(RedisServer):
         log_path = os.path.join(self._dir, "redis-tls.log")
         with open(log_path, "wb") as log:
             self._process = subprocess.Popen(
-                [
-                    self._binary,
-                    "--port",
-                    "0",  # no plain-text port: TLS only
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    self._dir,
-                    "--daemonize",
-                    "no",
-                    *self._extra,
-                ],
+                # Port 0: no plain-text port, TLS only.
+                server_command(self._binary, "0", self._dir, self._extra),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

@@ -10,17 +10,16 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-from tests.conftest import Gateway, config_for
+from tests.conftest import Gateway
 from tests.fake_upstream import FakeUpstream
 from tests.redis_server import RedisTlsServer, make_tls_files
+from tests.test_redis_topologies import client_of, everything, post, send_to_chat
 
-UI = "?protocol=ui-message-stream"
 # A password that cannot appear in a log line or an answer by accident.
 PASSWORD = f"tls-pw-{uuid.uuid4().hex}"
 
@@ -32,40 +31,10 @@ def tls_redis() -> Iterator[RedisTlsServer]:
     server.stop()
 
 
-def everything(upstream: FakeUpstream) -> dict[str, Any]:
-    """Rate limits (title-model: 2/minute), the response cache (chat-model), and chats."""
-    return config_for(
-        upstream,
-        gateway={
-            "rate_limit": {"default": "1000/minute", "models": {"title-model": "2/minute"}},
-            "cache": {"ttl": 60, "models": ["chat-model"]},
-        },
-    )
-
-
 def fresh_key() -> tuple[str, str, dict[str, str]]:
     """A tenant of this test's own (counts in Redis outlive a test): its name, api_keys, headers."""
     tenant, key = f"t{uuid.uuid4().hex[:8]}", f"sk-{uuid.uuid4().hex}"
     return tenant, f"{tenant}:{key}", {"authorization": f"Bearer {key}"}
-
-
-def client_of(gateway: Gateway) -> httpx.Client:
-    assert gateway.client is not None
-    return gateway.client
-
-
-def post(client: httpx.Client, headers: dict[str, str], model: str, text: str) -> httpx.Response:
-    """POST /api/chat in the line format (its default), read to the end."""
-    body = {"model": model, "messages": [{"role": "user", "content": text}]}
-    return client.post("/api/chat", json=body, headers=headers)
-
-
-def chat_by_id(
-    client: httpx.Client, headers: dict[str, str], chat_id: str, text: str
-) -> httpx.Response:
-    message = {"id": uuid.uuid4().hex, "role": "user", "parts": [{"type": "text", "text": text}]}
-    body = {"id": chat_id, "message": message, "selectedChatModel": "chat-model"}
-    return client.post("/api/chat" + UI, json=body, headers=headers)
 
 
 def assert_no_password(caplog: pytest.LogCaptureFixture, *answers: httpx.Response) -> None:
@@ -118,7 +87,7 @@ def test_limits_cache_and_chats_over_tls(
     # A chat by id keeps its history on the TLS server.
     chat_id = f"chat-{uuid.uuid4().hex[:8]}"
     for text in ("hi", "and?"):
-        answer = chat_by_id(client, headers, chat_id, text)
+        answer = send_to_chat(client, headers, chat_id, text)
         assert answer.status_code == 200, answer.text
     stored = client.get(f"/api/chat/{chat_id}/messages", headers=headers)
     assert stored.status_code == 200, stored.text
@@ -192,7 +161,7 @@ def test_an_unverified_or_plain_connection_is_not_used(
     assert [a.headers["x-cache"] for a in again] == ["bypass", "bypass"]
     assert len(upstream.requests) == calls + 2  # the cache is bypassed, not served from Redis
     # A chat by id needs its store: a plain 503 that names it, not a 500.
-    by_id = chat_by_id(client, headers, f"chat-{uuid.uuid4().hex[:8]}", "hi")
+    by_id = send_to_chat(client, headers, f"chat-{uuid.uuid4().hex[:8]}", "hi")
     assert by_id.status_code == 503, by_id.text
     assert by_id.json()["error"]["type"] == "chat_store_unavailable", by_id.text
 

@@ -83,10 +83,17 @@ def post(client: httpx.Client, headers: dict[str, str], model: str, text: str) -
     return client.post("/api/chat", json=body, headers=headers)
 
 
-def chat_by_id(client: httpx.Client, headers: dict[str, str], chat_id: str, text: str) -> None:
+def send_to_chat(
+    client: httpx.Client, headers: dict[str, str], chat_id: str, text: str
+) -> httpx.Response:
+    """One new user message to the chat `chat_id`, as the ai-chatbot template sends it."""
     message = {"id": uuid.uuid4().hex, "role": "user", "parts": [{"type": "text", "text": text}]}
     body = {"id": chat_id, "message": message, "selectedChatModel": "chat-model"}
-    answer = client.post("/api/chat" + UI, json=body, headers=headers)
+    return client.post("/api/chat" + UI, json=body, headers=headers)
+
+
+def chat_by_id(client: httpx.Client, headers: dict[str, str], chat_id: str, text: str) -> None:
+    answer = send_to_chat(client, headers, chat_id, text)
     assert answer.status_code == 200, answer.text
 
 
