@@ -49,6 +49,15 @@ def sentinels() -> Iterator[RedisSentinels]:
     servers.stop()
 
 
+@pytest.fixture
+def sentinels_to_kill() -> Iterator[RedisSentinels]:
+    """A Sentinel setup of the failover test's own: it kills the master, so no other test
+    (whatever the order they run in) may share it."""
+    servers = RedisSentinels(sentinels=3).start()
+    yield servers
+    servers.stop()
+
+
 @pytest.fixture(params=["cluster", "sentinel"])
 def redis_url(request: pytest.FixtureRequest) -> str:
     servers = request.getfixturevalue("cluster" if request.param == "cluster" else "sentinels")
@@ -312,10 +321,11 @@ def finished(stream: Streamed) -> bool:
 
 
 def test_a_sentinel_failover_under_20_streams_costs_no_500_and_cuts_no_stream(
-    sentinels: RedisSentinels, start_gateway: Callable[..., Gateway], upstream: FakeUpstream
+    sentinels_to_kill: RedisSentinels, start_gateway: Callable[..., Gateway], upstream: FakeUpstream
 ) -> None:
     api_keys, headers = fresh_key()
     load_keys, load_headers = fresh_key()
+    sentinels = sentinels_to_kill
     client = client_of(
         start_gateway(
             everything(upstream), redis_url=sentinels.url, api_keys=f"{api_keys},{load_keys}"
