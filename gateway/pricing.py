@@ -111,8 +111,9 @@ class PriceList:
         return found
 
     def cost(self, model_id: str, deployment: str | None, usage: Usage) -> float:
-        """US dollars for `usage` on `deployment` (0 when unpriced or answered from the cache)."""
-        if usage.cached or not usage.total_tokens:
+        """US dollars for `usage` on `deployment` (0 when unpriced). Whether a call is billed at
+        all (a cache hit is not) is the caller's to decide."""
+        if not usage.total_tokens:
             return 0.0
         found = self.price(model_id, deployment)
         return found.of(usage) if found is not None else 0.0
