@@ -6,9 +6,12 @@ FROM python:3.11-slim
 
 WORKDIR /app
 
-# Dependencies first (hash-locked), so code edits don't reinstall them.
+# Dependencies first (hash-locked), so code edits don't reinstall them. The lock is complete, so
+# nothing is resolved (--no-deps): a release on the index since the lock was made cannot change
+# what is installed. pip check proves the set is consistent.
 COPY requirements.lock ./
-RUN pip install --no-cache-dir --require-hashes -r requirements.lock
+RUN pip install --no-cache-dir --no-deps --require-hashes -r requirements.lock \
+    && pip check
 
 COPY pyproject.toml README.md litellm_config.yaml ./
 COPY gateway/ ./gateway/

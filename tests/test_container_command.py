@@ -193,9 +193,13 @@ def test_dockerfile_runs_as_non_root_with_hashed_deps() -> None:
 
     runs = args_of("RUN")
     assert any(
-        "pip install" in run and "--require-hashes" in run and "-r requirements.lock" in run
+        "pip install" in run
+        and "--require-hashes" in run
+        and "--no-deps" in run
+        and "-r requirements.lock" in run
+        and "pip check" in run
         for run in runs
-    ), "dependencies must be installed from requirements.lock with --require-hashes"
+    ), "install requirements.lock with --no-deps --require-hashes, then pip check (issue 20)"
 
 
 def test_dockerfile_env_and_command_shape() -> None:
