@@ -66,7 +66,9 @@ def _applies(requirement: Requirement, extras: frozenset[str]) -> bool:
 
 
 def unmet(
-    lock: Lock, roots: Iterable[Requirement], requirements_of: RequirementsOf = installed_requirements
+    lock: Lock,
+    roots: Iterable[Requirement],
+    requirements_of: RequirementsOf = installed_requirements,
 ) -> list[str]:
     """Every requirement reachable from `roots` that `lock` leaves unmet, as readable lines."""
     problems = list(lock.problems)
