@@ -3,9 +3,9 @@
 Like /v1/chat/completions, the client owns its tools: function tools go to the model and
 `function_call` items come back; nothing is executed here. What the Responses API adds is
 state: with `store` (OpenAI's default) the conversation so far (input items and output) is kept
-in the chat store under `response:<id>`, so a later request continues it by
-`previous_response_id`, or names single items of it by `item_reference`. A stored response
-belongs to the client that made it; to any other it does not exist.
+in the chat store, in a namespace of its own (no chat id names it), so a later request
+continues it by `previous_response_id`, or names single items of it by `item_reference`. A
+stored response belongs to the client that made it; to any other it does not exist.
 
 The stored record is the response object as the client was sent it, and the items before its
 output (the earlier conversation, then this request's input, each with an id): GET
@@ -130,17 +130,16 @@ async def _saved_before_finish(
             await aclose()
 
 
-# A record is one entry in its Chat's messages, of this type. Records stored before the
-# response object was kept are a bare list of items: they continue, but cannot be retrieved.
+# A record is one entry in its Chat's messages, of this type.
 _RECORD = "gateway.stored_response"
 
 
 @dataclass(frozen=True)
 class StoredRecord:
-    """A stored response: the object itself (None in an older record), the items before its
-    output (earlier conversation, then this request's input), and where the input starts."""
+    """A stored response: the object itself, the items before its output (earlier
+    conversation, then this request's input), and where the input starts."""
 
-    response: dict[str, Any] | None
+    response: dict[str, Any]
     context: list[dict[str, Any]]
     input_from: int
 
@@ -152,7 +151,7 @@ class StoredRecord:
     def load(cls, messages: list[Any]) -> StoredRecord:
         entry = messages[0] if len(messages) == 1 else None
         if not (isinstance(entry, dict) and entry.get("type") == _RECORD):
-            return cls(None, messages, 0)  # an older record: the conversation only
+            raise TypeError("not a stored response")
         response, context = entry["response"], entry["context"]
         if not (isinstance(response, dict) and isinstance(context, list)):
             raise TypeError("not a stored response")
@@ -160,7 +159,7 @@ class StoredRecord:
 
     def conversation(self) -> list[dict[str, Any]]:
         """The items a later request continues from: the context, then the output."""
-        return self.context + list(self.response["output"] if self.response else [])
+        return self.context + list(self.response["output"])
 
 
 class StoredResponses:
@@ -184,7 +183,7 @@ class StoredResponses:
         if not self.enabled or not response_id.startswith("resp_"):
             raise not_found
         try:
-            chat = await self._store.load(_key(response_id))
+            chat = await self._store.load(response_id, kind="response")
         except StoreFailed as exc:
             raise ChatStoreUnavailable(f"the chat store is unavailable ({exc})") from None
         if chat is None or chat.owner != self._owner:
@@ -242,7 +241,7 @@ class StoredResponses:
             return Chat(self._owner, record.dump())
 
         try:
-            await self._store.change(_key(response_id), edit, self._options.ttl)
+            await self._store.change(response_id, edit, self._options.ttl, kind="response")
         except StoreFailed as exc:
             if self._options.on_store_failure == "refuse":
                 raise ChatStoreUnavailable(f"the chat store is unavailable ({exc})") from None
@@ -260,7 +259,7 @@ class StoredResponses:
             return None  # None from an edit deletes the chat
 
         try:
-            await self._store.change(_key(response_id), edit, self._options.ttl)
+            await self._store.change(response_id, edit, self._options.ttl, kind="response")
         except StoreFailed as exc:
             raise ChatStoreUnavailable(f"the chat store is unavailable ({exc})") from None
 
@@ -277,8 +276,6 @@ async def retrieve_response(
     if stream:
         raise InvalidRequest("stream: a stored response is returned whole, never streamed")
     record = await _stored(request).record(response_id)
-    if record.response is None:
-        raise ResponseNotFound(f"the response '{response_id}' was stored without its object")
     return JSONResponse(record.response)
 
 
@@ -300,8 +297,6 @@ async def list_input_items(
     """The request's own input items (references resolved), as OpenAI lists them: newest
     first unless `order=asc`, `limit` at a time, after the item id `after`."""
     record = await _stored(request).record(response_id)
-    if record.response is None:
-        raise ResponseNotFound(f"the response '{response_id}' was stored without its object")
     items = [listed_item(item) for item in record.context[record.input_from :]]
     if order == "desc":
         items.reverse()
@@ -318,10 +313,6 @@ async def list_input_items(
             "has_more": len(items) > limit,
         }
     )
-
-
-def _key(response_id: str) -> str:
-    return f"response:{response_id}"
 
 
 def _shell(body: ResponsesRequest, response_id: str, stored: bool) -> dict[str, Any]:
