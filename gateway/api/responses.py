@@ -5,7 +5,9 @@ Like /v1/chat/completions, the client owns its tools: function tools go to the m
 state: with `store` (OpenAI's default) the conversation so far (input items and output) is kept
 in the chat store, in a namespace of its own (no chat id names it), so a later request
 continues it by `previous_response_id`, or names single items of it by `item_reference`. A
-stored response belongs to the client that made it; to any other it does not exist.
+stored response belongs to the client that made it; to any other it does not exist. A record
+is capped in bytes (gateway.chats.max_bytes, as a chat), and a continuation resends the whole
+conversation, which counts against GATEWAY_MAX_TOTAL_CHARS: a chain cannot grow past either.
 
 The stored record is the response object as the client was sent it, and the items before its
 output (the earlier conversation, then this request's input, each with an id): GET
@@ -40,7 +42,7 @@ from gateway.api.responses_schemas import (
 )
 from gateway.api.streaming import stream_response
 from gateway.cache.stores import StoreFailed
-from gateway.chats.store import Chat, ChatStore
+from gateway.chats.store import Chat, ChatStore, dump_chat
 from gateway.config import ChatOptions
 from gateway.engine import ChatCall, Engine
 from gateway.errors import (
@@ -48,6 +50,7 @@ from gateway.errors import (
     GatewayError,
     InvalidRequest,
     PreviousResponseNotFound,
+    RequestTooLarge,
     ResponseNotFound,
 )
 from gateway.events import Event, Finish
@@ -85,17 +88,22 @@ async def create_response(body: ResponsesRequest, request: Request) -> Response:
         client_tools=chat_tools(body.tools),
     )
     keep = body.store and stored.enabled
-    builder = ResponseBuilder(_shell(body, f"resp_{uuid.uuid4().hex}", keep))
+    response_id = f"resp_{uuid.uuid4().hex}"
+    builder = ResponseBuilder(_shell(body, response_id, keep))
     collector = ResponseCollector(builder)
     encoder = ResponsesEncoder(builder) if body.stream else None
+    given = [stored_form(item) for item in conversation[len(earlier) :]]
+    for position, item in enumerate(given):
+        item.setdefault("id", input_item_id(item, response_id, position))
+    context = [stored_form(item) for item in earlier] + given
+    if keep:
+        # Refused before the call when the record would be over the cap without its output.
+        stored.check_size(StoredRecord(builder.response(), context, len(earlier)))
 
     async def save(response: dict[str, Any]) -> None:
-        response_id = response["id"]
-        given = [stored_form(item) for item in conversation[len(earlier) :]]
-        for position, item in enumerate(given):
-            item.setdefault("id", input_item_id(item, response_id, position))
-        context = [stored_form(item) for item in earlier] + given
-        await stored.save(response_id, StoredRecord(response, context, len(earlier)))
+        if not await stored.save(response_id, StoredRecord(response, context, len(earlier))):
+            # The very object the client is sent next (ResponseBuilder.conclude) says so.
+            response["store"] = False
 
     async def respond(events: AsyncIterator[Event]) -> Response:
         if keep:
@@ -236,7 +244,30 @@ class StoredResponses:
             return None
         return next((item for item in items if item.id == item_id), None)
 
-    async def save(self, response_id: str, record: StoredRecord) -> None:
+    def size(self, record: StoredRecord) -> int:
+        """Bytes `record` takes in the store."""
+        return len(dump_chat(Chat(self._owner, record.dump())))
+
+    def check_size(self, record: StoredRecord) -> None:
+        """RequestTooLarge when `record` is over the cap of a stored conversation."""
+        size = self.size(record)
+        if size > self._options.max_bytes:
+            raise RequestTooLarge(
+                f"this response would be stored in {size} bytes with the conversation it "
+                f"continues, over the limit of {self._options.max_bytes} "
+                "(gateway.chats.max_bytes); send it with store: false, or start a new "
+                "conversation"
+            )
+
+    async def save(self, response_id: str, record: StoredRecord) -> bool:
+        """Store `record`; False when it was not (its output took it over the cap, or the
+        store failed and the YAML says answer anyway)."""
+        if self.size(record) > self._options.max_bytes:
+            log.warning(
+                "response %s answered but not stored: over gateway.chats.max_bytes", response_id
+            )
+            return False
+
         def edit(_: Chat | None) -> Chat:
             return Chat(self._owner, record.dump())
 
@@ -246,6 +277,8 @@ class StoredResponses:
             if self._options.on_store_failure == "refuse":
                 raise ChatStoreUnavailable(f"the chat store is unavailable ({exc})") from None
             log.warning("response %s answered but not stored: %s", response_id, exc)
+            return False
+        return True
 
     async def delete(self, response_id: str) -> None:
         """Remove this client's stored response, or ResponseNotFound."""
