@@ -210,7 +210,7 @@ class ChatOptions(BaseModel):
     ttl: int = Field(default=7 * 24 * 3600, ge=60)
     # Stored UI messages per chat; a request that would go over it is refused (413).
     max_messages: int = Field(default=200, ge=2, le=10_000)
-    # Bytes of one chat's stored messages (JSON); over it is refused (413).
+    # Bytes of one chat's stored messages, or of one stored response (JSON); over it is 413.
     max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     # Resumable: an answer runs on when its client disconnects, its events are kept (in Redis
     # when REDIS_URL is set) and GET /api/chat/{id}/stream follows it from any replica. Off: a
@@ -220,7 +220,8 @@ class ChatOptions(BaseModel):
     unread_timeout: float = Field(default=120.0, gt=0, le=3600)
     # Seconds an answer's events stay readable after it ends.
     stream_ttl: int = Field(default=600, ge=10)
-    # Chats kept in process memory when REDIS_URL is unset (least recently used go first).
+    # Chats and stored responses kept in process memory when REDIS_URL is unset, shared fairly
+    # by their clients: when full, the client holding the most loses its least recently used.
     max_chats_in_memory: int = Field(default=1000, ge=1)
     # When the chat store cannot be reached: `refuse` (503) or `answer` from the request alone,
     # storing nothing.

@@ -393,7 +393,7 @@ class Engine:
         if self.cache is None or lookup is None or not (lookup.may_store and step.finished):
             return
         ttl = self.config.options.cache.ttl or 0
-        await self.cache.save(lookup.key, step.answer(), ttl)
+        await self.cache.save(lookup, step.answer(), ttl)
 
 
 _A_MODEL: dict[ModelMode, str] = {"chat": "a chat model", "embedding": "an embedding model"}

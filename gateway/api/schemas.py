@@ -186,8 +186,9 @@ AnyMessage = Annotated[
 ]
 
 
-# Chat ids as the AI SDK (nanoid) and the ai-chatbot template (UUIDs) make them.
-CHAT_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+# Chat ids as the AI SDK makes them (`generateId`: 16 of [0-9A-Za-z]; with a prefix, joined by
+# `-`) and the ai-chatbot template does (UUIDs). Nothing else: no `:` or `.`, no separators.
+CHAT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 ChatId = Annotated[str, Field(pattern=CHAT_ID_PATTERN)]
 
 
