@@ -87,6 +87,11 @@ def ask_while_paused(
     for asker in askers:
         asker.join(30)
         assert not asker.is_alive()
+    client = redis.Redis(port=server.port, socket_timeout=pause_seconds + 5)
+    try:
+        client.ping()  # answered once the pause is over
+    finally:
+        client.close()
     return askers
 
 
