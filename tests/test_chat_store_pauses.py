@@ -1,7 +1,7 @@
 """Chat answers that finish while Redis is paused (`CLIENT PAUSE`): stored, or truthfully not.
 
 A real redis-server is paused for a bounded time right as answers reach their end, so the
-gateway's store calls time out (`GATEWAY_REDIS_TIMEOUT` is short here). A pause shorter than
+gateway's store calls time out (after `GATEWAY_REDIS_TIMEOUT`, 0.5 s). A pause shorter than
 `gateway.chats.store_retry` must cost nothing: every answer stored, no chat left naming an
 answer in progress. A longer one must be told to the reader, and still leave no chat with an
 active stream whose answer is gone.
@@ -59,10 +59,13 @@ class Asker(threading.Thread):
         self.chat_id = chat_id
         self.talking = threading.Event()
         self.parts: list[dict[str, Any]] = []
+        self.refusal = ""
 
     def run(self) -> None:
         body = {"id": self.chat_id, "message": user("hi"), "selectedChatModel": "chat-model"}
         with httpx.stream("POST", self.url + "/api/chat" + UI, json=body, timeout=30) as r:
+            if r.status_code != 200:
+                self.refusal = f"{r.status_code} {r.read().decode()}"
             for line in r.iter_lines():
                 if line.startswith("data: {"):
                     self.parts.append(json.loads(line[6:]))
@@ -82,7 +85,7 @@ def ask_while_paused(
     for asker in askers:
         asker.start()
     for asker in askers:
-        assert asker.talking.wait(10), "an answer did not begin"
+        assert asker.talking.wait(10), f"an answer did not begin: {asker.refusal}"
     pause(server, pause_seconds)
     for asker in askers:
         asker.join(30)
@@ -112,7 +115,7 @@ def started(
         chunks=WORDS, stall_before=len(WORDS), stall_seconds=STALL_SECONDS
     )  # chunk 0 is the role; the stall comes before the last word
     config = config_for(upstream, gateway={"chats": {"unread_timeout": 2, **chats}})
-    return start_gateway(config, redis_url=redis_server.url, redis_timeout=0.2)
+    return start_gateway(config, redis_url=redis_server.url)
 
 
 def test_answers_that_end_while_redis_is_paused_are_all_stored_and_leave_no_active_stream(
