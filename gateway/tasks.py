@@ -77,9 +77,6 @@ class OwnedTasks:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def __len__(self) -> int:
-        return len(self._tasks)
-
     async def end(self) -> None:
         """End every task still running (each leaves the set as it ends)."""
         await asyncio.gather(*(end(task) for task in list(self._tasks)))

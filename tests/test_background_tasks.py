@@ -211,6 +211,40 @@ def test_a_cancel_of_the_owner_while_it_ends_a_task_waits_for_the_task_then_goes
     assert asyncio.run(scenario()) == (True, True)
 
 
+def test_stopping_the_gateway_ends_its_background_tasks_and_closes_a_retiring_engine(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, background_loop: BackgroundLoop
+) -> None:
+    """A reload retires the old engine, which waits for the request still holding it; the
+    gateway stops meanwhile. The retiring task must end and still close that engine, and the
+    file watch and the stop listener must end too."""
+    gateway = start_gateway(config_for(upstream))  # watches its file (GATEWAY_CONFIG_POLL_SECONDS)
+    old = gateway.app.state.engine
+    closed: list[str] = []
+    close = old.aclose
+
+    async def counted_close() -> None:
+        closed.append("closed")
+        await close()
+
+    old.aclose = counted_close
+
+    async def hold_and_reload() -> Any:
+        lease = old.lease()  # a request still answering on the old engine
+        config = gateway.config_path.read_text(encoding="utf-8")
+        gateway.config_path.write_text(config.replace("timeout: 10", "timeout: 11"))
+        result = await gateway.app.state.live.reload("test")
+        return lease, result.status
+
+    lease, status = background_loop.run(hold_and_reload())
+    assert status == "applied"
+    kinds = ("engine_retire", "config_watch", "chat_stop_listener")
+    assert all(alive_tasks(kind) >= 1 for kind in kinds)
+    gateway.stop()
+    background_loop.loop.call_soon_threadsafe(lease.release)
+    assert closed == ["closed"]
+    assert {kind: alive_tasks(kind) for kind in kinds} == dict.fromkeys(kinds, 0)
+
+
 async def count_heartbeats() -> int:
     return len(heartbeats())
 
