@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 from gateway import metrics
@@ -76,6 +76,10 @@ class OwnedTasks:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def __iter__(self) -> Iterator[asyncio.Task[Any]]:
+        """The tasks still running."""
+        return iter(list(self._tasks))
 
     async def end(self) -> None:
         """End every task still running (each leaves the set as it ends)."""
