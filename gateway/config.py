@@ -218,8 +218,15 @@ class ChatOptions(BaseModel):
     resumable: bool = True
     # Seconds a resumable answer may run with nobody reading it before it is stopped.
     unread_timeout: float = Field(default=120.0, gt=0, le=3600)
+    # Resumable answers one client (API key, or IP without keys) may have running with nobody
+    # reading them, per process; a new answer beyond it is refused (429), and one left unread
+    # beyond it is stopped. Each holds a provider stream open until `unread_timeout`.
+    max_unread_answers: int = Field(default=32, ge=1, le=100_000)
     # Seconds an answer's events stay readable after it ends.
     stream_ttl: int = Field(default=600, ge=10)
+    # Seconds a finished answer keeps trying to be stored while the chat store fails (a slow
+    # or failing-over Redis); after that its readers are told it was not stored.
+    store_retry: float = Field(default=30.0, ge=0, le=600)
     # Chats and stored responses kept in process memory when REDIS_URL is unset, shared fairly
     # by their clients: when full, the client holding the most loses its least recently used.
     max_chats_in_memory: int = Field(default=1000, ge=1)

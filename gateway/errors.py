@@ -179,6 +179,14 @@ class ChatBusy(GatewayError):
     error_type = "chat_busy"
 
 
+class TooManyUnreadAnswers(GatewayError):
+    """The client already has `gateway.chats.max_unread_answers` chat answers running that
+    nobody reads (`Retry-After`: when the first of them is stopped for it)."""
+
+    status = 429
+    error_type = "too_many_unread_answers"
+
+
 class ChatStoreUnavailable(GatewayError):
     status = 503
     error_type = "chat_store_unavailable"

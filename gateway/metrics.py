@@ -77,6 +77,13 @@ CHAT_ANSWERS = Counter(
     "Chat answers ended, by how: done, stopped or failed.",
     ["state"],
 )
+BACKGROUND_TASKS = Gauge(
+    "gateway_background_tasks",
+    "Background tasks alive now, by kind (gateway/tasks.py), summed over workers: a kind that "
+    "keeps rising while its work does not is a leak.",
+    ["kind"],
+    multiprocess_mode="livesum",
+)
 CONFIG_RELOADS = Counter(
     "gateway_config_reloads", "YAML reloads: applied, unchanged or refused.", ["result"]
 )

@@ -82,14 +82,17 @@ class RedisStore:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            return await asyncio.wait_for(self._client.get(key), self._timeout)
+            # asyncio.timeout, not wait_for, which can drop a cancel on Python 3.11.
+            async with asyncio.timeout(self._timeout):
+                return await self._client.get(key)
         except Exception as exc:
             raise StoreFailed(describe(exc)) from None
 
     async def set(self, key: str, value: bytes, ttl_seconds: int, owner: str = "") -> None:
         # Redis bounds its own memory (maxmemory and its eviction policy), for all clients.
         try:
-            await asyncio.wait_for(self._client.set(key, value, ex=ttl_seconds), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await self._client.set(key, value, ex=ttl_seconds)
         except Exception as exc:
             raise StoreFailed(describe(exc)) from None
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from gateway.cache.stores import StoreFailed
-from gateway.chats.generation import Generation, Generations
+from gateway.chats.generation import Generation, Generations, alive_ttl
 from gateway.chats.history import owned
 from gateway.chats.store import ActiveStream, Chat, ChatStore, same_stream
 from gateway.config import ChatOptions
@@ -69,6 +69,23 @@ class Chats:
         except StoreFailed:
             return True  # cannot tell: do not take over a chat that may still be answering
 
+    async def running_answer(
+        self, chat_id: str, chat: Chat, options: ChatOptions
+    ) -> ActiveStream | None:
+        """The chat's active stream while an answer still produces it. One nobody produces
+        (its replica died, or its end could not be stored) is cleared, and None returned."""
+        if chat.active is None:
+            return None
+        if await self.is_running(chat_id, chat.active):
+            return chat.active
+        await self._clear_if_active(chat_id, chat.active, options)
+        return None
+
+    def check_unread_cap(self, owner: str, options: ChatOptions) -> None:
+        """429 if `owner` has `max_unread_answers` answers running here that nobody reads."""
+        if options.resumable:
+            self.running.check_unread_cap(owner, options)
+
     async def reserve(
         self,
         chat_id: str,
@@ -89,13 +106,26 @@ class Chats:
                 raise ChatBusy("this chat is still answering; stop it before sending more")
             return Chat(owner, history, active)
 
+        if self.shared:
+            # Alive before any replica can see it active: one finding it before the answer's
+            # first heartbeat must not take it for dead.
+            try:
+                await self.store.set_flag(chat_id, f"alive:{active.stream_id}", alive_ttl(options))
+            except StoreFailed as exc:
+                raise ChatStoreUnavailable(f"the chat store is unavailable ({exc})") from None
         await self.change(chat_id, edit, options)
 
     def begin(
-        self, chat_id: str, active: ActiveStream, events: AsyncIterator[Event], options: ChatOptions
+        self,
+        chat_id: str,
+        owner: str,
+        active: ActiveStream,
+        events: AsyncIterator[Event],
+        options: ChatOptions,
     ) -> Generation:
         generation = Generation(
             chat_id=chat_id,
+            owner=owner,
             active=active,
             store=self.store,
             shared_store=self.shared,
@@ -187,7 +217,8 @@ class Chats:
         if local is not None:
             local.stop("requested")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(local.wait(), STOP_WAIT_SECONDS)
+                async with asyncio.timeout(STOP_WAIT_SECONDS):  # not wait_for: see store._call
+                    await local.wait()
             return
         try:
             await self.store.set_flag(chat_id, f"stop:{active.stream_id}", 60)

@@ -169,7 +169,8 @@ class MemoryChatStore:
         start = int(after)
         if len(self._log(chat_id, stream_id)) <= start:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._log_changed.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._log_changed.wait()
         log = self._log(chat_id, stream_id)
         return str(len(log)), log[start:]
 
@@ -213,8 +214,12 @@ class RedisChatStore:
         self._blocking = connect(url, None)
 
     async def _call(self, awaitable: Any, extra_wait: float = 0.0) -> Any:
+        # asyncio.timeout, never wait_for: on Python 3.11 wait_for runs the call in a task of
+        # its own and, when the caller is cancelled just as that call completes, returns the
+        # result and drops the cancel (gh-86296): a heartbeat cancelled so lived on forever.
         try:
-            return await asyncio.wait_for(awaitable, self._timeout + extra_wait)
+            async with asyncio.timeout(self._timeout + extra_wait):
+                return await awaitable
         except (StoreFailed, GatewayError):
             raise  # GatewayError: an edit refused the change
         except Exception as exc:
