@@ -252,17 +252,25 @@ def test_a_chat_is_invisible_to_another_key(
         "/api/chat" + UI, json=stock("chat-8", user("secret", "u1")), headers=alice
     )
     assert made.status_code == 200
-    for method, path, body in [
-        ("GET", "/api/chat/chat-8/messages", None),
-        ("GET", "/api/chat/chat-8/stream", None),
-        ("POST", "/api/chat/chat-8/stop", {}),
-        ("DELETE", "/api/chat/chat-8", None),
-        ("POST", "/api/chat" + UI, stock("chat-8", user("mine now", "u2"))),
+    # To bob, alice's chat reads exactly as an id with no chat: nothing to probe.
+    for method, route, body in [
+        ("GET", "/api/chat/{}/messages", None),
+        ("GET", "/api/chat/{}/stream", None),
+        ("POST", "/api/chat/{}/stop", {}),
+        ("DELETE", "/api/chat/{}", None),
     ]:
-        response = gateway.client.request(method, path, json=body, headers=bob)
-        assert response.status_code == 404, (method, path, response.text)
-        assert response.json()["error"]["type"] == "chat_not_found"
+        response = gateway.client.request(method, route.format("chat-8"), json=body, headers=bob)
+        unknown = gateway.client.request(method, route.format("chat-no"), json=body, headers=bob)
+        assert (response.status_code, response.content) == (unknown.status_code, unknown.content)
+        assert response.status_code in (200, 204, 404), (method, route, response.text)
         assert "secret" not in response.text
+    # A message to an id another client holds cannot make it bob's (as a regenerate of an
+    # unknown id, a 404).
+    taken = gateway.client.post(
+        "/api/chat" + UI, json=stock("chat-8", user("mine now", "u2")), headers=bob
+    )
+    assert taken.status_code == 404 and taken.json()["error"]["type"] == "chat_not_found"
+    assert "secret" not in taken.text
     assert len(stored(gateway, "chat-8", **alice).json()["messages"]) == 2
     assert gateway.client.delete("/api/chat/chat-8", headers=alice).json() == {"success": True}
     assert stored(gateway, "chat-8", **alice).status_code == 404

@@ -1,7 +1,8 @@
 """The chats of this process: the store, the answers running here, and what a door asks of them.
 
-Every call takes the client (`owner`); a chat of another client is a ChatNotFound, so no door
-can tell another tenant's chat from one that does not exist. Store failures come out as
+Every call takes the client (`owner`); to another client a chat reads as none at all, so no
+read route can tell another tenant's chat from one that does not exist (a change to it is a
+ChatNotFound, as for a regenerate of an unknown id). Store failures come out as
 ChatStoreUnavailable (the door decides whether to answer without history instead).
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 
 from gateway.cache.stores import StoreFailed
 from gateway.chats.generation import Generation, Generations, alive_ttl
-from gateway.chats.history import owned
+from gateway.chats.history import owned, visible
 from gateway.chats.store import ActiveStream, Chat, ChatStore, same_stream
 from gateway.config import ChatOptions
 from gateway.errors import ChatBusy, ChatNotFound, ChatStoreUnavailable, UpstreamIncomplete
@@ -48,7 +49,7 @@ class Chats:
 
     async def load(self, chat_id: str, owner: str) -> Chat | None:
         try:
-            return owned(await self.store.load(chat_id), owner)
+            return visible(await self.store.load(chat_id), owner)
         except StoreFailed as exc:
             raise ChatStoreUnavailable(f"the chat store is unavailable ({exc})") from None
 
