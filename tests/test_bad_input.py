@@ -116,6 +116,24 @@ def test_oversized_chunked_body_without_length_is_413(
     assert upstream.requests == []
 
 
+def test_oversized_body_is_413_in_each_doors_shape(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream
+) -> None:
+    gateway = start_gateway(config_for(upstream), max_body_bytes=4096)
+    big = {
+        "model": "chat-model",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "x" * 5000}],
+    }
+    assert gateway.client is not None
+    openai_error = gateway.client.post("/v1/chat/completions", json=big).json()["error"]
+    assert (openai_error["code"], openai_error["param"]) == ("request_too_large", "body")
+    anthropic_error = gateway.client.post("/v1/messages", json=big).json()
+    assert anthropic_error["type"] == "error"
+    assert anthropic_error["error"]["type"] == "request_too_large"
+    assert upstream.requests == []
+
+
 def test_default_body_limit_is_one_mebibyte(gateway_for: Gateway) -> None:
     response = gateway_for.chat(messages=[{"role": "user", "content": "z" * (1024 * 1024)}])
     assert response.status_code == 413

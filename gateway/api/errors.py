@@ -42,6 +42,7 @@ def error_response(
     headers: dict[str, str] | None = None,
     param: str | None = None,
 ) -> JSONResponse:
+    """The gateway's own shape; its message starts with the field, `param` is not repeated."""
     return JSONResponse(
         {"error": {"type": error_type, "message": message}}, status_code=status, headers=headers
     )
