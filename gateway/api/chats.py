@@ -20,11 +20,12 @@ from typing import Annotated, Any
 
 from fastapi import Body, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from gateway.api.admission import authenticate, client_identity
 from gateway.api.answering import answer
 from gateway.api.doors import door_router
+from gateway.api.openai_schemas import RequestModel
 from gateway.api.protocol_choice import choose_protocol, make_encoder
 from gateway.api.schemas import CHAT_ID_PATTERN, ChatRequest, UIMessage
 from gateway.api.streaming import stream_response
@@ -180,7 +181,7 @@ async def resume_stream(chat_id: ChatIdPath, request: Request) -> Response:
         return Response(status_code=204)  # it ended, having said nothing, as we looked
 
 
-class StopRequest(BaseModel):
+class StopRequest(RequestModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     # The client's copy of the answer so far: stored only if no replica runs the answer any more.

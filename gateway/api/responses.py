@@ -76,7 +76,7 @@ async def create_response(body: ResponsesRequest, request: Request) -> Response:
     earlier = await stored.items(body.previous_response_id) if body.previous_response_id else []
     conversation = earlier + await stored.resolve(body.items(), earlier)
     if not conversation:
-        raise InvalidRequest("input: field required")
+        raise InvalidRequest("input: field required", param="input")
     messages = chat_messages(body.instructions, conversation)
     call = ChatCall(
         model_id=body.model,
@@ -307,7 +307,9 @@ async def retrieve_response(
     response_id: str, request: Request, stream: bool = False
 ) -> JSONResponse:
     if stream:
-        raise InvalidRequest("stream: a stored response is returned whole, never streamed")
+        raise InvalidRequest(
+            "stream: a stored response is returned whole, never streamed", param="stream"
+        )
     record = await _stored(request).record(response_id)
     return JSONResponse(record.response)
 
