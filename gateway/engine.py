@@ -18,6 +18,12 @@ from typing import Any
 import httpx
 import litellm
 
+# LiteLLM imports its MCP handler (and with it `mcp` and httpx2) lazily, inside the first call
+# with tools=, in the executor thread that runs it; calls running in other threads meanwhile
+# saw a half-initialised httpx2 and failed (bench/hostile.py found it). Import it once, here.
+import litellm.responses.mcp.chat_completions_handler
+import litellm.responses.mcp.litellm_proxy_mcp_handler
+
 from gateway import metrics, tracing
 from gateway.cache import CacheDirective, Lookup, ResponseCache
 from gateway.cache.keys import cache_key, deployment_identities
