@@ -24,7 +24,7 @@ from gateway.api import (
     responses,
 )
 from gateway.api.body_limit import BodySizeLimit
-from gateway.api.errors import install_error_handlers
+from gateway.api.errors import UnexpectedErrors, install_error_handlers
 from gateway.api.request_log import RequestLog
 from gateway.auth import KeyConfigError, KeyStore
 from gateway.cache import MemoryStore, RedisStore, ResponseCache
@@ -137,6 +137,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     if settings.metrics_port is None:  # else only on its own listener (gateway/server.py)
         app.include_router(metrics.router)
     app.include_router(admin.router)
+    app.add_middleware(UnexpectedErrors)  # innermost: its 500 passes CORS and the request log
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api.doors import door_of
 from gateway.api.schemas import MESSAGE_SHAPE_TAGS
@@ -110,9 +111,38 @@ def install_error_handlers(app: FastAPI) -> None:
         error_type = _HTTP_ERROR_TYPES.get(exc.status_code, "http_error")
         return _respond(request, exc.status_code, error_type, message, exc.headers)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Our bug, not the client's: log the traceback here, say nothing of it on the wire.
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        message = "the gateway failed to handle this request"
-        return _respond(request, 500, "internal_error", message, None)
+
+class UnexpectedErrors:
+    """The gateway's own bugs answered 500 `internal_error`, inside the request log and CORS.
+
+    Starlette's handler for `Exception` runs outside every middleware and re-raises: the request
+    log saw an exception and wrote 499, the answer had no `x-request-id` and no CORS headers,
+    and uvicorn, seeing the exception after the answer, closed the keep-alive connection.
+    Answered here, the exception ends here. One raised after the answer started is re-raised: only closing the
+    connection tells the client its answer was cut short (and the request log says 500).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        except Exception:
+            if started:
+                raise
+            # Our bug, not the client's: log the traceback here, say nothing of it on the wire.
+            request = Request(scope)
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            message = "the gateway failed to handle this request"
+            await _respond(request, 500, "internal_error", message, None)(scope, receive, send)
