@@ -118,8 +118,9 @@ class UnexpectedErrors:
     Starlette's handler for `Exception` runs outside every middleware and re-raises: the request
     log saw an exception and wrote 499, the answer had no `x-request-id` and no CORS headers,
     and uvicorn, seeing the exception after the answer, closed the keep-alive connection.
-    Answered here, the exception ends here. One raised after the answer started is re-raised: only closing the
-    connection tells the client its answer was cut short (and the request log says 500).
+    Answered here, the exception ends here. One raised after the answer started is re-raised:
+    only closing the connection tells the client its answer was cut short (the request log
+    says 500).
     """
 
     def __init__(self, app: ASGIApp) -> None:
