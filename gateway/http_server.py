@@ -6,6 +6,8 @@ Uvicorn's default protocol (httptools) has no cap on the request head and no rea
 holds its connection, and its buffers, forever. This protocol adds what nginx does by default:
 
 - a cap on the request head (request line plus headers), answered 431 and closed;
+- a request with both Content-Length and Transfer-Encoding answered 400 and closed (h11 would
+  serve it and the requests after it on the connection);
 - a deadline for the whole head, from the connection (or the first byte of a keep-alive
   request) to its last header: 408 and closed, or closed silently if nothing came at all;
 - a limit on the pause between two reads of a request body: 408 and closed.
@@ -63,11 +65,20 @@ def _head_size(request: h11.Request) -> int:
     return size + sum(len(name) + len(value) + 4 for name, value in request.headers)
 
 
+def _has_two_framings(request: h11.Request) -> bool:
+    names = {name for name, _ in request.headers}  # h11 gives them lower-cased
+    return b"content-length" in names and b"transfer-encoding" in names
+
+
 class _WatchedConnection(h11.Connection):
-    """h11's server connection that refuses a head over the cap and reports each event.
+    """h11's server connection that refuses what it should not accept and reports each event.
 
     h11 itself only limits an *incomplete* head, so a large head that arrives in one read
-    would pass; the check on each parsed request closes that gap.
+    would pass; the check on each parsed request closes that gap. h11 also takes a request
+    with both Content-Length and Transfer-Encoding (chunked wins) and keeps the connection;
+    RFC 9112 section 6.1 says to treat it as an error or close after it, since a proxy in
+    front that believed Content-Length would read the rest as another request (smuggling).
+    It is refused 400 and closed, as httptools does.
     """
 
     def __init__(self, max_head_bytes: int, on_event: Callable[[Any], None]) -> None:
@@ -79,8 +90,11 @@ class _WatchedConnection(h11.Connection):
     def next_event(self) -> Any:
         try:
             event = super().next_event()
-            if isinstance(event, h11.Request) and _head_size(event) > self._max_head_bytes:
-                raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
+            if isinstance(event, h11.Request):
+                if _head_size(event) > self._max_head_bytes:
+                    raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
+                if _has_two_framings(event):
+                    raise h11.RemoteProtocolError("Content-Length with Transfer-Encoding")
         except h11.RemoteProtocolError as exc:
             self.refusal = exc
             raise

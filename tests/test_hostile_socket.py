@@ -213,6 +213,41 @@ def test_connections_beyond_the_cap_are_refused(upstream: FakeUpstream, tmp_path
         server.stop()
 
 
+@pytest.fixture(params=["h11", "httptools"])
+def listener(request: pytest.FixtureRequest) -> tuple[str, int]:
+    """Where a gateway listens, for each HTTP implementation it may run on: `gateway serve`
+    runs uvicorn's h11 (gateway.http_server); the app under plain uvicorn gets httptools."""
+    if request.param == "h11":
+        served: GatewayProcess = request.getfixturevalue("server")
+        return "127.0.0.1", served.port
+    gateway: Gateway = request.getfixturevalue("gateway_for")
+    host, port = gateway.url.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"content-length: 5\r\ntransfer-encoding: chunked\r\n",
+        b"transfer-encoding: chunked\r\ncontent-length: 5\r\n",
+        b"Content-Length: 0\r\nTransfer-Encoding: chunked\r\n",
+    ],
+)
+def test_a_request_with_both_content_length_and_transfer_encoding_is_refused_and_closed(
+    listener: tuple[str, int], framing: bytes
+) -> None:
+    """RFC 9112 section 6.1: the two framings disagree, so whatever follows on the connection
+    could be read as a request the sender hid in a body (request smuggling)."""
+    smuggled = b"GET /health HTTP/1.1\r\nhost: gateway\r\n\r\n"
+    head = b"POST /api/chat HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n"
+    with socket.create_connection(listener, timeout=DEADLINE) as sock:
+        send(sock, head + framing + b"\r\n5\r\n{}{}{\r\n0\r\n\r\n" + smuggled)
+        response, closed = read_until_closed(sock, DEADLINE)
+    assert status(response) == 400, response[:200]
+    assert response.count(b"HTTP/1.1 ") == 1, "the pipelined request was served"
+    assert closed
+
+
 def test_api_routes_never_redirect_to_the_client_host(gateway_for: Gateway) -> None:
     assert gateway_for.client is not None
     evil = {"host": "evil.example.com"}
