@@ -98,16 +98,9 @@ class Settings(BaseSettings):
             return None
         if not isinstance(value, str):
             return value
-        from gateway.redis_client import REDIS_SCHEMES, topology
+        from gateway.redis_client import check_url
 
-        # Name the scheme only: the URL may hold a password.
-        scheme = value.partition("://")[0].lower() if "://" in value else ""
-        if scheme not in REDIS_SCHEMES:
-            raise ValueError(
-                f"REDIS_URL must start with one of {', '.join(f'{s}://' for s in REDIS_SCHEMES)}"
-                + (f", not {scheme}://" if scheme else "")
-            )
-        topology(value)  # a Sentinel or Cluster URL names its hosts (and Sentinel a service)
+        check_url(value)  # its messages never quote the URL: it may hold a password
         return value
 
     @model_validator(mode="after")
