@@ -9,6 +9,7 @@ import re
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -406,6 +407,40 @@ def test_json_lines_escape_unicode_line_separators_too() -> None:
     assert document["message"] == "a\u2028b" and document["model"] == CONTROLS
 
 
+def invisible_characters() -> str:
+    """Every character this Python's Unicode database calls a control (Cc), a format character
+    (Cf: the bidirectional controls, zero-width ones, the soft hyphen, tags) or a line or
+    paragraph separator: none is to reach a log line raw."""
+    categories = {"Cc", "Cf", "Zl", "Zp"}
+    return "".join(
+        chr(code)
+        for code in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(code)) in categories
+    )
+
+
+# An extension that a right-to-left override shows as `exe.txt`, the issue's U+202E example.
+BIDI_NAME = "invoice\u202etxt.exe"
+
+
+def test_bidirectional_and_other_invisible_characters_are_escaped_in_text_and_json_lines() -> None:
+    invisible = invisible_characters()
+    assert {"\u202e", "\u2066", "\u200f", "\u061c", "\ufeff", "\U000e0041"} <= set(invisible)
+    record = logging.LogRecord(
+        "gateway.request", logging.INFO, __file__, 1, "GET %s", ("/a" + BIDI_NAME,), None
+    )
+    record.fields = {"model": BIDI_NAME, "all": invisible}
+    text = one_line(TextFormatter().format(record))
+    assert not set(text) & set(invisible)
+    assert "GET /ainvoice\\u202etxt.exe " in text
+    fields = text_fields(text)
+    assert fields["model"] == BIDI_NAME and fields["all"] == invisible
+    json_line = one_line(JsonFormatter().format(record))
+    assert not set(json_line) & set(invisible)
+    document = json.loads(json_line)
+    assert document["message"] == "GET /a" + BIDI_NAME and document["all"] == invisible
+
+
 def test_a_served_gateway_writes_one_text_line_per_forged_request(
     upstream: FakeUpstream, tmp_path: Path
 ) -> None:
@@ -416,9 +451,13 @@ def test_a_served_gateway_writes_one_text_line_per_forged_request(
         spaced = httpx.get(f"{server.url}/api/chat%20key=admin%20status=200", timeout=30)
         body = {"model": FORGED_MODEL, "messages": [{"role": "user", "content": "hi"}]}
         model = httpx.post(f"{server.url}/api/chat", json=body, timeout=30)
+        bidi_body = {**body, "model": BIDI_NAME}
+        bidi = httpx.post(f"{server.url}/api/chat", json=bidi_body, timeout=30)
     finally:
         server.stop()
     assert (path.status_code, spaced.status_code, model.status_code) == (404, 404, 404)
+    assert bidi.status_code == 404
+    assert "\u202e" not in server.output()
     lines = server.output().splitlines()
     assert not [line for line in lines if line.startswith(FORGED_LINE[:19])]
     by_id = {text_fields(line).get("request_id"): line for line in lines}
@@ -426,6 +465,7 @@ def test_a_served_gateway_writes_one_text_line_per_forged_request(
         (path, "GET", "/api/chat\n" + FORGED_LINE, None),
         (spaced, "GET", "/api/chat key=admin status=200", None),
         (model, "POST", "/api/chat", FORGED_MODEL),
+        (bidi, "POST", "/api/chat", BIDI_NAME),
     ]:
         line = one_line(by_id[response.headers["x-request-id"]])
         assert request_line(line) == (method, sent_path, response.status_code)
