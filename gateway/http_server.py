@@ -14,7 +14,13 @@ holds its connection, and its buffers, forever. This protocol adds what nginx do
 
 None of them can cut an answer: the body timeout stops with the request's last byte, so a
 stream that runs for minutes is untouched, and an idle keep-alive connection keeps uvicorn's
-own keep-alive timeout. The connection cap is uvicorn's `limit_concurrency` (see server.py).
+own keep-alive timeout.
+
+It also keeps one client from taking every place: each connection is counted against its
+address (gateway.peer_connections, handed over by the app in its lifespan state), and closed
+at once when the address holds too many, or too many still sending their head. A request
+beyond `GATEWAY_MAX_CONNECTIONS` is a 503, except a health probe: uvicorn's own cap
+(`limit_concurrency`, see server.py) sits `GATEWAY_PROBE_CONNECTIONS` higher for them.
 
 It is h11, not httptools, because h11 is pure Python that can be told a head limit and watched
 event by event; bench/server_limits.py measures what that costs.
@@ -31,9 +37,12 @@ from typing import Any
 
 import h11
 from uvicorn.config import Config
+from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from gateway import metrics
+from gateway.peer_connections import PEER_CONNECTIONS, PROBE_PATHS, PeerConnections, PeerFull, Place
 from gateway.settings import Settings
 
 
@@ -42,6 +51,7 @@ class ServerLimits:
     max_header_bytes: int
     header_timeout_seconds: float
     body_timeout_seconds: float
+    max_connections: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServerLimits:
@@ -49,6 +59,7 @@ class ServerLimits:
             settings.max_header_bytes,
             settings.header_timeout_seconds,
             settings.body_timeout_seconds,
+            settings.max_connections,
         )
 
 
@@ -103,7 +114,8 @@ class _WatchedConnection(h11.Connection):
 
 
 class GatewayHttpProtocol(H11Protocol):
-    """uvicorn's H11Protocol with a head cap, a head deadline and a body read timeout."""
+    """uvicorn's H11Protocol with a head cap, a head deadline, a body read timeout and caps
+    per client address."""
 
     def __init__(
         self,
@@ -118,16 +130,31 @@ class GatewayHttpProtocol(H11Protocol):
         self.conn = self._watched
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        self._place: Place | None = None
+        # uvicorn runs each request with `self.app` (its own 503 app beyond its cap).
+        self._app = self.app
+        self.app = self._within_the_cap
 
     # --- the connection's life -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        peers: PeerConnections | None = self.app_state.get(PEER_CONNECTIONS)
+        if peers is not None and self.client is not None:
+            try:
+                self._place = peers.open(self.client[0])
+            except PeerFull as full:
+                # Nothing was asked yet, so nothing is answered; it never gets a place.
+                metrics.CONNECTIONS_REFUSED.labels(full.reason).inc()
+                transport.close()
+                return
         self._head_timer = self.loop.call_later(
             self.limits.header_timeout_seconds, self._head_timed_out
         )
 
     def data_received(self, data: bytes) -> None:
+        if self.transport.is_closing():  # refused, or done with: nothing more is read
+            return
         super().data_received(data)
         # The first bytes of a keep-alive connection's next request start its head deadline
         # (an idle keep-alive connection is uvicorn's keep-alive timeout's business).
@@ -135,10 +162,24 @@ class GatewayHttpProtocol(H11Protocol):
             self._head_timer = self.loop.call_later(
                 self.limits.header_timeout_seconds, self._head_timed_out
             )
+            if self._place is not None:
+                self._place.head_started()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
+        if self._place is not None:
+            self._place.close()
         super().connection_lost(exc)
+
+    async def _within_the_cap(self, scope: Any, receive: Any, send: Any) -> None:
+        """The app, unless this worker is over GATEWAY_MAX_CONNECTIONS: then 503 and closed,
+        except for a health probe, which uvicorn's own cap leaves room for."""
+        over = len(self.connections) > self.limits.max_connections
+        if over and scope["path"] not in PROBE_PATHS:
+            metrics.CONNECTIONS_REFUSED.labels("connection_cap").inc()
+            await service_unavailable(scope, receive, send)
+            return
+        await self._app(scope, receive, send)
 
     def _awaiting_head(self) -> bool:
         return self.conn.their_state is h11.IDLE and self.conn.our_state is h11.IDLE
@@ -149,6 +190,8 @@ class GatewayHttpProtocol(H11Protocol):
             if self._head_timer is not None:
                 self._head_timer.cancel()
                 self._head_timer = None
+            if self._place is not None:
+                self._place.head_done()
         elif event is h11.NEED_DATA:
             # Waiting for more of a body: the client has this long to send some.
             if self._body_timer is None and self.conn.their_state is h11.SEND_BODY:

@@ -77,6 +77,12 @@ CHAT_ANSWERS = Counter(
     "Chat answers ended, by how: done, stopped or failed.",
     ["state"],
 )
+CONNECTIONS_REFUSED = Counter(
+    "gateway_connections_refused",
+    "Connections refused by a cap: client_connections and incomplete_heads (per client "
+    "address, closed unanswered), connection_cap (GATEWAY_MAX_CONNECTIONS, answered 503).",
+    ["reason"],
+)
 CONFIG_RELOADS = Counter(
     "gateway_config_reloads", "YAML reloads: applied, unchanged or refused.", ["result"]
 )

@@ -138,3 +138,20 @@ class Settings(BaseSettings):
     # for minutes, so the cap sits above what one worker can stream at once; `serve` raises
     # the file descriptor limit to two per connection (the client's and the provider's).
     max_connections: int = Field(default=1000, ge=1)
+    # Connections one client address may hold per worker (behind a trusted proxy: requests in
+    # flight per forwarded address). Unset: a quarter of max_connections, so one client never
+    # takes every place; a frontend server calling from one address may need it raised.
+    max_connections_per_client: int | None = Field(default=None, ge=1)
+    # Of those, how many may still be sending their request head: a real client sends its head
+    # in one packet, a slowloris client never finishes it.
+    max_incomplete_heads_per_client: int = Field(default=16, ge=1)
+    # Places beyond max_connections kept for /health and /health/ready, so a full worker still
+    # answers its probes instead of being restarted for being busy.
+    probe_connections: int = Field(default=8, ge=0)
+
+    @property
+    def connections_per_client(self) -> int:
+        """GATEWAY_MAX_CONNECTIONS_PER_CLIENT, else a quarter of GATEWAY_MAX_CONNECTIONS."""
+        if self.max_connections_per_client is not None:
+            return self.max_connections_per_client
+        return max(1, self.max_connections // 4)

@@ -95,10 +95,15 @@ def _respond(
     return _RENDERERS[door_of(request)](status, error_type, message, headers)
 
 
+def gateway_error_response(request: Request, exc: GatewayError) -> JSONResponse:
+    """`exc` in the shape of the door `request` came in by."""
+    return _respond(request, exc.status, exc.error_type, exc.message, exc.headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
-        return _respond(request, exc.status, exc.error_type, exc.message, exc.headers)
+        return gateway_error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
