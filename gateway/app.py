@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -39,6 +38,7 @@ from gateway.live_config import LiveConfig
 from gateway.peer_connections import PEER_CONNECTIONS, PeerConnections
 from gateway.ratelimit import ChatRateLimiter
 from gateway.settings import Settings
+from gateway.tasks import OwnedTasks
 
 log = logging.getLogger("gateway")
 
@@ -107,8 +107,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
             trusted_proxy,
         )
         yield {PEER_CONNECTIONS: peers}
-        for task in background:
-            task.cancel()
+        await background.end()
         await stored_chats.aclose(settings.shutdown_grace_seconds)
         drain.close()
         tracing.shutdown()
@@ -172,18 +171,15 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     return app
 
 
-def _start_reload_triggers(
-    live: LiveConfig, drain: Drain, settings: Settings
-) -> list[asyncio.Task[None]]:
-    """The file watch, and the signal handlers (SIGHUP reloads, SIGTERM starts the drain)."""
-    tasks: set[asyncio.Task[object]] = set()
+def _start_reload_triggers(live: LiveConfig, drain: Drain, settings: Settings) -> OwnedTasks:
+    """The file watch, and the signal handlers (SIGHUP reloads, SIGTERM starts the drain);
+    the tasks they start, for the app to end when it stops."""
+    started = OwnedTasks()
 
     def reload_on_signal() -> None:
-        task = asyncio.create_task(live.reload("SIGHUP"))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        started.spawn(live.reload("SIGHUP"), "config_reload")
 
     install_signal_handlers(drain, reload_on_signal)
     if settings.config_poll_seconds > 0:
-        return [asyncio.create_task(live.watch(settings.config_poll_seconds))]
-    return []
+        started.spawn(live.watch(settings.config_poll_seconds), "config_watch")
+    return started

@@ -210,7 +210,7 @@ class ChatOptions(BaseModel):
     ttl: int = Field(default=7 * 24 * 3600, ge=60)
     # Stored UI messages per chat; a request that would go over it is refused (413).
     max_messages: int = Field(default=200, ge=2, le=10_000)
-    # Bytes of one chat's stored messages (JSON); over it is refused (413).
+    # Bytes of one chat's stored messages, or of one stored response (JSON); over it is 413.
     max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     # Resumable: an answer runs on when its client disconnects, its events are kept (in Redis
     # when REDIS_URL is set) and GET /api/chat/{id}/stream follows it from any replica. Off: a
@@ -218,9 +218,17 @@ class ChatOptions(BaseModel):
     resumable: bool = True
     # Seconds a resumable answer may run with nobody reading it before it is stopped.
     unread_timeout: float = Field(default=120.0, gt=0, le=3600)
+    # Resumable answers one client (API key, or IP without keys) may have running with nobody
+    # reading them, per process; a new answer beyond it is refused (429), and one left unread
+    # beyond it is stopped. Each holds a provider stream open until `unread_timeout`.
+    max_unread_answers: int = Field(default=32, ge=1, le=100_000)
     # Seconds an answer's events stay readable after it ends.
     stream_ttl: int = Field(default=600, ge=10)
-    # Chats kept in process memory when REDIS_URL is unset (least recently used go first).
+    # Seconds a finished answer keeps trying to be stored while the chat store fails (a slow
+    # or failing-over Redis); after that its readers are told it was not stored.
+    store_retry: float = Field(default=30.0, ge=0, le=600)
+    # Chats and stored responses kept in process memory when REDIS_URL is unset, shared fairly
+    # by their clients: when full, the client holding the most loses its least recently used.
     max_chats_in_memory: int = Field(default=1000, ge=1)
     # When the chat store cannot be reached: `refuse` (503) or `answer` from the request alone,
     # storing nothing.

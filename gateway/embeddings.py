@@ -76,7 +76,7 @@ async def embed(engine: Engine, call: EmbeddingCall, directive: CacheDirective) 
     outcome.usage = Usage(answer.prompt_tokens)
     if engine.cache is not None and lookup is not None and lookup.may_store:
         ttl = engine.config.options.cache.ttl or 0
-        await engine.cache.save_embeddings(lookup.key, answer, ttl)
+        await engine.cache.save_embeddings(lookup, answer, ttl)
     return Embeddings(answer.vectors, outcome.usage)
 
 

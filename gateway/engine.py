@@ -204,12 +204,13 @@ class Engine:
         actual = self._modes.get(model_id) if model_id in visible else None
         if actual is None:
             known = ", ".join(visible) or "none"
-            raise UnknownModel(f"unknown model '{model_id}'; known models: {known}")
+            raise UnknownModel(f"unknown model '{model_id}'; known models: {known}", param="model")
         if actual != mode:
             served = ", ".join(m for m in self.config.model_ids_of(mode) if m in visible) or "none"
             raise WrongModelMode(
                 f"model '{model_id}' is {_A_MODEL[actual]} (model_info.mode: {actual}) and cannot "
-                f"answer {_REQUESTS[mode]}; {mode} models: {served}"
+                f"answer {_REQUESTS[mode]}; {mode} models: {served}",
+                param="model",
             )
         missing = self.config.missing_env_for(model_id)
         if missing:
@@ -228,7 +229,8 @@ class Engine:
             if refused:
                 raise InvalidRequest(
                     f"tools: {', '.join(map(repr, refused))} not enabled for model "
-                    f"'{call.model_id}'; enabled: {', '.join(offered) or 'none'}"
+                    f"'{call.model_id}'; enabled: {', '.join(offered) or 'none'}",
+                    param="tools",
                 )
             offered = [name for name in offered if name in call.tool_names]
         return {name: tool for name in offered if (tool := REGISTRY.get(name)) is not None}
@@ -393,7 +395,7 @@ class Engine:
         if self.cache is None or lookup is None or not (lookup.may_store and step.finished):
             return
         ttl = self.config.options.cache.ttl or 0
-        await self.cache.save(lookup.key, step.answer(), ttl)
+        await self.cache.save(lookup, step.answer(), ttl)
 
 
 _A_MODEL: dict[ModelMode, str] = {"chat": "a chat model", "embedding": "an embedding model"}

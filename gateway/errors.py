@@ -1,10 +1,11 @@
 """The catalogue of errors a client can see: one class per kind, with its status and type.
 
 Every error a client sees is a GatewayError: an HTTP status, a short machine-readable type and a
-message that is safe to show (no keys, no credentials in URLs, no tracebacks). Before the first
-byte it is the response's status and body; after it, an error part with the same type. The door
-decides the wire shape (the gateway's own, OpenAI's); the README's error table is checked
-against this catalogue by a test.
+message that is safe to show (no keys, no credentials in URLs, no tracebacks). A client's mistake
+also names the field (`param`: `messages[0].content`, or `body` for the whole body), which its
+message starts with. Before the first byte it is the response's status and body; after it, an
+error part with the same type. The door decides the wire shape (the gateway's own, OpenAI's,
+Anthropic's); the README's error table is checked against this catalogue by a test.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ class GatewayError(Exception):
     # Some errors can only happen once an answer has started: they are never a status.
     mid_stream_only: bool = False
 
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, message: str, *, headers: dict[str, str] | None = None, param: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
+        self.param = param
 
 
 # --- the client's mistakes -------------------------------------------------------------------
@@ -66,6 +70,13 @@ class AdminDisabled(GatewayError):
 class RequestTooLarge(GatewayError):
     status = 413
     error_type = "request_too_large"
+
+
+class UnsupportedMediaType(GatewayError):
+    """A request body that is not sent as JSON (`Content-Type: application/json`)."""
+
+    status = 415
+    error_type = "unsupported_media_type"
 
 
 class InvalidRequest(GatewayError):
@@ -184,6 +195,14 @@ class ChatBusy(GatewayError):
 
     status = 409
     error_type = "chat_busy"
+
+
+class TooManyUnreadAnswers(GatewayError):
+    """The client already has `gateway.chats.max_unread_answers` chat answers running that
+    nobody reads (`Retry-After`: when the first of them is stopped for it)."""
+
+    status = 429
+    error_type = "too_many_unread_answers"
 
 
 class ChatStoreUnavailable(GatewayError):

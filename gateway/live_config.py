@@ -26,6 +26,7 @@ from gateway.cache import MemoryStore, ResponseCache
 from gateway.config import ConfigError, ConfigProblem, parse_config, read_config_text, text_digest
 from gateway.engine import Engine
 from gateway.ratelimit import ChatRateLimiter
+from gateway.tasks import OwnedTasks
 
 log = logging.getLogger("gateway.config")
 
@@ -70,7 +71,7 @@ class LiveConfig:
         # made since start-up must still count as a change.
         self._digest = engine.config.digest
         self._lock = asyncio.Lock()
-        self._retiring: set[asyncio.Task[None]] = set()
+        self._retiring = OwnedTasks()  # old engines, each closed once idle
 
     @property
     def engine(self) -> Engine:
@@ -115,9 +116,7 @@ class LiveConfig:
         self.generation += 1
         self.loaded_at = time.time()
         self.refused = None
-        task = asyncio.create_task(_close_when_idle(old))
-        self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
+        self._retiring.spawn(_close_when_idle(old), "engine_retire")
 
     def _refuse(self, reason: str, problems: list[ConfigProblem]) -> ReloadResult:
         self.refused = RefusedEdit(problems, time.time())
@@ -157,16 +156,17 @@ class LiveConfig:
                 log.exception("config reload after a file change failed")
 
     async def aclose(self) -> None:
-        for task in list(self._retiring):
-            task.cancel()
+        await self._retiring.end()  # each closes its engine as it ends
         await self.engine.aclose()
 
 
 async def _close_when_idle(engine: Engine) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(RETIRED_ENGINE_WAIT):
-            await engine.wait_idle()
-    await engine.aclose()
+    try:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(RETIRED_ENGINE_WAIT):
+                await engine.wait_idle()
+    finally:
+        await engine.aclose()
 
 
 def _file_identity(path: Path) -> tuple[int, int, int] | None:

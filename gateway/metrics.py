@@ -83,6 +83,13 @@ CONNECTIONS_REFUSED = Counter(
     "address, closed unanswered), connection_cap (GATEWAY_MAX_CONNECTIONS, answered 503).",
     ["reason"],
 )
+BACKGROUND_TASKS = Gauge(
+    "gateway_background_tasks",
+    "Background tasks alive now, by kind (gateway/tasks.py), summed over workers: a kind that "
+    "keeps rising while its work does not is a leak.",
+    ["kind"],
+    multiprocess_mode="livesum",
+)
 CONFIG_RELOADS = Counter(
     "gateway_config_reloads", "YAML reloads: applied, unchanged or refused.", ["result"]
 )

@@ -533,7 +533,7 @@ def _user_blocks(*blocks: dict[str, Any]) -> dict[str, Any]:
 
 # A client's mistake, and what the 400's message says about it.
 CLIENT_MISTAKES: list[tuple[Any, str]] = [
-    ([], "Input should be a valid dictionary"),
+    ([], "body: must be a JSON object, not an array"),
     (_body(messages=[]), "messages: List should have at least 1 item"),
     (_body(max_tokens=0), "max_tokens: Input should be greater than or equal to 1"),
     (_body(messages=[{"role": "system", "content": "x"}]), "messages[0].role: Input should be"),

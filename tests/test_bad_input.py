@@ -7,13 +7,18 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+import anthropic
+import httpx
+import openai
 import pytest
 
 from gateway import metrics
 from tests.conftest import Gateway, config_for, model_entry
 from tests.fake_upstream import FakeUpstream
+from tests.test_embeddings import embedding_config
 
 OK_MESSAGES = [{"role": "user", "content": "hi"}]
+SDK_KEY = "bad-input-sdk-key-0123456789"
 LONE_SURROGATE = "\ud800x"  # valid JSON ("\\ud800x"), yet no UTF-8 encoder can send it on
 NAN, INF = float("nan"), float("inf")  # Python's JSON parser reads NaN and Infinity
 CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
@@ -39,7 +44,7 @@ CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments
         ({"model": "chat-model", "messages": OK_MESSAGES, "max_tokens": 0}, "max_tokens"),
         ({"model": "chat-model", "messages": OK_MESSAGES, "stream": "yes please"}, "stream"),
         ({"model": 42, "messages": OK_MESSAGES}, "model: Input should be a valid string"),
-        ([1, 2, 3], "Input should be a valid dictionary"),
+        ([1, 2, 3], "body: must be a JSON object, not an array"),
     ],
 )
 def test_malformed_bodies_get_422_naming_the_field(
@@ -108,6 +113,24 @@ def test_oversized_chunked_body_without_length_is_413(
     )
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "request_too_large"
+    assert upstream.requests == []
+
+
+def test_oversized_body_is_413_in_each_doors_shape(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream
+) -> None:
+    gateway = start_gateway(config_for(upstream), max_body_bytes=4096)
+    big = {
+        "model": "chat-model",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "x" * 5000}],
+    }
+    assert gateway.client is not None
+    openai_error = gateway.client.post("/v1/chat/completions", json=big).json()["error"]
+    assert (openai_error["code"], openai_error["param"]) == ("request_too_large", "body")
+    anthropic_error = gateway.client.post("/v1/messages", json=big).json()
+    assert anthropic_error["type"] == "error"
+    assert anthropic_error["error"]["type"] == "request_too_large"
     assert upstream.requests == []
 
 
@@ -303,3 +326,370 @@ def test_what_is_not_a_mistake_is_still_served(
     response = gateway_for.client.post("/api/chat", json=body)
     assert response.status_code == 200, response.text
     assert len(upstream.requests) == 1
+
+
+# --- every door reads its body the same strict way (gateway/api/json_body.py) -----------------
+
+# Each door: its error shape and a body it would serve.
+DOORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "/api/chat": ("gateway", {"model": "chat-model", "messages": OK_MESSAGES}),
+    "/api/chat/chat-1/stop": ("gateway", {"activeStreamId": "s"}),
+    "/v1/chat/completions": ("openai", {"model": "chat-model", "messages": OK_MESSAGES}),
+    "/v1/responses": ("openai", {"model": "chat-model", "input": "hi"}),
+    "/v1/messages": (
+        "anthropic",
+        {"model": "chat-model", "max_tokens": 5, "messages": OK_MESSAGES},
+    ),
+    "/v1/embeddings": ("openai", {"model": "embed-model", "input": "hi"}),
+}
+# A stop may be sent without a body; one that is sent is read as strictly.
+OPTIONAL_BODY = {"/api/chat/chat-1/stop"}
+
+
+def spliced(body: dict[str, Any], *fields: str) -> bytes:
+    """`body` as JSON with `fields` ("name": raw JSON text) added as written, for what
+    json.dumps cannot write: duplicate keys, 5,000 digits, bytes that are not UTF-8."""
+    text = json.dumps(body)[:-1]
+    for field in fields:
+        text += (", " if text != "{" else "") + field
+    return (text + "}").encode("utf-8", "surrogateescape")
+
+
+NESTED_10000 = "[" * 10_000 + "]" * 10_000
+NESTED_200 = "[" * 200 + "]" * 200
+# (bytes from a valid body, content type, the field named, what the message says)
+MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], bytes], str | None, str, str]] = {
+    "empty body": (lambda b: b"", "application/json", "body", "field required"),
+    "blank body": (lambda b: b" \n ", "application/json", "body", "field required"),
+    "null body": (lambda b: b"null", "application/json", "body", "not null"),
+    "array body": (lambda b: b"[1, 2]", "application/json", "body", "not an array"),
+    "string body": (lambda b: b'"hi"', "application/json", "body", "not a string"),
+    "number body": (lambda b: b"42", "application/json", "body", "not a number"),
+    "not JSON": (lambda b: b"{nope", "application/json", "body", "not valid JSON"),
+    "10,000 nested arrays": (lambda b: NESTED_10000.encode(), "application/json", "body", "array"),
+    "10,000 nested arrays in a field": (
+        lambda b: spliced(b, f'"x": {NESTED_10000}'),
+        "application/json",
+        "x[0]",
+        "nested deeper than 128 levels",
+    ),
+    "200 nested arrays in a field": (
+        lambda b: spliced(b, f'"x": {{"a": {NESTED_200}}}'),
+        "application/json",
+        "x.a[0]",
+        "nested deeper than 128 levels",
+    ),
+    "5,000-digit number": (
+        lambda b: spliced(b, '"x": ' + "9" * 5000),
+        "application/json",
+        "x",
+        "fits in 64 bits",
+    ),
+    "2**64": (lambda b: spliced(b, f'"x": {2**64}'), "application/json", "x", "fits in 64 bits"),
+    "-(2**63) - 1": (
+        lambda b: spliced(b, f'"x": {-(2**63) - 1}'),
+        "application/json",
+        "x",
+        "fits in 64 bits",
+    ),
+    "invalid UTF-8": (
+        lambda b: spliced(b, '"x": "caf\udce9"'),  # a Latin-1 é: byte 0xe9 alone
+        "application/json",
+        "x",
+        "not valid UTF-8 (byte 0xe9",
+    ),
+    "duplicate key": (
+        lambda b: spliced(b, '"x": 1', '"x": 2'),
+        "application/json",
+        "x",
+        "the key appears twice",
+    ),
+    "duplicate nested key": (
+        lambda b: spliced(b, '"x": [{"k": 1, "a": {"k": 1, "k": 2}}]'),
+        "application/json",
+        "x[0].a.k",
+        "the key appears twice",
+    ),
+    "lone surrogate": (
+        lambda b: spliced(b, '"x": ["ok", "\\ud800"]'),
+        "application/json",
+        "x[1]",
+        "lone surrogate",
+    ),
+    "NaN": (lambda b: spliced(b, '"x": {"y": NaN}'), "application/json", "x.y", "finite"),
+    "text/plain": (lambda b: json.dumps(b).encode(), "text/plain", "body", "must be JSON"),
+    "form encoded": (
+        lambda b: b"model=chat-model",
+        "application/x-www-form-urlencoded",
+        "body",
+        "must be JSON",
+    ),
+    "no content type": (lambda b: json.dumps(b).encode(), None, "body", "must be JSON"),
+}
+
+
+def field_named(shape: str, response: httpx.Response) -> tuple[str | None, str]:
+    """The field a 4xx names, and its message, read from `shape`'s error body."""
+    body = response.json()
+    if shape == "anthropic":
+        assert body["type"] == "error", body
+        assert body["error"]["type"] == "invalid_request_error", body
+        message = body["error"]["message"]
+        return message.partition(":")[0], message
+    error = body["error"]
+    if shape == "openai":
+        assert error["type"] == "invalid_request_error", body
+        assert error["message"].startswith(f"{error['param']}:"), body
+        return error["param"], error["message"]
+    assert error["type"] in ("invalid_request", "unsupported_media_type"), body
+    return error["message"].partition(":")[0], error["message"]
+
+
+@pytest.mark.parametrize("path", DOORS)
+def test_malformed_bytes_are_a_4xx_naming_the_field_on_every_door(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, path: str
+) -> None:
+    gateway = start_gateway(embedding_config(upstream))
+    assert gateway.client is not None
+    shape, valid = DOORS[path]
+    wrong = []
+    for case, (make, content_type, field, needle) in MALFORMED.items():
+        if case == "empty body" and path in OPTIONAL_BODY:
+            continue
+        headers = {"content-type": content_type} if content_type else {}
+        response = gateway.client.post(path, content=make(valid), headers=headers)
+        expected = 415 if "must be JSON" in needle else (422 if shape == "gateway" else 400)
+        named, message = field_named(shape, response) if response.is_error else (None, "")
+        if (
+            response.status_code != expected
+            or named is None
+            or not named.startswith(field)
+            or needle not in message
+        ):
+            wrong.append(f"{case}: {response.status_code} {response.text[:200]}")
+    assert wrong == []
+    assert upstream.requests == []
+    # A body that is well formed goes through (and so does no body where it may be left out).
+    assert gateway.client.post(path, json=valid).status_code == 200
+    if path in OPTIONAL_BODY:
+        assert gateway.client.post(path).status_code == 200
+
+
+def test_admin_routes_take_no_body_and_ignore_one(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream
+) -> None:
+    gateway = start_gateway(config_for(upstream), admin_key="admin-key-0123456789")
+    assert gateway.client is not None
+    headers = {"authorization": "Bearer admin-key-0123456789", "content-type": "application/json"}
+    for raw in (NESTED_10000.encode(), b"9" * 5000, b'{"a": 1, "a": 2}', b"\xff", b"null"):
+        response = gateway.client.post("/admin/reload", content=raw, headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "unchanged"
+
+
+# --- values the doors took although they are wrong, refused through the official SDKs -----------
+
+
+def _function(parameters: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": "f", "parameters": parameters}}
+
+
+NOT_SCHEMAS = {
+    "unknown type": {"type": "wizard"},
+    "a $ref to itself": {"$ref": "#"},
+    "a $ref loop through anyOf": {
+        "$defs": {"a": {"anyOf": [{"$ref": "#/$defs/a"}]}},
+        "type": "object",
+        "properties": {"x": {"$ref": "#/$defs/a"}},
+    },
+    "a $ref to nothing": {"type": "object", "properties": {"x": {"$ref": "#/$defs/none"}}},
+    "a $ref to elsewhere": {"$ref": "https://example.com/schema.json"},
+    "required not a list": {"type": "object", "required": "x"},
+    "a property that is no schema": {"type": "object", "properties": {"x": 5}},
+}
+SCHEMA_CASES = [pytest.param(schema, id=name) for name, schema in NOT_SCHEMAS.items()]
+# (create() arguments, the param named)
+OPENAI_CHAT_WRONG = [
+    ({"max_tokens": 2**64}, "max_tokens"),
+    ({"max_tokens": 2**31}, "max_tokens"),
+    ({"max_completion_tokens": 2**40}, "max_completion_tokens"),
+    ({"seed": 2**63}, "seed"),
+    ({"extra_body": {"stream": "yes"}}, "stream"),
+    ({"extra_body": {"logprobs": 1}}, "logprobs"),
+    ({"extra_body": {"max_tokens": "5"}}, "max_tokens"),
+    ({"extra_body": {"temperature": "0.5"}}, "temperature"),
+    ({"tools": [_function({"type": "wizard"})]}, "tools[0].function.parameters"),
+    ({"tools": [_function({"$ref": "#"})]}, "tools[0].function.parameters"),
+    (
+        {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": {"type": "wizard"}},
+            }
+        },
+        "response_format.json_schema.schema",
+    ),
+]
+
+
+@pytest.mark.parametrize(("arguments", "param"), OPENAI_CHAT_WRONG)
+def test_wrong_values_on_chat_completions_are_a_bad_request_naming_the_param(
+    gateway_for: Gateway, upstream: FakeUpstream, arguments: dict[str, Any], param: str
+) -> None:
+    client = openai.OpenAI(base_url=f"{gateway_for.url}/v1", api_key="unused", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(model="chat-model", messages=OK_MESSAGES, **arguments)
+    assert raised.value.param == param, raised.value.message
+    assert raised.value.code == "invalid_request"
+    assert upstream.requests == []
+
+
+@pytest.mark.parametrize("schema", SCHEMA_CASES)
+def test_tool_parameters_that_are_not_json_schema_are_refused_on_every_door(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, schema: dict[str, Any]
+) -> None:
+    gateway = start_gateway(config_for(upstream), api_keys=f"sdk:{SDK_KEY}")
+    openai_client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=SDK_KEY, max_retries=0)
+    with pytest.raises(openai.BadRequestError) as chat:
+        openai_client.chat.completions.create(
+            model="chat-model", messages=OK_MESSAGES, tools=[_function(schema)]
+        )
+    assert chat.value.param == "tools[0].function.parameters"
+    with pytest.raises(openai.BadRequestError) as responses:
+        openai_client.responses.create(
+            model="chat-model",
+            input="hi",
+            tools=[{"type": "function", "name": "f", "parameters": schema, "strict": False}],
+        )
+    assert responses.value.param == "tools[0].parameters"
+    anthropic_client = anthropic.Anthropic(base_url=gateway.url, api_key=SDK_KEY, max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as messages:
+        anthropic_client.messages.create(
+            model="chat-model",
+            max_tokens=5,
+            messages=OK_MESSAGES,
+            tools=[{"name": "f", "input_schema": {"type": "object", **schema}}],
+        )
+    assert anthropic_message(messages.value).startswith("tools[0].input_schema")
+    assert upstream.requests == []
+
+
+def test_json_schemas_that_are_fine_are_sent_on(
+    gateway_for: Gateway, upstream: FakeUpstream
+) -> None:
+    tree = {  # recursion through a property is a tree, not a loop
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "type": "object",
+        "properties": {
+            "name": {"type": ["string", "null"], "enum": ["a", None]},
+            "children": {"type": "array", "items": {"$ref": "#"}},
+            "node": {"$ref": "#/definitions/node"},
+            "$ref": {"type": "string"},  # a property named $ref is a schema, not a reference
+        },
+        "definitions": {"node": {"anyOf": [{"type": "integer", "minimum": 0}, {"$ref": "#"}]}},
+        "required": ["name"],
+        "additionalProperties": False,
+    }
+    client = openai.OpenAI(base_url=f"{gateway_for.url}/v1", api_key="unused", max_retries=0)
+    client.chat.completions.create(
+        model="chat-model", messages=OK_MESSAGES, tools=[_function(tree)]
+    )
+    assert upstream.requests[-1]["tools"][0]["function"]["parameters"] == tree
+
+
+RESPONSES_WRONG = [
+    ({"max_output_tokens": 2**64}, "max_output_tokens"),
+    ({"max_output_tokens": 2**31}, "max_output_tokens"),
+    ({"extra_body": {"stream": "yes"}}, "stream"),
+    ({"extra_body": {"store": "no"}}, "store"),
+    (
+        {"text": {"format": {"type": "json_schema", "name": "a", "schema": {"$ref": "#"}}}},
+        "text.format.schema",
+    ),
+]
+
+
+@pytest.mark.parametrize(("arguments", "param"), RESPONSES_WRONG)
+def test_wrong_values_on_responses_are_a_bad_request_naming_the_param(
+    gateway_for: Gateway, upstream: FakeUpstream, arguments: dict[str, Any], param: str
+) -> None:
+    client = openai.OpenAI(base_url=f"{gateway_for.url}/v1", api_key="unused", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.responses.create(model="chat-model", input="hi", **arguments)
+    assert raised.value.param == param, raised.value.message
+    assert upstream.requests == []
+
+
+def test_wrong_values_on_embeddings_are_a_bad_request_naming_the_param(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream
+) -> None:
+    gateway = start_gateway(embedding_config(upstream))
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="unused", max_retries=0)
+    for arguments, param in [
+        ({"dimensions": 2**64}, "dimensions"),
+        ({"input": [[1, 2**64]]}, "input[0][1]"),
+        ({"extra_body": {"dimensions": "4"}}, "dimensions"),
+    ]:
+        with pytest.raises(openai.BadRequestError) as raised:
+            client.embeddings.create(model="embed-model", **{"input": "hi", **arguments})
+        assert raised.value.param == param, raised.value.message
+    assert upstream.requests == []
+
+
+def anthropic_message(error: anthropic.APIStatusError) -> str:
+    body = error.body
+    assert isinstance(body, dict) and body["type"] == "error", body
+    assert body["error"]["type"] == "invalid_request_error", body
+    return str(body["error"]["message"])
+
+
+ANTHROPIC_WRONG = [
+    ({"max_tokens": 2**64}, "max_tokens"),
+    ({"max_tokens": 2**31}, "max_tokens"),
+    ({"extra_body": {"top_k": 2**40}}, "top_k"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 2**40}}, "thinking.budget_tokens"),
+    ({"extra_body": {"stream": "yes"}}, "stream"),
+    ({"extra_body": {"temperature": "0.5"}}, "temperature"),
+]
+
+
+@pytest.mark.parametrize(("arguments", "field"), ANTHROPIC_WRONG)
+def test_wrong_values_on_messages_are_a_bad_request_naming_the_field(
+    start_gateway: Callable[..., Gateway],
+    upstream: FakeUpstream,
+    arguments: dict[str, Any],
+    field: str,
+) -> None:
+    gateway = start_gateway(config_for(upstream), api_keys=f"sdk:{SDK_KEY}")
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=SDK_KEY, max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        client.messages.create(
+            model="chat-model",
+            messages=OK_MESSAGES,
+            # A timeout of its own, or the SDK refuses a huge max_tokens before sending it.
+            timeout=15,
+            **{"max_tokens": 5, **arguments},
+        )
+    assert anthropic_message(raised.value).startswith(f"{field}: ")
+    assert upstream.requests == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"max_tokens": 2**64}, "max_tokens"),
+        ({"max_tokens": 2**31}, "max_tokens"),
+        ({"seed": 2**63}, "seed"),
+        ({"stream": "yes"}, "stream"),
+        ({"stream": 1}, "stream"),
+        ({"temperature": "0.5"}, "temperature"),
+        ({"max_tokens": 5.0}, "max_tokens"),
+    ],
+)
+def test_wrong_values_on_the_frontend_door_are_a_422_naming_the_field(
+    gateway_for: Gateway, upstream: FakeUpstream, fields: dict[str, Any], field: str
+) -> None:
+    response = gateway_for.chat(**fields)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["message"].startswith(f"{field}: ")
+    assert upstream.requests == []

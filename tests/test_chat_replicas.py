@@ -7,6 +7,7 @@ all cross it. tests/test_chats.py holds the same behaviours within one gateway.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -269,29 +270,38 @@ def test_another_key_can_neither_read_resume_stop_nor_delete_a_chat(
     requests_before = len(upstream.requests)
 
     # While alice's answer runs on A, bob tries every door of the chat on both replicas.
+    # To bob it reads as an id with no chat: 404 to read or delete, 204 to resume, a no-op stop.
+    unknown_id = new_chat_id()
     for replica in (b, a):
-        for method, path, body in [
-            ("GET", f"/api/chat/{chat_id}/messages", None),
-            ("GET", f"/api/chat/{chat_id}/stream", None),
-            ("POST", f"/api/chat/{chat_id}/stop", {}),
-            ("DELETE", f"/api/chat/{chat_id}", None),
-            (
-                "POST",
-                "/api/chat?protocol=ui-message-stream",
-                {"id": chat_id, "message": user("mine now"), "selectedChatModel": "chat-model"},
-            ),
+        for method, route, body in [
+            ("GET", "/api/chat/{}/messages", None),
+            ("GET", "/api/chat/{}/stream", None),
+            ("POST", "/api/chat/{}/stop", {}),
+            ("DELETE", "/api/chat/{}", None),
         ]:
-            response = httpx.request(
-                method, replica.url + path, json=body, headers=BOB, timeout=DEADLINE
+            response, unknown = (
+                httpx.request(
+                    method, replica.url + route.format(i), json=body, headers=BOB, timeout=DEADLINE
+                )
+                for i in (chat_id, unknown_id)
             )
-            assert response.status_code == 404, (method, path, response.text)
-            assert response.json()["error"]["type"] == "chat_not_found"
+            assert (response.status_code, response.content) == (
+                unknown.status_code,
+                unknown.content,
+            ), (method, route)
             assert "secret" not in response.text
-    # The SDK's own reconnect, with bob's key, is refused the same way (it throws the body).
+        taken = httpx.post(
+            replica.url + "/api/chat?protocol=ui-message-stream",
+            json={"id": chat_id, "message": user("mine now"), "selectedChatModel": "chat-model"},
+            headers=BOB,
+            timeout=DEADLINE,
+        )
+        assert taken.status_code == 404 and taken.json()["error"]["type"] == "chat_not_found"
+        assert "secret" not in taken.text
+    # The SDK's own reconnect, with bob's key, finds nothing to resume.
     refused = reconnect(b, chat_id, key=KEY_BOB)
-    assert refused["status"] == "thrown", refused
-    assert "chat_not_found" in refused["thrown"]
-    assert "secret" not in refused["thrown"]
+    assert refused["status"] == "null", refused  # a 204, as for a chat that does not exist
+    assert "secret" not in json.dumps(refused)
     assert len(upstream.requests) == requests_before  # bob's message reached no provider
 
     # Alice's chat is intact: her answer ran to its end, unstopped, on both replicas.

@@ -252,20 +252,100 @@ def test_a_chat_is_invisible_to_another_key(
         "/api/chat" + UI, json=stock("chat-8", user("secret", "u1")), headers=alice
     )
     assert made.status_code == 200
-    for method, path, body in [
-        ("GET", "/api/chat/chat-8/messages", None),
-        ("GET", "/api/chat/chat-8/stream", None),
-        ("POST", "/api/chat/chat-8/stop", {}),
-        ("DELETE", "/api/chat/chat-8", None),
-        ("POST", "/api/chat" + UI, stock("chat-8", user("mine now", "u2"))),
+    # To bob, alice's chat reads exactly as an id with no chat: nothing to probe.
+    for method, route, body in [
+        ("GET", "/api/chat/{}/messages", None),
+        ("GET", "/api/chat/{}/stream", None),
+        ("POST", "/api/chat/{}/stop", {}),
+        ("DELETE", "/api/chat/{}", None),
     ]:
-        response = gateway.client.request(method, path, json=body, headers=bob)
-        assert response.status_code == 404, (method, path, response.text)
-        assert response.json()["error"]["type"] == "chat_not_found"
+        response = gateway.client.request(method, route.format("chat-8"), json=body, headers=bob)
+        unknown = gateway.client.request(method, route.format("chat-no"), json=body, headers=bob)
+        assert (response.status_code, response.content) == (unknown.status_code, unknown.content)
+        assert response.status_code in (200, 204, 404), (method, route, response.text)
         assert "secret" not in response.text
+    # A message to an id another client holds cannot make it bob's (as a regenerate of an
+    # unknown id, a 404).
+    taken = gateway.client.post(
+        "/api/chat" + UI, json=stock("chat-8", user("mine now", "u2")), headers=bob
+    )
+    assert taken.status_code == 404 and taken.json()["error"]["type"] == "chat_not_found"
+    assert "secret" not in taken.text
     assert len(stored(gateway, "chat-8", **alice).json()["messages"]) == 2
     assert gateway.client.delete("/api/chat/chat-8", headers=alice).json() == {"success": True}
     assert stored(gateway, "chat-8", **alice).status_code == 404
+
+
+def test_a_client_at_the_unread_answers_cap_is_refused_while_another_is_served(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, store: dict[str, str]
+) -> None:
+    config = chat_config(upstream, max_unread_answers=2)
+    gateway = start_gateway(config, api_keys=f"alice:{KEY_A},bob:{KEY_B}", **store)
+    assert gateway.client is not None
+    alice = {"Authorization": f"Bearer {KEY_A}"}
+    bob = {"Authorization": f"Bearer {KEY_B}"}
+    upstream.default = Reply(chunks=[f"w{i} " for i in range(400)], chunk_delay=0.02)
+
+    def ask(chat_id: str, headers: dict[str, str]) -> int:
+        """Ask, and leave once the first words are in (the answer runs on, unread)."""
+        body = stock(chat_id, user("go", "u1"))
+        with httpx.stream(
+            "POST", gateway.url + "/api/chat" + UI, json=body, headers=headers, timeout=15
+        ) as response:
+            for line in response.iter_lines():
+                if '"text-delta"' in line:
+                    break
+            return response.status_code
+
+    try:
+        assert [ask(f"unread-a-{n}", alice) for n in range(2)] == [200, 200]
+        refused = gateway.client.post(
+            "/api/chat" + UI, json=stock("unread-a-2", user("go", "u1")), headers=alice
+        )
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"]["type"] == "too_many_unread_answers"
+        assert "max_unread_answers" in refused.json()["error"]["message"]
+        assert int(refused.headers["retry-after"]) >= 1
+        assert stored(gateway, "unread-a-2", **alice).status_code == 404  # nothing stored
+
+        assert ask("unread-b-0", bob) == 200  # another client is served
+
+        # Stopping one of alice's answers gives her room again.
+        gateway.client.post("/api/chat/unread-a-0/stop", json={}, headers=alice)
+        assert ask("unread-a-2", alice) == 200
+    finally:
+        for chat_id, headers in [
+            *((f"unread-a-{n}", alice) for n in range(3)),
+            ("unread-b-0", bob),
+        ]:
+            gateway.client.post(f"/api/chat/{chat_id}/stop", json={}, headers=headers)
+
+
+def test_answers_admitted_together_then_left_unread_beyond_the_cap_are_stopped(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, store: dict[str, str]
+) -> None:
+    gateway = start_gateway(chat_config(upstream, max_unread_answers=1), **store)
+    upstream.default = Reply(chunks=[f"w{i} " for i in range(400)], chunk_delay=0.02)
+    url = gateway.url + "/api/chat" + UI
+    ids = ["together-0", "together-1"]
+    try:
+        # Both are admitted while their requests read them, then both are left at once.
+        with (
+            httpx.stream("POST", url, json=stock(ids[0], user("go", "u1")), timeout=15) as one,
+            httpx.stream("POST", url, json=stock(ids[1], user("go", "u1")), timeout=15) as two,
+        ):
+            for response in (one, two):
+                assert response.status_code == 200
+                next(line for line in response.iter_lines() if '"text-delta"' in line)
+        wait_until(lambda: any(stored(gateway, i).json()["activeStreamId"] is None for i in ids))
+        chats = [stored(gateway, i).json() for i in ids]
+        assert [c["activeStreamId"] is None for c in chats].count(True) == 1  # one runs on
+        stopped = next(c for c in chats if c["activeStreamId"] is None)
+        assert stopped["messages"][-1]["metadata"]["status"] == "failed"
+    finally:
+        assert gateway.client is not None
+        for chat_id in ids:
+            gateway.client.post(f"/api/chat/{chat_id}/stop", json={})
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,11 @@
 """compose.yaml and its deploy/ files, checked without Docker.
 
 No Docker engine (nor the compose plugin) runs where this is developed, so the stack is not
-started here. Instead: compose.yaml is parsed and its wiring asserted (against the Dockerfile
-and deploy/nginx.conf, not restated values), the replicas' config goes through the gateway's
-own loader, and nginx.conf is parsed for the directives streaming needs and, when an nginx
+started here (tests/test_compose_podman.py starts it with podman-compose where podman is). Instead:
+compose.yaml is parsed and its wiring asserted (against the Dockerfile and
+deploy/nginx.conf.template, not restated values), the replicas' config goes through the
+gateway's own loader, and the nginx config, rendered from its template as the nginx image's
+entrypoint does under Docker, is parsed for the directives streaming needs and, when an nginx
 1.27.3+ binary is on PATH, checked by `nginx -t`.
 """
 
@@ -28,7 +30,9 @@ from tests.test_container_command import args_of, dockerfile_env
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "compose.yaml"
-NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+NGINX_TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
+# Docker's embedded DNS: what the nginx image's entrypoint finds in /etc/resolv.conf there.
+DOCKER_DNS = "127.0.0.11"
 PROMETHEUS_CONF = ROOT / "deploy" / "prometheus.yml"
 GRAFANA_PROVISIONING = ROOT / "deploy" / "grafana" / "provisioning"
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "llm-gateway.json"
@@ -155,6 +159,8 @@ def test_gateway_is_built_from_the_dockerfile_as_two_replicas(
     assert (COMPOSE.parent / context).resolve() == ROOT
     assert (ROOT / context / dockerfile).resolve() == ROOT / "Dockerfile"
     assert gateway["deploy"]["replicas"] == 2
+    # Compose's default, written out: podman-compose counts `replicas` only then.
+    assert gateway["deploy"]["mode"] == "replicated"
     # Replicas need no fixed host port (two would collide) and no fixed container name.
     assert "ports" not in gateway
     assert "container_name" not in gateway
@@ -185,8 +191,9 @@ def test_gateway_listens_on_all_interfaces_and_outlasts_its_drain(
     check = gateway.get("healthcheck", {})
     assert not check.get("disable")
     assert "test" not in check or "/health" in " ".join(check["test"])
-    if "start_interval" in check:  # compose refuses start_interval without start_period
-        assert "start_period" in check
+    # podman before 4.6 has no start-up interval, and podman-compose passes it on regardless:
+    # no replica would be created.
+    assert "start_interval" not in check
 
 
 def test_gateway_config_is_mounted_read_only_where_gateway_config_points(
@@ -246,8 +253,8 @@ def test_nginx_publishes_the_one_host_port_and_waits_for_the_replicas(
         "service_healthy",
         "service_started",
     )
-    mount = mount_at(services[nginx_name], "/etc/nginx/nginx.conf")
-    assert (COMPOSE.parent / mount["source"]).resolve() == NGINX_CONF
+    mount = mount_at(services[nginx_name], NGINX_TEMPLATE_IN_IMAGE)
+    assert (COMPOSE.parent / mount["source"]).resolve() == NGINX_TEMPLATE
     assert mount.get("read_only") is True
 
 
@@ -412,7 +419,7 @@ def test_trusted_proxies_cover_nginx_but_not_clients(
         assert ipaddress.ip_network(entry, strict=False).subnet_of(subnet)
 
 
-# --- deploy/nginx.conf --------------------------------------------------------------------------
+# --- deploy/nginx.conf.template -----------------------------------------------------------------
 
 
 class Directive:
@@ -461,8 +468,34 @@ def unquote(token: str) -> str:
     return re.sub(r"\\(.)", lambda m: escapes.get(m[1], m[0]), token[1:-1])
 
 
+# Where compose.yaml mounts the template: the nginx image renders /etc/nginx/templates/*.template
+# (NGINX_ENVSUBST_TEMPLATE_DIR and _SUFFIX's defaults) into NGINX_ENVSUBST_OUTPUT_DIR at start.
+NGINX_TEMPLATE_IN_IMAGE = "/etc/nginx/templates/nginx.conf.template"
+# `$NAME` or `${NAME}`, as envsubst reads them.
+_ENVSUBST_NAME = re.compile(r"\$(?:\{(?P<braced>\w+)\}|(?P<bare>\w+))")
+
+
+def nginx_env() -> dict[str, str]:
+    services = interpolate(raw_compose(), {})["services"]
+    return environment(services[service_named(services, "nginx:")])
+
+
+def rendered_nginx_conf(resolvers: str = DOCKER_DNS) -> str:
+    """The template as the image's entrypoint writes it: envsubst of the variables that match
+    NGINX_ENVSUBST_FILTER, with NGINX_LOCAL_RESOLVERS set to the container's DNS servers."""
+    env = nginx_env()
+    container_env = {**env, "NGINX_LOCAL_RESOLVERS": resolvers, "HOSTNAME": "nginx", "HOME": "/"}
+    names = {name for name in container_env if re.search(env["NGINX_ENVSUBST_FILTER"], name)}
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match["braced"] or match["bare"]
+        return container_env[name] if name in names else match[0]
+
+    return _ENVSUBST_NAME.sub(substitute, NGINX_TEMPLATE.read_text(encoding="utf-8"))
+
+
 def nginx_conf() -> list[Directive]:
-    return parse_nginx(NGINX_CONF.read_text(encoding="utf-8"))
+    return parse_nginx(rendered_nginx_conf())
 
 
 def directives_in(block: list[Directive], name: str) -> list[Directive]:
@@ -564,8 +597,37 @@ def test_nginx_balances_over_the_gateway_service(services: dict[str, dict[str, A
     assert only(proxy_location(), "proxy_pass") == [f"http://{upstream.args[0]}"]
     if "resolve" in server.args:
         assert directives_in(upstream.block or [], "zone"), "resolve needs a shared zone"
-        resolver = only(nginx_block(), "resolver")
-        assert resolver[0] == "127.0.0.11"  # Docker's embedded DNS
+        assert directives_in(nginx_block(), "resolver"), "resolve needs a resolver"
+
+
+def test_nginx_template_gets_only_the_engines_dns(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    env = nginx_env()
+    # The entrypoint writes the template to /etc/nginx/nginx.conf, which nginx reads by default.
+    assert env.get("NGINX_ENVSUBST_TEMPLATE_DIR", "/etc/nginx/templates") == str(
+        PurePosixPath(NGINX_TEMPLATE_IN_IMAGE).parent
+    )
+    assert env.get("NGINX_ENVSUBST_TEMPLATE_SUFFIX", ".template") == ".template"
+    assert env["NGINX_ENVSUBST_OUTPUT_DIR"] == "/etc/nginx"
+    assert PurePosixPath(NGINX_TEMPLATE_IN_IMAGE).stem == "nginx.conf"
+    # The entrypoint fills NGINX_LOCAL_RESOLVERS in from /etc/resolv.conf.
+    assert env["NGINX_ENTRYPOINT_LOCAL_RESOLVERS"]
+    # It alone is substituted: nginx's own $variables are kept whatever the environment holds.
+    template = NGINX_TEMPLATE.read_text(encoding="utf-8")
+    used = {m["braced"] or m["bare"] for m in _ENVSUBST_NAME.finditer(template)}
+    assert "upstream_addr" in used  # the parse sees nginx's variables
+    matched = {name for name in used if re.search(env["NGINX_ENVSUBST_FILTER"], name)}
+    assert matched == {"NGINX_LOCAL_RESOLVERS"}
+    for name in ("PATH", "HOME", "HOSTNAME", "NGINX_ENVSUBST_FILTER", "NGINX_LOCAL_RESOLVERS_X"):
+        assert not re.search(env["NGINX_ENVSUBST_FILTER"], name), name
+    assert "${" not in rendered_nginx_conf()
+    assert only(nginx_block(), "resolver")[0] == DOCKER_DNS
+    # The one DNS server in nginx's resolv.conf is the engine's: Docker keeps its embedded DNS
+    # there whatever `dns` says, and podman then lists only aardvark-dns, which listens on the
+    # network's gateway address. Any other server would not know `gateway`.
+    nginx = services[service_named(services, "nginx:")]
+    assert nginx["dns"] == [_network(compose)["gateway"]]
 
 
 def _nginx_version(binary: str) -> tuple[int, ...]:
@@ -582,8 +644,10 @@ def test_nginx_accepts_the_config(tmp_path: Path) -> None:
     if _nginx_version(binary) < NGINX_RESOLVE_SINCE:
         pytest.skip(f"{binary} predates nginx 1.27.3, which `resolve` in an upstream needs")
     (tmp_path / "logs").mkdir()  # `-t` writes its pid file under the prefix
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(rendered_nginx_conf(), encoding="utf-8")
     result = subprocess.run(
-        [binary, "-t", "-p", f"{tmp_path}{os.sep}", "-c", str(NGINX_CONF), "-e", "stderr"],
+        [binary, "-t", "-p", f"{tmp_path}{os.sep}", "-c", str(conf), "-e", "stderr"],
         capture_output=True,
         text=True,
         timeout=60,

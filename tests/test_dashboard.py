@@ -355,6 +355,9 @@ def test_the_dashboard_shows_what_the_issue_asks_for() -> None:
         "reloads": "gateway_config_reloads_total",
         "requests in flight": "gateway_requests_in_flight",
         "streams (chat answers) in flight": "gateway_chat_answers_running",
+        "background tasks alive (a leak shows as a kind that never falls)": (
+            "gateway_background_tasks"
+        ),
     }
     assert {item for item, metric in asked.items() if metric not in queried} == set()
     quantiles = [

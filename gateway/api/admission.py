@@ -172,21 +172,37 @@ def client_address(request: Request) -> str:
 
 
 def check_request_size(messages: list[dict[str, Any]], settings: Settings) -> None:
-    """Refuse conversations over the configured message count or total characters."""
+    """Refuse conversations over the configured message count or total characters.
+
+    `messages` is everything the call sends the model, history from a chat or a stored
+    response included, so a conversation cannot grow past the cap a turn at a time."""
     if len(messages) > settings.max_messages:
         raise InvalidRequest(
             f"messages: {len(messages)} messages is over the limit of {settings.max_messages}"
         )
-    total = sum(_characters(message.get("content")) for message in messages)
+    total = _characters(messages)
     if total > settings.max_total_chars:
         raise RequestTooLarge(
-            f"messages hold {total} characters, over the limit of {settings.max_total_chars}"
+            f"messages hold {total} characters, over the limit of {settings.max_total_chars} "
+            "(GATEWAY_MAX_TOTAL_CHARS)"
         )
 
 
-def _characters(content: Any) -> int:
-    if isinstance(content, str):
-        return len(content)
-    if isinstance(content, list):
-        return sum(len(str(part.get("text", ""))) for part in content if isinstance(part, dict))
-    return 0
+# Keys whose values name the message's structure (`role: user`, `type: image_url`).
+_STRUCTURE_KEYS = frozenset({"role", "type"})
+
+
+def _characters(value: Any) -> int:
+    """Characters of every string in `value`: text, tool-call names and arguments, tool
+    results, image URLs, file data, ids; not the structure's names (`role`, `type`)."""
+    total = 0
+    pending = [value]  # a list, not recursion: a deeply nested value cannot overflow the stack
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, dict):
+            pending.extend(v for k, v in item.items() if k not in _STRUCTURE_KEYS)
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return total

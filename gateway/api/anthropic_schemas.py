@@ -6,10 +6,9 @@ validates Anthropic's request and converts it: text and image blocks become cont
 is a 400 naming the field before any provider call.
 
 Content blocks are flat models (one `type` field, the other fields checked per type) rather than
-tagged unions: pydantic puts a union's tag into error locations, and the shared error handler
-only knows the tags of the other doors, so a flat model is what keeps `messages[0].content[1]`
-readable. Unknown top-level fields (`service_tier`, `container`, …) are accepted and never sent
-on; unknown keys inside blocks (the SDK's `citations: null`, `caller`) are dropped.
+tagged unions, which keeps `messages[0].content[1]` readable. Unknown top-level fields
+(`service_tier`, `container`, …) are accepted and never sent on; unknown keys inside blocks (the
+SDK's `citations: null`, `caller`) are dropped.
 """
 
 from __future__ import annotations
@@ -18,10 +17,19 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from gateway.api.openai_schemas import CacheControl, check_sendable, json_kind, one_of
+from gateway.api.json_schemas import check_json_schema
+from gateway.api.openai_schemas import (
+    INT32_MAX,
+    CacheControl,
+    MaxTokens,
+    RequestModel,
+    field_error,
+    json_kind,
+    one_of,
+)
 
 
 def _require(value: Any, field: str, kind: str) -> None:
@@ -34,7 +42,7 @@ def _require(value: Any, field: str, kind: str) -> None:
         )
 
 
-class _Lenient(BaseModel):
+class _Lenient(RequestModel):
     # Keys this door does not use (the SDK's `citations: null`, `caller`) are dropped.
     model_config = ConfigDict(extra="ignore")
 
@@ -168,10 +176,15 @@ SystemPrompt = one_of(
 # --- tools and the rest --------------------------------------------------------------------------
 
 
-class AnthropicInputSchema(BaseModel):
+class AnthropicInputSchema(RequestModel):
     model_config = ConfigDict(extra="allow")  # the whole JSON schema goes to the model
 
     type: Literal["object"]
+
+    @model_validator(mode="after")
+    def _json_schema(self) -> AnthropicInputSchema:
+        check_json_schema(self.model_dump())
+        return self
 
 
 class AnthropicTool(_Lenient):
@@ -211,7 +224,7 @@ class AnthropicToolChoice(_Lenient):
 class AnthropicThinking(_Lenient):
     type: Literal["enabled", "disabled", "adaptive"]
     # Anthropic's floor; its "less than max_tokens" rule is left to the provider (betas lift it).
-    budget_tokens: Annotated[int, Field(ge=1024)] | None = None
+    budget_tokens: Annotated[int, Field(ge=1024, le=INT32_MAX)] | None = None
 
     @model_validator(mode="after")
     def _budget(self) -> AnthropicThinking:
@@ -224,29 +237,24 @@ class AnthropicMetadata(_Lenient):
     user_id: Annotated[str, Field(max_length=256)] | None = None
 
 
-class MessagesRequest(BaseModel):
+class MessagesRequest(RequestModel):
     # Unknown fields are accepted and never sent on (see the module docstring).
     model_config = ConfigDict(extra="allow")
 
     model: str = Field(min_length=1, max_length=200)
     # Required, as Anthropic requires it: a missing one is a 400 naming it.
-    max_tokens: int = Field(ge=1)
+    max_tokens: MaxTokens
     messages: list[AnthropicMessage] = Field(min_length=1)
     system: SystemPrompt | None = None
     tools: list[AnthropicTool] | None = Field(default=None, max_length=128)
     tool_choice: AnthropicToolChoice | None = None
     temperature: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     top_p: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
-    top_k: int | None = Field(default=None, ge=0)
+    top_k: int | None = Field(default=None, ge=0, le=INT32_MAX)
     stop_sequences: list[str] | None = None
     stream: bool = False
     metadata: AnthropicMetadata | None = None
     thinking: AnthropicThinking | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _sendable(cls, body: Any) -> Any:
-        return check_sendable(body)
 
     @model_validator(mode="after")
     def _chosen_tool_offered(self) -> MessagesRequest:
@@ -254,10 +262,10 @@ class MessagesRequest(BaseModel):
         if choice is not None and choice.type == "tool":
             offered = [tool.name for tool in self.tools or []]
             if choice.name not in offered:
-                raise PydanticCustomError(
-                    "tool_not_offered",
-                    "tool_choice.name: '{name}' is not one of the request's tools ({offered})",
-                    {"name": choice.name, "offered": ", ".join(offered) or "none"},
+                offered_names = ", ".join(offered) or "none"
+                raise field_error(
+                    "tool_choice.name",
+                    f"'{choice.name}' is not one of the request's tools ({offered_names})",
                 )
         return self
 

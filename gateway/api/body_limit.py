@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.api.errors import error_response
+from gateway.api.doors import door_of_path
+from gateway.api.errors import render_error
+from gateway.errors import RequestTooLarge
 
 
 class BodySizeLimit:
@@ -31,8 +32,8 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # FastAPI re-raises HTTPException from body parsing; the handler renders it.
-                    raise HTTPException(413, self._message())
+                    # Raised into the route's body read (doors.BodyRoute); the handler renders it.
+                    raise RequestTooLarge(self._message(), param="body")
             return message
 
         await self.app(scope, limited_receive, send)
@@ -41,7 +42,8 @@ class BodySizeLimit:
         return f"the request body is larger than the limit of {self.max_bytes} bytes"
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, "request_too_large", self._message())
+        door = door_of_path(scope.get("path", ""))  # before routing: the door by its path
+        response = render_error(door, 413, "request_too_large", self._message(), param="body")
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
 

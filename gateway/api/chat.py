@@ -25,7 +25,8 @@ async def chat(body: ChatRequest, request: Request) -> Response:
         return await answer_in_chat(request, body, protocol)
     if body.messages is None:
         raise InvalidRequest(
-            "messages: Field required (gateway.chats is off, so every request sends them)"
+            "messages: Field required (gateway.chats is off, so every request sends them)",
+            param="messages",
         )
     call = ChatCall(
         model_id=body.model,

@@ -15,15 +15,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from gateway.api.admission import authenticate, client_identity
 from gateway.api.answering import answer
 from gateway.api.doors import door_router
+from gateway.api.openai_schemas import RequestModel
 from gateway.api.protocol_choice import choose_protocol, make_encoder
 from gateway.api.schemas import CHAT_ID_PATTERN, ChatRequest, UIMessage
 from gateway.api.streaming import stream_response
@@ -106,6 +108,7 @@ async def answer_in_chat(request: Request, body: ChatRequest, protocol: str) -> 
         if await chats.is_running(chat_id, chat.active):
             raise ChatBusy("this chat is still answering; stop it before sending more")
         stale = chat.active.stream_id
+    chats.check_unread_cap(owner, options)
     history = next_history(
         chat.messages if chat is not None else [],
         replace_with=incoming if body.messages is not None else None,
@@ -120,18 +123,17 @@ async def answer_in_chat(request: Request, body: ChatRequest, protocol: str) -> 
 
     async def respond(events: AsyncIterator[Event]) -> Response:
         await chats.reserve(chat_id, owner, history, active, stale, options)
-        generation = chats.begin(chat_id, active, events, options)
+        generation = chats.begin(chat_id, owner, active, events, options)
         try:
             await generation.first_event()
         except asyncio.CancelledError:
-            if not options.resumable:
-                generation.stop("disconnected")
+            generation.requester_left()
             raise
         if encoder is None:
-            return JSONResponse(await collect(body.model, generation.follow()))
-        attached = not options.resumable
+            async with aclosing(generation.follow(requester=True)) as followed:
+                return JSONResponse(await collect(body.model, followed))
         return await stream_response(
-            generation.follow(attached=attached), encoder, request.app.state.drain
+            generation.follow(requester=True), encoder, request.app.state.drain
         )
 
     return await answer(
@@ -164,20 +166,22 @@ async def resume_stream(chat_id: ChatIdPath, request: Request) -> Response:
     """The answer in progress, from its first part, following it live; 204 when none runs."""
     protocol = choose_protocol(request, "ui-message-stream")
     chats: Chats = request.app.state.chats
+    options = _options(request)
     chat = await chats.load(chat_id, client_identity(request))
-    if chat is None or chat.active is None:
+    active = await chats.running_answer(chat_id, chat, options) if chat is not None else None
+    if active is None:
         return Response(status_code=204)
-    events = chats.follow(chat_id, chat.active, _options(request))
+    events = chats.follow(chat_id, active, options)
     if events is None:
         return Response(status_code=204)
-    encoder = make_encoder(protocol, chat.active.metadata)
+    encoder = make_encoder(protocol, active.metadata)
     try:
         return await stream_response(events, encoder, request.app.state.drain)
     except StopAsyncIteration:
         return Response(status_code=204)  # it ended, having said nothing, as we looked
 
 
-class StopRequest(BaseModel):
+class StopRequest(RequestModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     # The client's copy of the answer so far: stored only if no replica runs the answer any more.
@@ -208,10 +212,11 @@ async def chat_messages(chat_id: ChatIdPath, request: Request) -> dict[str, Any]
     chat = await chats.load(chat_id, client_identity(request))
     if chat is None:
         raise ChatNotFound("no chat with this id")
+    active = await chats.running_answer(chat_id, chat, _options(request))
     return {
         "id": chat_id,
         "messages": chat.messages,
-        "activeStreamId": chat.active.stream_id if chat.active is not None else None,
+        "activeStreamId": active.stream_id if active is not None else None,
     }
 
 

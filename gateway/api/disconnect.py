@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 
+from gateway import tasks
+
 T = TypeVar("T")
 
 
@@ -23,21 +25,22 @@ class ClientGone(Exception):
 
 async def unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -> T:
     """`work`'s result; ClientGone (and `work` cancelled) if the client leaves first."""
-    task = asyncio.create_task(work)
-    watch = asyncio.create_task(_disconnected(request))
+    task = tasks.spawn(work, "json_answer")
+    watch = tasks.spawn(_disconnected(request), "disconnect_watch")
     try:
         await asyncio.wait((task, watch), return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        task.cancel()
-        raise
+        # Ready, even if the client left in the same instant: take the answer.
+        finished = task.done()
     finally:
-        watch.cancel()
-    if task.done():  # ready, even if the client left in the same instant: take the answer
-        return task.result()
-    task.cancel()
-    # Wait for the cancelled work to unwind, so the provider's connection is closed now.
-    await asyncio.gather(task, return_exceptions=True)
-    raise ClientGone
+        await tasks.end(watch)
+        # The client left (or this request was cancelled): wait for the cancelled work to
+        # unwind, so the provider's connection is closed now.
+        await tasks.end(task)
+    if not finished:
+        if not task.cancelled():
+            task.exception()  # what it raised as it was cancelled: nobody is left to tell
+        raise ClientGone
+    return task.result()
 
 
 async def _disconnected(request: Request) -> None:

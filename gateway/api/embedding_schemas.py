@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import ConfigDict, Field, StrictInt, StrictStr, model_validator
 
-from gateway.api.openai_schemas import check_sendable
+from gateway.api.openai_schemas import RequestModel, field_error
 
 # OpenAI's own cap on the inputs of one request.
 MAX_INPUTS = 2048
@@ -25,7 +24,7 @@ _TOKEN = f"a token ID (an integer from 0 to {MAX_TOKEN_ID})"
 Inputs = list[str] | list[list[int]]
 
 
-class EmbeddingRequest(BaseModel):
+class EmbeddingRequest(RequestModel):
     # Unknown fields are accepted and never sent on (the route passes only what it names).
     model_config = ConfigDict(extra="allow")
 
@@ -40,12 +39,11 @@ class EmbeddingRequest(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _checked(cls, body: Any) -> Any:
-        check_sendable(body)
         if isinstance(body, dict) and "input" in body:
             problem = input_problem(body["input"])
             if problem is not None:
-                # Raised on the body, so the message itself names the field and the item.
-                raise PydanticCustomError("invalid_input", "{message}", {"message": problem})
+                # Raised on the body, so that it can name the very item.
+                raise field_error(*problem)
         return body
 
     def inputs(self) -> Inputs:
@@ -61,46 +59,48 @@ class EmbeddingRequest(BaseModel):
         return sum(len(item) for item in self.inputs() if isinstance(item, str))
 
 
-def input_problem(value: Any) -> str | None:
-    """What is wrong with `input`, naming the item; None when it is one of OpenAI's forms."""
+def input_problem(value: Any) -> tuple[str, str] | None:
+    """The item of `input` that is wrong and what is wrong with it; None when `input` is one of
+    OpenAI's forms."""
     if isinstance(value, str):
-        return None if value else "input: must not be an empty string"
+        return None if value else ("input", "must not be an empty string")
     if not isinstance(value, list):
         return (
-            "input: Input should be a string, a list of strings, a token array (a list of "
-            "integers) or a list of token arrays"
+            "input",
+            "Input should be a string, a list of strings, a token array (a list of integers) "
+            "or a list of token arrays",
         )
     if not value:
-        return "input: must not be an empty list"
+        return ("input", "must not be an empty list")
     if len(value) > MAX_INPUTS:
-        return f"input: {len(value)} inputs is over the limit of {MAX_INPUTS}"
+        return ("input", f"{len(value)} inputs is over the limit of {MAX_INPUTS}")
     first = value[0]
     if isinstance(first, str):
         for index, item in enumerate(value):
             if not isinstance(item, str):
-                return f"input[{index}]: Input should be a string, as input[0] is"
+                return (f"input[{index}]", "Input should be a string, as input[0] is")
             if not item:
-                return f"input[{index}]: must not be an empty string"
+                return (f"input[{index}]", "must not be an empty string")
         return None
     if isinstance(first, int) and not isinstance(first, bool):
         return _token_array_problem("input", value)
     if isinstance(first, list):
         for index, item in enumerate(value):
             if not isinstance(item, list):
-                return f"input[{index}]: Input should be a token array, as input[0] is"
+                return (f"input[{index}]", "Input should be a token array, as input[0] is")
             problem = _token_array_problem(f"input[{index}]", item)
             if problem is not None:
                 return problem
         return None
-    return f"input[0]: Input should be a string, {_TOKEN} or a token array"
+    return ("input[0]", f"Input should be a string, {_TOKEN} or a token array")
 
 
-def _token_array_problem(where: str, tokens: list[Any]) -> str | None:
+def _token_array_problem(where: str, tokens: list[Any]) -> tuple[str, str] | None:
     if not tokens:
-        return f"{where}: a token array must not be empty"
+        return (where, "a token array must not be empty")
     for index, token in enumerate(tokens):
         if not _is_token(token):
-            return f"{where}[{index}]: Input should be {_TOKEN}"
+            return (f"{where}[{index}]", f"Input should be {_TOKEN}")
     return None
 
 

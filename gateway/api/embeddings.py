@@ -93,5 +93,6 @@ def _check_size(body: EmbeddingRequest, settings: Settings) -> None:
     characters = body.characters()
     if characters > settings.max_total_chars:
         raise RequestTooLarge(
-            f"input holds {characters} characters, over the limit of {settings.max_total_chars}"
+            f"input holds {characters} characters, over the limit of {settings.max_total_chars}",
+            param="input",
         )

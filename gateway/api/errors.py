@@ -1,5 +1,6 @@
 """Every error leaves the gateway with a fitting status, in the shape of the door it came in by:
-`{"error": {"type", "message"}}` for the frontend's, OpenAI's and Anthropic's for theirs."""
+`{"error": {"type", "message"}}` for the frontend's, OpenAI's and Anthropic's for theirs. A
+client's mistake names the field: its message starts with it, and OpenAI's `param` holds it."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.api.doors import door_of
-from gateway.api.schemas import MESSAGE_SHAPE_TAGS
+from gateway.api.doors import Door, door_of
+from gateway.api.json_body import field_path
+from gateway.api.openai_schemas import UNION_TAGS
 from gateway.errors import GatewayError
 from gateway.protocols.anthropic_messages import anthropic_error_type
 
@@ -30,36 +32,47 @@ _HTTP_ERROR_TYPES = {
 }
 
 
-# Location parts that name pydantic's machinery rather than the client's fields.
-_LOCATION_NOISE = {"body", *MESSAGE_SHAPE_TAGS}
+# Where FastAPI found a value: not part of the field's name.
+_LOCATION_KINDS = ("body", "query", "path", "header", "cookie")
 
 
 def error_response(
-    status: int, error_type: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    error_type: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    param: str | None = None,
 ) -> JSONResponse:
+    """The gateway's own shape; its message starts with the field, `param` is not repeated."""
     return JSONResponse(
         {"error": {"type": error_type, "message": message}}, status_code=status, headers=headers
     )
 
 
-def describe_validation_errors(errors: list[Any]) -> str:
-    """One readable line per problem, naming the field: `messages[0].role: ...`."""
+def describe_validation_errors(errors: list[Any]) -> tuple[str, str]:
+    """The first field named, and one readable line per problem: `messages[0].role: ...`."""
     lines = []
+    fields = []
     for err in errors[:10]:
-        loc = [part for part in err.get("loc", ()) if part not in _LOCATION_NOISE]
-        if err.get("type") == "json_invalid":
-            lines.append("the request body is not valid JSON")
-            continue
-        where = ""
-        for part in loc:
-            where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+        loc = list(err.get("loc", ()))
+        if loc and loc[0] in _LOCATION_KINDS:
+            loc = loc[1:]
+        # Pydantic puts union tags into locations; they name no field of the client's.
+        parts = [part for part in loc if not (isinstance(part, str) and part in UNION_TAGS)]
+        # A check of the whole body names the field it found wrong in its context.
+        where = (err.get("ctx") or {}).get("param") or field_path(parts)
         message = "field required" if err.get("type") == "missing" else err.get("msg", "invalid")
-        lines.append(f"{where}: {message}" if where else message)
-    return "; ".join(dict.fromkeys(lines))
+        fields.append(where)
+        lines.append(f"{where}: {message}")
+    return (fields[0] if fields else "body"), "; ".join(dict.fromkeys(lines))
 
 
 def openai_error_response(
-    status: int, error_type: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    error_type: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    param: str | None = None,
 ) -> JSONResponse:
     """OpenAI's error shape and status conventions, for clients of the /v1 door."""
     if status == 422:
@@ -67,14 +80,19 @@ def openai_error_response(
     openai_type = {401: "authentication_error", 429: "rate_limit_error"}.get(status)
     if openai_type is None:
         openai_type = "invalid_request_error" if status < 500 else "api_error"
-    body = {"message": message, "type": openai_type, "param": None, "code": error_type}
+    body = {"message": message, "type": openai_type, "param": param, "code": error_type}
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
 def anthropic_error_response(
-    status: int, error_type: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    error_type: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    param: str | None = None,
 ) -> JSONResponse:
-    """Anthropic's error shape and status conventions, for clients of the Messages door."""
+    """Anthropic's error shape and status conventions, for clients of the Messages door (it has
+    no `param`: the message names the field)."""
     if status == 422:
         status = 400
     kind = anthropic_error_type(status, error_type)
@@ -89,15 +107,21 @@ _RENDERERS = {
 }
 
 
-def _respond(
-    request: Request, status: int, error_type: str, message: str, headers: dict[str, str] | None
+def render_error(
+    door: Door,
+    status: int,
+    error_type: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    param: str | None = None,
 ) -> JSONResponse:
-    return _RENDERERS[door_of(request)](status, error_type, message, headers)
+    return _RENDERERS[door](status, error_type, message, headers, param)
 
 
 def gateway_error_response(request: Request, exc: GatewayError) -> JSONResponse:
     """`exc` in the shape of the door `request` came in by."""
-    return _respond(request, exc.status, exc.error_type, exc.message, exc.headers)
+    door = door_of(request)
+    return render_error(door, exc.status, exc.error_type, exc.message, exc.headers, exc.param)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -107,14 +131,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        message = describe_validation_errors(list(exc.errors()))
-        return _respond(request, 422, "invalid_request", message, None)
+        param, message = describe_validation_errors(list(exc.errors()))
+        return render_error(door_of(request), 422, "invalid_request", message, None, param)
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         error_type = _HTTP_ERROR_TYPES.get(exc.status_code, "http_error")
-        return _respond(request, exc.status_code, error_type, message, exc.headers)
+        return render_error(door_of(request), exc.status_code, error_type, message, exc.headers)
 
 
 class UnexpectedErrors:
@@ -151,4 +175,6 @@ class UnexpectedErrors:
             request = Request(scope)
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             message = "the gateway failed to handle this request"
-            await _respond(request, 500, "internal_error", message, None)(scope, receive, send)
+            await render_error(door_of(request), 500, "internal_error", message)(
+                scope, receive, send
+            )

@@ -86,7 +86,8 @@ async def ready(request: Request) -> JSONResponse:
 async def _redis_reachable(url: str, timeout_seconds: float) -> bool:
     client = connect(url, timeout_seconds)  # redis://, rediss://, Sentinel or Cluster
     try:
-        return bool(await asyncio.wait_for(client.ping(), timeout_seconds))
+        async with asyncio.timeout(timeout_seconds):  # not wait_for: it can drop a cancel
+            return bool(await client.ping())
     except Exception:
         return False
     finally:

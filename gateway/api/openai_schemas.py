@@ -4,13 +4,11 @@ A client's mistake must be a 400 naming the field before any provider call, neve
 failure blamed on the provider, so every message, content part, tool and parameter that reaches
 LiteLLM is typed here. Unknown top-level fields (`store`, `metadata`, provider options) are
 accepted and never sent on (only openai._PASSED_THROUGH is); unknown keys inside messages, parts
-and tools are dropped. The /api/chat door reuses these messages and `check_sendable`.
+and tools are dropped. The /api/chat door reuses these messages and RequestModel.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, NotRequired, Union
 
@@ -24,72 +22,41 @@ from pydantic import (
     ValidationInfo,
     create_model,
     field_validator,
-    model_validator,
     with_config,
 )
 from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
+from gateway.api.json_schemas import JsonSchemaObject
+
 # --- the body as a whole -------------------------------------------------------------------------
 
 
-def check_sendable(body: Any) -> Any:
-    """Refuse text no UTF-8 encoder can send on and numbers JSON cannot carry, anywhere in body.
+class RequestModel(BaseModel):
+    """A request body, or a part of one. JSON types are taken as they are (strict): `"yes"` is
+    no boolean and `"5"` no number. json_body has already checked the body as a whole: unique
+    keys, finite numbers, 64-bit integers, valid Unicode, bounded depth."""
 
-    Python's JSON parser turns "\\ud800" into a lone surrogate and reads NaN and Infinity; both
-    are valid input to pydantic and only fail when LiteLLM encodes the provider request.
-    """
-    stack: list[tuple[tuple[str | int, ...], Any]] = [((), body)]
-    while stack:  # a loop, not recursion: nesting depth is the client's to choose
-        path, value = stack.pop()
-        if isinstance(value, str):
-            _check_text(path, value)
-        elif isinstance(value, float) and not math.isfinite(value):
-            raise _unsendable(path, f"Input should be a finite number, not {json.dumps(value)}")
-        elif isinstance(value, dict):
-            for key, item in reversed(value.items()):
-                _check_text((*path, key), key, what="the key")
-                stack.append(((*path, key), item))
-        elif isinstance(value, list):
-            stack.extend(((*path, index), item) for index, item in reversed(list(enumerate(value))))
-    return body
+    model_config = ConfigDict(strict=True)
 
 
-def _check_text(path: tuple[str | int, ...], text: str, what: str = "Input") -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        bad = text[exc.start].encode("utf-8", "backslashreplace").decode("ascii")
-        raise _unsendable(
-            path, f"{what} should be valid Unicode text: it holds a lone surrogate ({bad})"
-        ) from None
-
-
-def _unsendable(path: tuple[str | int, ...], problem: str) -> PydanticCustomError:
-    # The error sits on the body itself, so the message names the field; keys are escaped
-    # because the error's own text must be sendable too.
-    where = ""
-    for part in path:
-        if isinstance(part, int):
-            where += f"[{part}]"
-        else:
-            name = part.encode("utf-8", "backslashreplace").decode("utf-8")
-            where += f".{name}" if where else name
-    message = f"{where}: {problem}" if where else problem
-    return PydanticCustomError("unsendable_value", "{message}", {"message": message})
+def field_error(param: str, problem: str) -> PydanticCustomError:
+    """An error raised by a check of the whole body that names the field it found wrong (the
+    error handler takes `param` from its context)."""
+    return PydanticCustomError("invalid_field", "{problem}", {"problem": problem, "param": param})
 
 
 # --- tagged unions --------------------------------------------------------------------------------
 
-# Every tag used below. Pydantic puts a union's tag into error locations; the error handler
-# drops these (schemas.MESSAGE_SHAPE_TAGS) so a location names only the client's fields.
-UNION_TAGS: list[str] = []
+# Every tag of every union of the doors' schemas. Pydantic puts a union's tag into error
+# locations; the error handler drops these so a location names only the client's fields.
+UNION_TAGS: set[str] = set()
 
 
 def one_of(pick: Callable[[Any], str | None], expected: str, members: Mapping[str, Any]) -> Any:
     """A union whose member `pick` names from the input; anything else fails with `expected`."""
-    UNION_TAGS.extend(tag for tag in members if tag not in UNION_TAGS)
+    UNION_TAGS.update(members)
 
     def choose(value: Any) -> str | None:
         tag = pick(value)
@@ -122,11 +89,14 @@ def tagged_by(field: str, suffix: str) -> Callable[[Any], str | None]:
 
 # --- numbers --------------------------------------------------------------------------------------
 
-# check_sendable refuses NaN and Infinity first; allow_inf_nan keeps these types honest alone.
+# json_body refuses NaN and Infinity first; allow_inf_nan keeps these types honest alone.
 Temperature = Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)]
 TopP = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Penalty = Annotated[float, Field(ge=-2, le=2, allow_inf_nan=False)]
-MaxTokens = Annotated[int, Field(ge=1)]
+# Token counts go on to providers that read them as 32-bit integers (Gemini's maxOutputTokens,
+# topK): a bound of sanity, not any model's.
+INT32_MAX = 2**31 - 1
+MaxTokens = Annotated[int, Field(ge=1, le=INT32_MAX)]
 Seed = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]  # providers take a signed 64-bit seed
 TokenId = Annotated[str, Field(pattern=r"^[0-9]+$")]
 Bias = Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)]
@@ -196,7 +166,8 @@ class AudioPart(TypedDict):
 
 @with_config(
     ConfigDict(
-        json_schema_extra={"anyOf": [{"required": ["file_data"]}, {"required": ["file_id"]}]}
+        strict=True,
+        json_schema_extra={"anyOf": [{"required": ["file_data"]}, {"required": ["file_id"]}]},
     )
 )
 class FileData(TypedDict, total=False):
@@ -267,7 +238,7 @@ class AssistantAudio(TypedDict):
     id: str
 
 
-class Message(BaseModel):
+class Message(RequestModel):
     # Unknown keys (the OpenAI SDK's `annotations`, the AI SDK's provider metadata) are dropped.
     model_config = ConfigDict(extra="ignore")
 
@@ -379,7 +350,7 @@ OpenAIMessage = by_role(
 class FunctionDefinition(TypedDict):
     name: Name64
     description: NotRequired[str | None]
-    parameters: NotRequired[dict[str, Any]]  # a JSON Schema object
+    parameters: NotRequired[JsonSchemaObject]
     strict: NotRequired[bool | None]
 
 
@@ -398,7 +369,7 @@ class JsonObjectFormat(TypedDict):
 
 class JsonSchemaSpec(TypedDict):
     name: Name64
-    schema: dict[str, Any]
+    schema: JsonSchemaObject
     description: NotRequired[str]
     strict: NotRequired[bool | None]
 
@@ -436,7 +407,7 @@ class StreamOptions(TypedDict, total=False):
     include_usage: bool | None
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(RequestModel):
     # Unknown fields are accepted and never sent on: the route passes only _PASSED_THROUGH.
     model_config = ConfigDict(extra="allow")
 
@@ -462,8 +433,3 @@ class ChatCompletionRequest(BaseModel):
     parallel_tool_calls: bool | None = None
     user: str | None = None
     reasoning_effort: str | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _sendable(cls, body: Any) -> Any:
-        return check_sendable(body)

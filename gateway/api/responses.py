@@ -3,9 +3,11 @@
 Like /v1/chat/completions, the client owns its tools: function tools go to the model and
 `function_call` items come back; nothing is executed here. What the Responses API adds is
 state: with `store` (OpenAI's default) the conversation so far (input items and output) is kept
-in the chat store under `response:<id>`, so a later request continues it by
-`previous_response_id`, or names single items of it by `item_reference`. A stored response
-belongs to the client that made it; to any other it does not exist.
+in the chat store, in a namespace of its own (no chat id names it), so a later request
+continues it by `previous_response_id`, or names single items of it by `item_reference`. A
+stored response belongs to the client that made it; to any other it does not exist. A record
+is capped in bytes (gateway.chats.max_bytes, as a chat), and a continuation resends the whole
+conversation, which counts against GATEWAY_MAX_TOTAL_CHARS: a chain cannot grow past either.
 
 The stored record is the response object as the client was sent it, and the items before its
 output (the earlier conversation, then this request's input, each with an id): GET
@@ -40,7 +42,7 @@ from gateway.api.responses_schemas import (
 )
 from gateway.api.streaming import stream_response
 from gateway.cache.stores import StoreFailed
-from gateway.chats.store import Chat, ChatStore
+from gateway.chats.store import Chat, ChatStore, dump_chat
 from gateway.config import ChatOptions
 from gateway.engine import ChatCall, Engine
 from gateway.errors import (
@@ -48,6 +50,7 @@ from gateway.errors import (
     GatewayError,
     InvalidRequest,
     PreviousResponseNotFound,
+    RequestTooLarge,
     ResponseNotFound,
 )
 from gateway.events import Event, Finish
@@ -73,7 +76,7 @@ async def create_response(body: ResponsesRequest, request: Request) -> Response:
     earlier = await stored.items(body.previous_response_id) if body.previous_response_id else []
     conversation = earlier + await stored.resolve(body.items(), earlier)
     if not conversation:
-        raise InvalidRequest("input: field required")
+        raise InvalidRequest("input: field required", param="input")
     messages = chat_messages(body.instructions, conversation)
     call = ChatCall(
         model_id=body.model,
@@ -85,17 +88,22 @@ async def create_response(body: ResponsesRequest, request: Request) -> Response:
         client_tools=chat_tools(body.tools),
     )
     keep = body.store and stored.enabled
-    builder = ResponseBuilder(_shell(body, f"resp_{uuid.uuid4().hex}", keep))
+    response_id = f"resp_{uuid.uuid4().hex}"
+    builder = ResponseBuilder(_shell(body, response_id, keep))
     collector = ResponseCollector(builder)
     encoder = ResponsesEncoder(builder) if body.stream else None
+    given = [stored_form(item) for item in conversation[len(earlier) :]]
+    for position, item in enumerate(given):
+        item.setdefault("id", input_item_id(item, response_id, position))
+    context = [stored_form(item) for item in earlier] + given
+    if keep:
+        # Refused before the call when the record would be over the cap without its output.
+        stored.check_size(StoredRecord(builder.response(), context, len(earlier)))
 
     async def save(response: dict[str, Any]) -> None:
-        response_id = response["id"]
-        given = [stored_form(item) for item in conversation[len(earlier) :]]
-        for position, item in enumerate(given):
-            item.setdefault("id", input_item_id(item, response_id, position))
-        context = [stored_form(item) for item in earlier] + given
-        await stored.save(response_id, StoredRecord(response, context, len(earlier)))
+        if not await stored.save(response_id, StoredRecord(response, context, len(earlier))):
+            # The very object the client is sent next (ResponseBuilder.conclude) says so.
+            response["store"] = False
 
     async def respond(events: AsyncIterator[Event]) -> Response:
         if keep:
@@ -130,17 +138,16 @@ async def _saved_before_finish(
             await aclose()
 
 
-# A record is one entry in its Chat's messages, of this type. Records stored before the
-# response object was kept are a bare list of items: they continue, but cannot be retrieved.
+# A record is one entry in its Chat's messages, of this type.
 _RECORD = "gateway.stored_response"
 
 
 @dataclass(frozen=True)
 class StoredRecord:
-    """A stored response: the object itself (None in an older record), the items before its
-    output (earlier conversation, then this request's input), and where the input starts."""
+    """A stored response: the object itself, the items before its output (earlier
+    conversation, then this request's input), and where the input starts."""
 
-    response: dict[str, Any] | None
+    response: dict[str, Any]
     context: list[dict[str, Any]]
     input_from: int
 
@@ -152,7 +159,7 @@ class StoredRecord:
     def load(cls, messages: list[Any]) -> StoredRecord:
         entry = messages[0] if len(messages) == 1 else None
         if not (isinstance(entry, dict) and entry.get("type") == _RECORD):
-            return cls(None, messages, 0)  # an older record: the conversation only
+            raise TypeError("not a stored response")
         response, context = entry["response"], entry["context"]
         if not (isinstance(response, dict) and isinstance(context, list)):
             raise TypeError("not a stored response")
@@ -160,7 +167,7 @@ class StoredRecord:
 
     def conversation(self) -> list[dict[str, Any]]:
         """The items a later request continues from: the context, then the output."""
-        return self.context + list(self.response["output"] if self.response else [])
+        return self.context + list(self.response["output"])
 
 
 class StoredResponses:
@@ -184,7 +191,7 @@ class StoredResponses:
         if not self.enabled or not response_id.startswith("resp_"):
             raise not_found
         try:
-            chat = await self._store.load(_key(response_id))
+            chat = await self._store.load(response_id, kind="response")
         except StoreFailed as exc:
             raise ChatStoreUnavailable(f"the chat store is unavailable ({exc})") from None
         if chat is None or chat.owner != self._owner:
@@ -237,16 +244,41 @@ class StoredResponses:
             return None
         return next((item for item in items if item.id == item_id), None)
 
-    async def save(self, response_id: str, record: StoredRecord) -> None:
+    def size(self, record: StoredRecord) -> int:
+        """Bytes `record` takes in the store."""
+        return len(dump_chat(Chat(self._owner, record.dump())))
+
+    def check_size(self, record: StoredRecord) -> None:
+        """RequestTooLarge when `record` is over the cap of a stored conversation."""
+        size = self.size(record)
+        if size > self._options.max_bytes:
+            raise RequestTooLarge(
+                f"this response would be stored in {size} bytes with the conversation it "
+                f"continues, over the limit of {self._options.max_bytes} "
+                "(gateway.chats.max_bytes); send it with store: false, or start a new "
+                "conversation"
+            )
+
+    async def save(self, response_id: str, record: StoredRecord) -> bool:
+        """Store `record`; False when it was not (its output took it over the cap, or the
+        store failed and the YAML says answer anyway)."""
+        if self.size(record) > self._options.max_bytes:
+            log.warning(
+                "response %s answered but not stored: over gateway.chats.max_bytes", response_id
+            )
+            return False
+
         def edit(_: Chat | None) -> Chat:
             return Chat(self._owner, record.dump())
 
         try:
-            await self._store.change(_key(response_id), edit, self._options.ttl)
+            await self._store.change(response_id, edit, self._options.ttl, kind="response")
         except StoreFailed as exc:
             if self._options.on_store_failure == "refuse":
                 raise ChatStoreUnavailable(f"the chat store is unavailable ({exc})") from None
             log.warning("response %s answered but not stored: %s", response_id, exc)
+            return False
+        return True
 
     async def delete(self, response_id: str) -> None:
         """Remove this client's stored response, or ResponseNotFound."""
@@ -260,7 +292,7 @@ class StoredResponses:
             return None  # None from an edit deletes the chat
 
         try:
-            await self._store.change(_key(response_id), edit, self._options.ttl)
+            await self._store.change(response_id, edit, self._options.ttl, kind="response")
         except StoreFailed as exc:
             raise ChatStoreUnavailable(f"the chat store is unavailable ({exc})") from None
 
@@ -275,10 +307,10 @@ async def retrieve_response(
     response_id: str, request: Request, stream: bool = False
 ) -> JSONResponse:
     if stream:
-        raise InvalidRequest("stream: a stored response is returned whole, never streamed")
+        raise InvalidRequest(
+            "stream: a stored response is returned whole, never streamed", param="stream"
+        )
     record = await _stored(request).record(response_id)
-    if record.response is None:
-        raise ResponseNotFound(f"the response '{response_id}' was stored without its object")
     return JSONResponse(record.response)
 
 
@@ -300,8 +332,6 @@ async def list_input_items(
     """The request's own input items (references resolved), as OpenAI lists them: newest
     first unless `order=asc`, `limit` at a time, after the item id `after`."""
     record = await _stored(request).record(response_id)
-    if record.response is None:
-        raise ResponseNotFound(f"the response '{response_id}' was stored without its object")
     items = [listed_item(item) for item in record.context[record.input_from :]]
     if order == "desc":
         items.reverse()
@@ -318,10 +348,6 @@ async def list_input_items(
             "has_more": len(items) > limit,
         }
     )
-
-
-def _key(response_id: str) -> str:
-    return f"response:{response_id}"
 
 
 def _shell(body: ResponsesRequest, response_id: str, stored: bool) -> dict[str, Any]:

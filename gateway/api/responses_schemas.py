@@ -9,7 +9,7 @@ unknown keys inside items and parts are dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
@@ -18,22 +18,19 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
-    ValidationError,
-    ValidatorFunctionWrapHandler,
     create_model,
-    model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
+from gateway.api.json_schemas import JsonSchemaObject
 from gateway.api.openai_schemas import (
-    UNION_TAGS,
     MaxTokens,
     Name64,
+    RequestModel,
     Temperature,
     TopP,
-    check_sendable,
     content_union,
     json_kind,
     one_of,
@@ -101,7 +98,7 @@ ToolOutput = _content("'input_text'", input_text=InputText)
 # --- input items ----------------------------------------------------------------------------------
 
 
-class Item(BaseModel):
+class Item(RequestModel):
     # Unknown keys (`status`, `phase`, annotations) are dropped.
     model_config = ConfigDict(extra="ignore")
 
@@ -204,7 +201,7 @@ class FunctionTool(TypedDict):
     type: Literal["function"]
     name: Name64
     description: NotRequired[str | None]
-    parameters: NotRequired[dict[str, Any] | None]  # a JSON Schema object
+    parameters: NotRequired[JsonSchemaObject | None]
     strict: NotRequired[bool | None]
 
 
@@ -231,7 +228,7 @@ class JsonObject(TypedDict):
 class JsonSchema(TypedDict):
     type: Literal["json_schema"]
     name: Name64
-    schema: dict[str, Any]
+    schema: JsonSchemaObject
     description: NotRequired[str]
     strict: NotRequired[bool | None]
 
@@ -262,7 +259,7 @@ Metadata = Annotated[
 ]
 
 
-class ResponsesRequest(BaseModel):
+class ResponsesRequest(RequestModel):
     # Unknown fields are accepted and never sent on, as on /v1/chat/completions.
     model_config = ConfigDict(extra="allow")
 
@@ -283,18 +280,6 @@ class ResponsesRequest(BaseModel):
     metadata: Metadata | None = None
     user: str | None = None
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _one_message(cls, body: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        # Each problem named by its field, with this module's union tags left out of the
-        # path (the shared error handler knows only the tags defined before it loaded).
-        try:
-            return handler(check_sendable(body))
-        except ValidationError as exc:
-            raise PydanticCustomError(
-                "invalid_request", "{message}", {"message": describe(exc.errors())}
-            ) from None
-
     def items(self) -> list[Any]:
         """`input` as a list of items (a string is one user message)."""
         if self.input is None:
@@ -302,21 +287,6 @@ class ResponsesRequest(BaseModel):
         if isinstance(self.input, str):
             return [UserItem(role="user", content=self.input)]
         return list(self.input)
-
-
-def describe(errors: Sequence[Any]) -> str:
-    """`input[2].content[0].text: field required; ...`, as the shared handler words it."""
-    tags = set(UNION_TAGS)
-    lines = []
-    for error in errors[:10]:
-        where = ""
-        for part in error.get("loc", ()):
-            if part in tags:
-                continue
-            where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
-        message = "field required" if error.get("type") == "missing" else error.get("msg", "")
-        lines.append(f"{where}: {message}" if where else message)
-    return "; ".join(dict.fromkeys(lines))
 
 
 # --- what the engine gets -------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from pydantic import (
     Tag,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
@@ -26,6 +25,7 @@ from gateway.api.openai_schemas import (
     UNION_TAGS,
     AssistantMessage,
     MaxTokens,
+    RequestModel,
     Seed,
     SystemMessage,
     Temperature,
@@ -33,7 +33,6 @@ from gateway.api.openai_schemas import (
     TopP,
     UserMessage,
     by_role,
-    check_sendable,
     one_of,
     stop_sequences,
     tagged_by,
@@ -123,7 +122,7 @@ UIPart = one_of(
 )
 
 
-class UIMessage(BaseModel):
+class UIMessage(RequestModel):
     """An AI SDK 5+ UI message, as its useChat sends it."""
 
     model_config = ConfigDict(
@@ -180,18 +179,20 @@ def _message_shape(value: Any) -> str:
 
 
 # Either shape is accepted in one request.
+UNION_TAGS.update(("chat", "ui"))
 AnyMessage = Annotated[
     Annotated[ChatMessage, Tag("chat")] | Annotated[UIMessage, Tag("ui")],
     Discriminator(_message_shape),
 ]
 
 
-# Chat ids as the AI SDK (nanoid) and the ai-chatbot template (UUIDs) make them.
-CHAT_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+# Chat ids as the AI SDK makes them (`generateId`: 16 of [0-9A-Za-z]; with a prefix, joined by
+# `-`) and the ai-chatbot template does (UUIDs). Nothing else: no `:` or `.`, no separators.
+CHAT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 ChatId = Annotated[str, Field(pattern=CHAT_ID_PATTERN)]
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(RequestModel):
     # Clients such as the AI SDK add fields of their own: ignore them.
     model_config = ConfigDict(extra="ignore")
 
@@ -220,11 +221,6 @@ class ChatRequest(BaseModel):
     seed: Seed | None = None
     # Names of server-side tools to offer; narrows what the YAML enables for the model.
     tools: list[str] | None = Field(default=None, max_length=64)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _sendable(cls, body: Any) -> Any:
-        return check_sendable(body)
 
     @field_validator("message")
     @classmethod
@@ -276,7 +272,3 @@ class ChatRequest(BaseModel):
         return self.model_dump(
             include={"temperature", "top_p", "max_tokens", "stop", "seed"}, exclude_none=True
         )
-
-
-# Pydantic puts union tags into error locations; the error handler leaves these out.
-MESSAGE_SHAPE_TAGS = ("chat", "ui", *UNION_TAGS)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from starlette.responses import StreamingResponse
 from starlette.types import Send
 
+from gateway import tasks
 from gateway.errors import GatewayError, InternalError, ShuttingDown
 from gateway.events import ErrorEvent, Event, Finish
 from gateway.lifecycle import SHUTDOWN_MESSAGE, Drain
@@ -51,16 +52,14 @@ class BatchedStreamingResponse(StreamingResponse):
         start = {"type": "http.response.start", "status": self.status_code}
         await send({**start, "headers": self.raw_headers})
         outbox = _Outbox()
-        writer = asyncio.create_task(outbox.write_to(send))
+        writer = tasks.spawn(outbox.write_to(send), "stream_writer")
         try:
             async for chunk in self.body_iterator:
                 await outbox.put(chunk if isinstance(chunk, bytes) else bytes(chunk))
             outbox.close()
             await writer
         finally:
-            if not writer.done():
-                writer.cancel()
-                await asyncio.wait([writer])
+            await tasks.end(writer)
             if not writer.cancelled():
                 writer.exception()  # raised here already (or none): retrieved
         await send({"type": "http.response.body", "body": b"", "more_body": False})

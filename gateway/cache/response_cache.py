@@ -39,6 +39,8 @@ class Lookup:
     result: CacheResult
     answer: CachedAnswer | None = None
     may_store: bool = False
+    # The client that asked: a stored answer counts against its share of process memory.
+    owner: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class EmbeddingLookup:
     result: CacheResult
     answer: CachedEmbeddings | None = None
     may_store: bool = False
+    owner: str = ""
 
 
 class ResponseCache:
@@ -56,17 +59,19 @@ class ResponseCache:
 
     async def lookup(self, key: str, directive: CacheDirective) -> Lookup:
         result, answer, may_store = await self._read(key, directive, decode_answer)
-        return Lookup(key, result, answer, may_store)
+        return Lookup(key, result, answer, may_store, directive.tenant or "")
 
-    async def save(self, key: str, answer: CachedAnswer, ttl_seconds: int) -> None:
-        await self._write(key, encode_answer(answer), ttl_seconds)
+    async def save(self, lookup: Lookup, answer: CachedAnswer, ttl_seconds: int) -> None:
+        await self._write(lookup.key, encode_answer(answer), ttl_seconds, lookup.owner)
 
     async def lookup_embeddings(self, key: str, directive: CacheDirective) -> EmbeddingLookup:
         result, answer, may_store = await self._read(key, directive, decode_embeddings)
-        return EmbeddingLookup(key, result, answer, may_store)
+        return EmbeddingLookup(key, result, answer, may_store, directive.tenant or "")
 
-    async def save_embeddings(self, key: str, answer: CachedEmbeddings, ttl_seconds: int) -> None:
-        await self._write(key, encode_embeddings(answer), ttl_seconds)
+    async def save_embeddings(
+        self, lookup: EmbeddingLookup, answer: CachedEmbeddings, ttl_seconds: int
+    ) -> None:
+        await self._write(lookup.key, encode_embeddings(answer), ttl_seconds, lookup.owner)
 
     async def aclose(self) -> None:
         await self.store.aclose()
@@ -89,11 +94,11 @@ class ResponseCache:
             return "miss", None, directive.write
         return "hit", answer, False
 
-    async def _write(self, key: str, data: bytes, ttl_seconds: int) -> None:
+    async def _write(self, key: str, data: bytes, ttl_seconds: int, owner: str) -> None:
         if not self._store_usable():
             return
         try:
-            await self.store.set(key, data, ttl_seconds)
+            await self.store.set(key, data, ttl_seconds, owner)
         except StoreFailed as exc:
             self._failed("write", exc)
 

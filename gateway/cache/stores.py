@@ -1,17 +1,19 @@
 """Where cached answers live: Redis when REDIS_URL is set, else a bounded in-process TTL LRU.
 
 Both are byte stores with expiry behind the same two calls. A store raises StoreFailed for any
-trouble; the cache turns that into a bypass, never a failed request.
+trouble; the cache turns that into a bypass, never a failed request. In process memory each
+answer counts against the share of the client whose request stored it (gateway/fair_share.py),
+so one client's answers cannot push every other client's out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
+from gateway.fair_share import FairShareLRU
 from gateway.redis_client import connect, describe
 
 
@@ -24,20 +26,30 @@ class CacheStore(Protocol):
 
     async def get(self, key: str) -> bytes | None: ...
 
-    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None: ...
+    async def set(self, key: str, value: bytes, ttl_seconds: int, owner: str = "") -> None:
+        """Keep `value` for `ttl_seconds`; `owner`: the client whose answer it is."""
+        ...
 
     async def aclose(self) -> None: ...
 
 
 class MemoryStore:
-    """A per-process LRU of at most `max_entries` values, each dropped `ttl` seconds after set."""
+    """A per-process LRU of at most `max_entries` values, shared fairly by their owners, each
+    dropped `ttl` seconds after set."""
 
     name = "memory"
 
     def __init__(self, max_entries: int, now: Callable[[], float] = time.monotonic) -> None:
-        self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._entries: FairShareLRU[str, tuple[float, bytes]] = FairShareLRU(max_entries)
         self._now = now
+
+    @property
+    def max_entries(self) -> int:
+        return self._entries.capacity
+
+    @max_entries.setter
+    def max_entries(self, max_entries: int) -> None:
+        self._entries.capacity = max_entries  # a reload's new bound
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -48,16 +60,12 @@ class MemoryStore:
             return None
         expires_at, value = entry
         if expires_at <= self._now():
-            del self._entries[key]
+            self._entries.pop(key)
             return None
-        self._entries.move_to_end(key)
         return value
 
-    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
-        self._entries[key] = (self._now() + ttl_seconds, value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+    async def set(self, key: str, value: bytes, ttl_seconds: int, owner: str = "") -> None:
+        self._entries.put(owner, key, (self._now() + ttl_seconds, value))
 
     async def aclose(self) -> None:
         self._entries.clear()
@@ -74,13 +82,17 @@ class RedisStore:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            return await asyncio.wait_for(self._client.get(key), self._timeout)
+            # asyncio.timeout, not wait_for, which can drop a cancel on Python 3.11.
+            async with asyncio.timeout(self._timeout):
+                return await self._client.get(key)
         except Exception as exc:
             raise StoreFailed(describe(exc)) from None
 
-    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+    async def set(self, key: str, value: bytes, ttl_seconds: int, owner: str = "") -> None:
+        # Redis bounds its own memory (maxmemory and its eviction policy), for all clients.
         try:
-            await asyncio.wait_for(self._client.set(key, value, ex=ttl_seconds), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await self._client.set(key, value, ex=ttl_seconds)
         except Exception as exc:
             raise StoreFailed(describe(exc)) from None
 

@@ -8,7 +8,16 @@ stream if it is still this one.
 
 It stops when asked (a stop request from any replica, by pub/sub or the stop flag), when nobody
 has read it for `unread_timeout` seconds, when its only reader leaves and the chat is not
-resumable, or when a draining process cuts it. Whatever ends it, readers get a finish part.
+resumable, when its client leaves more than `max_unread_answers` unread, or when a draining
+process cuts it. Whatever ends it, readers get a finish part.
+
+Storing the finished message is retried for `store_retry` seconds (Redis may be slow or failing
+over just then); meanwhile the answer still says it is alive, so no other request takes the
+chat over. If it still cannot be stored, readers get an error part saying so before the finish,
+and the chat's active stream, left behind, is seen as dead (no `alive` flag) and cleared by the
+next request that finds it.
+
+Its heartbeat and event-log writes are tasks of its own (gateway/tasks.py), ended with it.
 """
 
 from __future__ import annotations
@@ -16,25 +25,48 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from gateway import metrics
+from gateway import metrics, tasks
+from gateway.cache.stores import StoreFailed
 from gateway.chats.assembly import AssistantMessageBuilder
 from gateway.chats.store import ActiveStream, Chat, ChatStore, same_stream
 from gateway.config import ChatOptions
-from gateway.errors import AnswerUnread, GatewayError, InternalError, ShuttingDown
+from gateway.errors import (
+    AnswerUnread,
+    ChatStoreUnavailable,
+    GatewayError,
+    InternalError,
+    ShuttingDown,
+    TooManyUnreadAnswers,
+)
 from gateway.event_codec import encode_event
 from gateway.events import ErrorEvent, Event, Finish
 from gateway.lifecycle import SHUTDOWN_MESSAGE, Drain
 
 log = logging.getLogger("gateway.chats")
 
-StopReason = Literal["requested", "unread", "disconnected"]
+StopReason = Literal["requested", "unread", "disconnected", "over_cap"]
 State = Literal["running", "done", "stopped", "failed"]
 
 UNREAD_MESSAGE = "nobody read this answer for too long; it was stopped"
+OVER_CAP_MESSAGE = "this client left too many answers unread; this one was stopped"
+NOT_STORED_MESSAGE = "this answer could not be stored in the chat: the chat store is unavailable"
+# Pauses between tries to store a finished answer: doubling from the first to the longest.
+FIRST_STORE_RETRY_SECONDS = 0.1
+LONGEST_STORE_RETRY_SECONDS = 2.0
+
+
+def heartbeat_seconds(options: ChatOptions) -> float:
+    """How often a running answer says it is alive; its `alive` flag lasts three beats."""
+    return max(0.05, min(2.0, options.unread_timeout / 4))
+
+
+def alive_ttl(options: ChatOptions) -> float:
+    return 3 * heartbeat_seconds(options)
 
 
 class Generation:
@@ -44,6 +76,7 @@ class Generation:
         self,
         *,
         chat_id: str,
+        owner: str,
         active: ActiveStream,
         store: ChatStore,
         shared_store: bool,
@@ -52,6 +85,7 @@ class Generation:
         registry: Generations,
     ) -> None:
         self.chat_id = chat_id
+        self.owner = owner
         self.active = active
         self.options = options
         self.state: State = "running"
@@ -66,7 +100,11 @@ class Generation:
         self._first = asyncio.get_running_loop().create_future()
         self._task: asyncio.Task[None] | None = None
         self._stop_reason: StopReason | None = None
-        self._readers = 0
+        # The request that started the answer is its first reader, from the start: until it
+        # follows (`follow(requester=True)`) or leaves (`requester_left`).
+        self._readers = 1
+        # A reader on another replica marked it read (shared stores, seen by the heartbeat).
+        self._read_elsewhere = False
         self._last_read = time.monotonic()
         self._pending: list[str] = []
         self._flushing: asyncio.Task[None] | None = None
@@ -80,26 +118,53 @@ class Generation:
     def start(self, events: AsyncIterator[Event]) -> None:
         self._registry.add(self)
         metrics.CHAT_ANSWERS_RUNNING.inc()
-        self._task = asyncio.create_task(self._run(events), name=f"chat-{self.stream_id}")
+        self._task = tasks.spawn(self._run(events), "chat_answer", f"chat-{self.stream_id}")
 
     async def first_event(self) -> None:
         """Return once the answer has begun; raise what refused it before its first event."""
         await asyncio.shield(self._first)
 
     def stop(self, reason: StopReason) -> None:
-        if self._task is not None and not self._task.done() and self._stop_reason is None:
+        """Cut the answer short where it is; nothing once it has stopped producing (it may
+        still be storing what it said, which a stop must not cut)."""
+        if (
+            self.state == "running"
+            and self._task is not None
+            and not self._task.done()
+            and self._stop_reason is None
+        ):
             self._stop_reason = reason
             self._task.cancel()
 
     async def wait(self) -> None:
         await self._ended.wait()
 
-    async def follow(self, *, attached: bool = False) -> AsyncIterator[Event]:
+    async def end(self) -> None:
+        """End its task now, cancelled wherever it is (for a closing process)."""
+        if self._task is not None:
+            await tasks.end(self._task)
+
+    @property
+    def unread(self) -> bool:
+        """Running with nobody reading it, here or on another replica."""
+        return self.state == "running" and not self._readers and not self._read_elsewhere
+
+    @property
+    def unread_until(self) -> float:
+        """When (time.monotonic) the heartbeat stops it if nobody comes to read it."""
+        return self._last_read + self.options.unread_timeout
+
+    def requester_left(self) -> None:
+        """The request that started the answer left before following it."""
+        self._reader_left(requester=True)
+
+    async def follow(self, *, requester: bool = False) -> AsyncIterator[Event]:
         """Every event from the first, then each as it comes, to the end.
 
-        `attached`: this reader is the request that started a non-resumable answer, which
-        ends when it leaves."""
-        self._readers += 1
+        `requester`: this reader is the request that started the answer (already counted as
+        a reader); a non-resumable answer ends when it leaves."""
+        if not requester:
+            self._readers += 1
         index = 0
         try:
             while True:
@@ -112,16 +177,24 @@ class Generation:
                 changed = self._changed
                 await changed.wait()
         finally:
-            self._readers -= 1
-            self._last_read = time.monotonic()
-            if attached and not self._ended.is_set():
-                self.stop("disconnected")
+            self._reader_left(requester)
+
+    def _reader_left(self, requester: bool) -> None:
+        self._readers -= 1
+        self._last_read = time.monotonic()
+        if self._ended.is_set():
+            return
+        if requester and not self.options.resumable:
+            self.stop("disconnected")
+        elif not self._readers:
+            self._read_elsewhere = False  # until the heartbeat sees a reader's mark again
+            self._registry.left_unread(self)
 
     # --- the run --------------------------------------------------------------------------
 
     async def _run(self, events: AsyncIterator[Event]) -> None:
         task = self._drain.track()
-        heartbeat = asyncio.create_task(self._heartbeat())
+        heartbeat = tasks.spawn(self._heartbeat(), "chat_heartbeat", f"beat-{self.stream_id}")
         try:
             async for event in events:
                 self._push(event)
@@ -140,11 +213,26 @@ class Generation:
             self._end_failed(error, ErrorEvent(error.message, error.error_type))
             del exc
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(BaseException):
+            await self._end(events, task, heartbeat)
+
+    async def _end(
+        self,
+        events: AsyncIterator[Event],
+        task: asyncio.Task[Any] | None,
+        heartbeat: asyncio.Task[Any],
+    ) -> None:
+        """Close the provider stream, store what was said, end the heartbeat: each of them,
+        even if this task is cancelled meanwhile (that cancel then goes on)."""
+        try:
+            with contextlib.suppress(Exception):
                 await events.aclose()
+        finally:
             self._drain.untrack(task)
-            await self._finish()
+            try:
+                await self._finish()
+            finally:
+                # After the store: it says the answer is alive while it is being stored.
+                await tasks.end(heartbeat)
 
     def _end_cut_short(self, task: asyncio.Task[Any] | None) -> None:
         if self._drain.was_cut(task):
@@ -155,6 +243,11 @@ class Generation:
         elif self._stop_reason == "unread":
             self._end_failed(
                 AnswerUnread(UNREAD_MESSAGE), ErrorEvent(UNREAD_MESSAGE, AnswerUnread.error_type)
+            )
+        elif self._stop_reason == "over_cap":
+            self._end_failed(
+                TooManyUnreadAnswers(OVER_CAP_MESSAGE),
+                ErrorEvent(OVER_CAP_MESSAGE, TooManyUnreadAnswers.error_type),
             )
         else:
             # Asked to stop (or its reader left): an answer that ends where it was stopped.
@@ -186,7 +279,7 @@ class Generation:
         if self._shared:
             self._pending.append(encode_event(event))
             if self._flushing is None or self._flushing.done():
-                self._flushing = asyncio.create_task(self._flush())
+                self._flushing = tasks.spawn(self._flush(), "chat_event_log")
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
@@ -212,36 +305,39 @@ class Generation:
         return int(self.options.stream_ttl + self.options.unread_timeout)
 
     async def _heartbeat(self) -> None:
-        """Say this answer is alive, hear a stop flag, and stop an answer nobody reads."""
-        beat = max(0.05, min(2.0, self.options.unread_timeout / 4))
-        while True:
-            with contextlib.suppress(Exception):
-                if self._shared:
-                    await self._store.set_flag(self.chat_id, f"alive:{self.stream_id}", beat * 3)
-                if await self._store.has_flag(self.chat_id, f"stop:{self.stream_id}"):
-                    self.stop("requested")
-                elif self._unread() and not (
-                    self._shared
-                    and await self._store.has_flag(self.chat_id, f"read:{self.stream_id}")
-                ):
-                    self.stop("unread")
+        """Say this answer is alive, hear a stop flag, and stop an answer nobody reads: until
+        the answer has ended, whether or not the cancel that should end this arrives."""
+        beat = heartbeat_seconds(self.options)
+        while not self._ended.is_set():
+            with contextlib.suppress(StoreFailed):  # the store is away: the next beat retries
+                await self._beat()
             await asyncio.sleep(beat)
 
-    def _unread(self) -> bool:
-        if self._readers:
-            return False
-        return time.monotonic() - self._last_read > self.options.unread_timeout
+    async def _beat(self) -> None:
+        if self._shared:
+            await self._store.set_flag(
+                self.chat_id, f"alive:{self.stream_id}", alive_ttl(self.options)
+            )
+        if self.state != "running":
+            return  # storing what it said: still alive, with nothing left to stop
+        if await self._store.has_flag(self.chat_id, f"stop:{self.stream_id}"):
+            self.stop("requested")
+            return
+        if self._shared and not self._readers:
+            self._read_elsewhere = await self._store.has_flag(
+                self.chat_id, f"read:{self.stream_id}"
+            )
+        if self.unread and time.monotonic() > self.unread_until:
+            self.stop("unread")
 
     async def _finish(self) -> None:
         """Store what was said, clear the active stream, wake every reader."""
+        stored = False
         try:
             await self._flushed()
-            if self._first.done() and self._first.exception() is None:
-                await self._store_message()
-            else:
-                await self._clear_active()
-        except Exception as exc:
-            log.warning("chat %s: the answer was not stored (%s)", self.chat_id, exc)
+            stored = await self._store_outcome()
+            if not stored and self._final is not None:
+                self._publish(ErrorEvent(NOT_STORED_MESSAGE, ChatStoreUnavailable.error_type))
         finally:
             if self._final is not None:
                 self._publish(self._final)
@@ -260,9 +356,33 @@ class Generation:
                         "state": self.state,
                         "events": len(self.events),
                         "stop": self._stop_reason or "",
+                        "stored": stored,
                     }
                 },
             )
+
+    async def _store_outcome(self) -> bool:
+        """Store the message (or, for an answer refused before its first event, clear the
+        active stream), trying again while the store fails, for `store_retry` seconds."""
+        begun = self._first.done() and self._first.exception() is None
+        save = self._store_message if begun else self._clear_active
+        deadline = time.monotonic() + self.options.store_retry
+        pause = FIRST_STORE_RETRY_SECONDS
+        while True:
+            try:
+                await save()
+                return True
+            except StoreFailed as exc:
+                failure = exc
+            except Exception:
+                log.exception("chat %s: the answer was not stored", self.chat_id)
+                return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.warning("chat %s: the answer was not stored (%s)", self.chat_id, failure)
+                return False
+            await asyncio.sleep(min(pause, left))
+            pause = min(2 * pause, LONGEST_STORE_RETRY_SECONDS)
 
     async def _store_message(self) -> None:
         message = self._builder.message()
@@ -289,18 +409,26 @@ class Generation:
 
 
 class Generations:
-    """The answers running in this process, by stream id; hears stop requests for them."""
+    """The answers running in this process, by stream id and by client; hears stop requests
+    for them, and keeps each client within `max_unread_answers` answers nobody reads."""
 
     def __init__(self) -> None:
         self._running: dict[str, Generation] = {}
+        self._by_owner: dict[str, set[Generation]] = {}
         self._listener: asyncio.Task[None] | None = None
 
     def add(self, generation: Generation) -> None:
         self._running[generation.stream_id] = generation
+        self._by_owner.setdefault(generation.owner, set()).add(generation)
 
     def discard(self, generation: Generation) -> None:
         if self._running.get(generation.stream_id) is generation:
             del self._running[generation.stream_id]
+        owned = self._by_owner.get(generation.owner)
+        if owned is not None:
+            owned.discard(generation)
+            if not owned:
+                del self._by_owner[generation.owner]
 
     def get(self, stream_id: str) -> Generation | None:
         return self._running.get(stream_id)
@@ -308,10 +436,34 @@ class Generations:
     def __len__(self) -> int:
         return len(self._running)
 
+    def unread(self, owner: str) -> list[Generation]:
+        """`owner`'s answers running here that nobody reads."""
+        return [g for g in self._by_owner.get(owner, ()) if g.unread]
+
+    def check_unread_cap(self, owner: str, options: ChatOptions) -> None:
+        """TooManyUnreadAnswers (429) if `owner` already has the most unread answers allowed."""
+        unread = self.unread(owner)
+        cap = options.max_unread_answers
+        if len(unread) < cap:
+            return
+        soonest = min(g.unread_until for g in unread) - time.monotonic()
+        raise TooManyUnreadAnswers(
+            f"this client has {len(unread)} chat answers running that nobody reads, the most "
+            f"allowed (gateway.chats.max_unread_answers: {cap}): read or stop one of them, "
+            "or wait until they end",
+            headers={"Retry-After": str(max(1, math.ceil(soonest)))},
+        )
+
+    def left_unread(self, generation: Generation) -> None:
+        """Nobody reads `generation` now: stop it if that puts its client over the cap (answers
+        admitted together can each be left unread afterwards)."""
+        if len(self.unread(generation.owner)) > generation.options.max_unread_answers:
+            generation.stop("over_cap")
+
     def listen(self, store: ChatStore) -> None:
         """Stop the local answer named by any stop request published to `store`."""
         if self._listener is None:
-            self._listener = asyncio.create_task(self._listen(store), name="chat-stop-listener")
+            self._listener = tasks.spawn(self._listen(store), "chat_stop_listener")
 
     async def _listen(self, store: ChatStore) -> None:
         async for stream_id in store.stop_requests():
@@ -320,16 +472,24 @@ class Generations:
                 generation.stop("requested")
 
     async def aclose(self, grace_seconds: float) -> None:
-        """Let running answers end within `grace_seconds`, then cut them; stop listening."""
+        """Stop listening; let running answers end within `grace_seconds`, then stop them, and
+        end what is left of their tasks (one still storing its message is cut)."""
         if self._listener is not None:
-            self._listener.cancel()
+            await tasks.end(self._listener)
         running = list(self._running.values())
-        if running:
-            done = asyncio.gather(*(g.wait() for g in running))
-            try:
-                await asyncio.wait_for(done, grace_seconds)
-            except TimeoutError:
-                for generation in running:
-                    generation.stop("requested")
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(asyncio.gather(*(g.wait() for g in running)), 5.0)
+        if not running:
+            return
+        if not await _all_ended(running, grace_seconds):
+            for generation in running:
+                generation.stop("requested")
+            await _all_ended(running, tasks.END_WAIT_SECONDS)
+        await asyncio.gather(*(generation.end() for generation in running))
+
+
+async def _all_ended(generations: list[Generation], seconds: float) -> bool:
+    try:
+        async with asyncio.timeout(seconds):
+            await asyncio.gather(*(generation.wait() for generation in generations))
+    except TimeoutError:
+        return False
+    return True

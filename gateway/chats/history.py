@@ -22,10 +22,17 @@ from gateway.errors import ChatNotFound, InvalidRequest, RequestTooLarge
 
 
 def owned(chat: Chat | None, owner: str) -> Chat | None:
-    """`chat` if `owner` may see it; another client's chat is a 404, like an unknown one."""
+    """`chat` if `owner` may change it; another client's chat is a 404, as a regenerate of an
+    unknown id is (an id already taken cannot be given to a second client)."""
     if chat is not None and chat.owner != owner:
         raise ChatNotFound("no chat with this id")
     return chat
+
+
+def visible(chat: Chat | None, owner: str) -> Chat | None:
+    """`chat` if `owner` may see it, else None: to another client it reads as no chat at all,
+    so no route answers it differently from an unknown id (204 from …/stream, a no-op stop)."""
+    return chat if chat is not None and chat.owner == owner else None
 
 
 def next_history(

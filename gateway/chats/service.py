@@ -1,7 +1,8 @@
 """The chats of this process: the store, the answers running here, and what a door asks of them.
 
-Every call takes the client (`owner`); a chat of another client is a ChatNotFound, so no door
-can tell another tenant's chat from one that does not exist. Store failures come out as
+Every call takes the client (`owner`); to another client a chat reads as none at all, so no
+read route can tell another tenant's chat from one that does not exist (a change to it is a
+ChatNotFound, as for a regenerate of an unknown id). Store failures come out as
 ChatStoreUnavailable (the door decides whether to answer without history instead).
 """
 
@@ -15,8 +16,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from gateway.cache.stores import StoreFailed
-from gateway.chats.generation import Generation, Generations
-from gateway.chats.history import owned
+from gateway.chats.generation import Generation, Generations, alive_ttl
+from gateway.chats.history import owned, visible
 from gateway.chats.store import ActiveStream, Chat, ChatStore, same_stream
 from gateway.config import ChatOptions
 from gateway.errors import ChatBusy, ChatNotFound, ChatStoreUnavailable, UpstreamIncomplete
@@ -48,7 +49,7 @@ class Chats:
 
     async def load(self, chat_id: str, owner: str) -> Chat | None:
         try:
-            return owned(await self.store.load(chat_id), owner)
+            return visible(await self.store.load(chat_id), owner)
         except StoreFailed as exc:
             raise ChatStoreUnavailable(f"the chat store is unavailable ({exc})") from None
 
@@ -68,6 +69,23 @@ class Chats:
             return await self.store.has_flag(chat_id, f"alive:{active.stream_id}")
         except StoreFailed:
             return True  # cannot tell: do not take over a chat that may still be answering
+
+    async def running_answer(
+        self, chat_id: str, chat: Chat, options: ChatOptions
+    ) -> ActiveStream | None:
+        """The chat's active stream while an answer still produces it. One nobody produces
+        (its replica died, or its end could not be stored) is cleared, and None returned."""
+        if chat.active is None:
+            return None
+        if await self.is_running(chat_id, chat.active):
+            return chat.active
+        await self._clear_if_active(chat_id, chat.active, options)
+        return None
+
+    def check_unread_cap(self, owner: str, options: ChatOptions) -> None:
+        """429 if `owner` has `max_unread_answers` answers running here that nobody reads."""
+        if options.resumable:
+            self.running.check_unread_cap(owner, options)
 
     async def reserve(
         self,
@@ -89,13 +107,26 @@ class Chats:
                 raise ChatBusy("this chat is still answering; stop it before sending more")
             return Chat(owner, history, active)
 
+        if self.shared:
+            # Alive before any replica can see it active: one finding it before the answer's
+            # first heartbeat must not take it for dead.
+            try:
+                await self.store.set_flag(chat_id, f"alive:{active.stream_id}", alive_ttl(options))
+            except StoreFailed as exc:
+                raise ChatStoreUnavailable(f"the chat store is unavailable ({exc})") from None
         await self.change(chat_id, edit, options)
 
     def begin(
-        self, chat_id: str, active: ActiveStream, events: AsyncIterator[Event], options: ChatOptions
+        self,
+        chat_id: str,
+        owner: str,
+        active: ActiveStream,
+        events: AsyncIterator[Event],
+        options: ChatOptions,
     ) -> Generation:
         generation = Generation(
             chat_id=chat_id,
+            owner=owner,
             active=active,
             store=self.store,
             shared_store=self.shared,
@@ -187,7 +218,8 @@ class Chats:
         if local is not None:
             local.stop("requested")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(local.wait(), STOP_WAIT_SECONDS)
+                async with asyncio.timeout(STOP_WAIT_SECONDS):  # not wait_for: see store._call
+                    await local.wait()
             return
         try:
             await self.store.set_flag(chat_id, f"stop:{active.stream_id}", 60)

@@ -6,6 +6,9 @@ Redis). Beside it, per answer: the event log readers replay (a Redis Stream), an
 flags (the answer is alive, someone is reading it, it was asked to stop). Stop requests are
 also published, so the process running the answer hears at once (Redis pub/sub).
 
+Stored responses (/v1/responses) are documents of the same shape in a namespace of their own
+(`kind="response"`): no chat id can name one, however it is spelled.
+
 Every Redis key of a chat carries the chat id as a hash tag, so no command crosses slots on a
 Redis Cluster. Any failure is a StoreFailed; the caller decides what a client sees.
 """
@@ -16,16 +19,19 @@ import asyncio
 import contextlib
 import json
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from gateway.cache.stores import StoreFailed
 from gateway.errors import GatewayError
+from gateway.fair_share import FairShareLRU
 from gateway.redis_client import connect, describe
 
 STOP_CHANNEL = "gateway:chat-stop"
+
+# The namespaces of documents: chats by chat id, stored responses by response id.
+Kind = Literal["chat", "response"]
 
 
 @dataclass(frozen=True)
@@ -80,9 +86,9 @@ Edit = Callable[[Chat | None], Chat | None]
 class ChatStore(Protocol):
     name: str
 
-    async def load(self, chat_id: str) -> Chat | None: ...
+    async def load(self, chat_id: str, kind: Kind = "chat") -> Chat | None: ...
 
-    async def change(self, chat_id: str, edit: Edit, ttl: int) -> Chat | None:
+    async def change(self, chat_id: str, edit: Edit, ttl: int, kind: Kind = "chat") -> Chat | None:
         """Apply `edit` to the stored chat atomically; None from it deletes the chat.
 
         An exception from `edit` leaves the chat as it was."""
@@ -113,41 +119,38 @@ class ChatStore(Protocol):
 
 
 class MemoryChatStore:
-    """Chats of one process: an LRU of `max_chats`, each dropped `ttl` seconds after a change."""
+    """Chats of one process, each dropped `ttl` seconds after a change: at most `max_chats`
+    chats and stored responses, shared fairly by their owners (gateway/fair_share.py), so
+    one client's new chats never evict another client's."""
 
     name = "memory"
 
     def __init__(self, max_chats: int, now: Callable[[], float] = time.monotonic) -> None:
-        self.max_chats = max_chats
         self._now = now
-        self._chats: OrderedDict[str, tuple[float, Chat]] = OrderedDict()
+        self._chats: FairShareLRU[tuple[Kind, str], tuple[float, Chat]] = FairShareLRU(max_chats)
         self._logs: dict[tuple[str, str], tuple[float, list[str]]] = {}
         self._flags: dict[tuple[str, str], float] = {}
         self._log_changed = asyncio.Event()
         self._stops: asyncio.Queue[str | None] = asyncio.Queue()
 
-    async def load(self, chat_id: str) -> Chat | None:
-        entry = self._chats.get(chat_id)
+    async def load(self, chat_id: str, kind: Kind = "chat") -> Chat | None:
+        entry = self._chats.get((kind, chat_id))
         if entry is None:
             return None
         if entry[0] <= self._now():
-            del self._chats[chat_id]
+            self._chats.pop((kind, chat_id))
             return None
-        self._chats.move_to_end(chat_id)
         return entry[1]
 
-    async def change(self, chat_id: str, edit: Edit, ttl: int) -> Chat | None:
+    async def change(self, chat_id: str, edit: Edit, ttl: int, kind: Kind = "chat") -> Chat | None:
         # No await between the read and the write: atomic on the event loop.
-        entry = self._chats.get(chat_id)
+        entry = self._chats.get((kind, chat_id))
         current = entry[1] if entry is not None and entry[0] > self._now() else None
         changed = edit(current)
         if changed is None:
-            self._chats.pop(chat_id, None)
+            self._chats.pop((kind, chat_id))
             return None
-        self._chats[chat_id] = (self._now() + ttl, changed)
-        self._chats.move_to_end(chat_id)
-        while len(self._chats) > self.max_chats:
-            self._chats.popitem(last=False)
+        self._chats.put(changed.owner, (kind, chat_id), (self._now() + ttl, changed))
         return changed
 
     async def append_events(self, chat_id: str, stream_id: str, lines: list[str], ttl: int) -> None:
@@ -166,7 +169,8 @@ class MemoryChatStore:
         start = int(after)
         if len(self._log(chat_id, stream_id)) <= start:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._log_changed.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._log_changed.wait()
         log = self._log(chat_id, stream_id)
         return str(len(log)), log[start:]
 
@@ -210,24 +214,28 @@ class RedisChatStore:
         self._blocking = connect(url, None)
 
     async def _call(self, awaitable: Any, extra_wait: float = 0.0) -> Any:
+        # asyncio.timeout, never wait_for: on Python 3.11 wait_for runs the call in a task of
+        # its own and, when the caller is cancelled just as that call completes, returns the
+        # result and drops the cancel (gh-86296): a heartbeat cancelled so lived on forever.
         try:
-            return await asyncio.wait_for(awaitable, self._timeout + extra_wait)
+            async with asyncio.timeout(self._timeout + extra_wait):
+                return await awaitable
         except (StoreFailed, GatewayError):
             raise  # GatewayError: an edit refused the change
         except Exception as exc:
             raise StoreFailed(describe(exc)) from None
 
-    async def load(self, chat_id: str) -> Chat | None:
-        data = await self._call(self._client.get(_chat_key(chat_id)))
+    async def load(self, chat_id: str, kind: Kind = "chat") -> Chat | None:
+        data = await self._call(self._client.get(_document_key(kind, chat_id)))
         return None if data is None else load_chat(data)
 
-    async def change(self, chat_id: str, edit: Edit, ttl: int) -> Chat | None:
-        return await self._call(self._change(chat_id, edit, ttl))  # type: ignore[no-any-return]
+    async def change(self, chat_id: str, edit: Edit, ttl: int, kind: Kind = "chat") -> Chat | None:
+        return await self._call(self._change(chat_id, edit, ttl, kind))  # type: ignore[no-any-return]
 
-    async def _change(self, chat_id: str, edit: Edit, ttl: int) -> Chat | None:
+    async def _change(self, chat_id: str, edit: Edit, ttl: int, kind: Kind) -> Chat | None:
         from redis.exceptions import WatchError
 
-        key = _chat_key(chat_id)
+        key = _document_key(kind, chat_id)
         for _ in range(8):
             async with self._client.pipeline(transaction=True) as pipe:
                 await pipe.watch(key)
@@ -301,8 +309,10 @@ class RedisChatStore:
         await self._blocking.aclose()
 
 
-def _chat_key(chat_id: str) -> str:
-    return f"gateway:chat:{{{chat_id}}}"
+def _document_key(kind: Kind, document_id: str) -> str:
+    """`gateway:chat:{<chat id>}` or `gateway:response:{<response id>}`: the id is the hash
+    tag, so a chat's own keys (below) share its slot on a Redis Cluster."""
+    return f"gateway:{kind}:{{{document_id}}}"
 
 
 def _log_key(chat_id: str, stream_id: str) -> str:

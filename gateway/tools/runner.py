@@ -64,7 +64,10 @@ async def _call_tool(
     failed: Any,
 ) -> ToolResult:
     try:
-        result = await asyncio.wait_for(chosen.call(call.args or {}, context), timeout_seconds)
+        # asyncio.timeout, not wait_for: a cancel (the client left) must reach the tool even
+        # as it returns, or the answer would run on after its client (Python 3.11, gh-86296).
+        async with asyncio.timeout(timeout_seconds):
+            result = await chosen.call(call.args or {}, context)
     except ValidationError as exc:
         return failed(f"invalid arguments: {describe_validation_error(exc)}")
     except TimeoutError:
