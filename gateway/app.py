@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -23,7 +24,8 @@ from gateway.api import (
     responses,
 )
 from gateway.api.body_limit import BodySizeLimit
-from gateway.api.errors import install_error_handlers
+from gateway.api.client_concurrency import ClientConcurrency
+from gateway.api.errors import UnexpectedErrors, install_error_handlers
 from gateway.api.request_log import RequestLog
 from gateway.auth import KeyConfigError, KeyStore
 from gateway.cache import MemoryStore, RedisStore, ResponseCache
@@ -33,6 +35,7 @@ from gateway.config import GatewayConfig, load_config
 from gateway.engine import Engine
 from gateway.lifecycle import Drain, install_signal_handlers
 from gateway.live_config import LiveConfig
+from gateway.peer_connections import PEER_CONNECTIONS, PeerConnections
 from gateway.ratelimit import ChatRateLimiter
 from gateway.settings import Settings
 from gateway.tasks import OwnedTasks
@@ -84,8 +87,11 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     )
     stored_chats = Chats(chat_store, shared=settings.redis_url is not None, drain=drain)
 
+    def trusted_proxy(address: str) -> bool:
+        return bool(app.state.engine.config.options.rate_limit.trusts(address))
+
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         live: LiveConfig = app.state.live
         background = _start_reload_triggers(live, drain, settings)
         # Everything loaded so far (LiteLLM, its cost map, the config) lives as long as the
@@ -94,7 +100,13 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         gc.collect()
         gc.freeze()
         stored_chats.start()
-        yield
+        # The lifespan state is what uvicorn gives the HTTP protocol (gateway.http_server).
+        peers = PeerConnections(
+            settings.connections_per_client,
+            settings.max_incomplete_heads_per_client,
+            trusted_proxy,
+        )
+        yield {PEER_CONNECTIONS: peers}
         await background.end()
         await stored_chats.aclose(settings.shutdown_grace_seconds)
         drain.close()
@@ -136,6 +148,8 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     if settings.metrics_port is None:  # else only on its own listener (gateway/server.py)
         app.include_router(metrics.router)
     app.include_router(admin.router)
+    app.add_middleware(UnexpectedErrors)  # innermost: its 500 passes CORS and the request log
+    app.add_middleware(ClientConcurrency, max_requests=settings.connections_per_client)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

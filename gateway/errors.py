@@ -89,6 +89,13 @@ class RateLimited(GatewayError):
     error_type = "rate_limited"
 
 
+class TooManyRequestsInFlight(GatewayError):
+    """The client address has GATEWAY_MAX_CONNECTIONS_PER_CLIENT requests running already."""
+
+    status = 429
+    error_type = "too_many_requests_in_flight"
+
+
 class TokenBudgetExceeded(GatewayError):
     status = 429
     error_type = "token_budget_exceeded"

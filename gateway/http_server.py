@@ -6,13 +6,21 @@ Uvicorn's default protocol (httptools) has no cap on the request head and no rea
 holds its connection, and its buffers, forever. This protocol adds what nginx does by default:
 
 - a cap on the request head (request line plus headers), answered 431 and closed;
+- a request with both Content-Length and Transfer-Encoding answered 400 and closed (h11 would
+  serve it and the requests after it on the connection);
 - a deadline for the whole head, from the connection (or the first byte of a keep-alive
   request) to its last header: 408 and closed, or closed silently if nothing came at all;
 - a limit on the pause between two reads of a request body: 408 and closed.
 
 None of them can cut an answer: the body timeout stops with the request's last byte, so a
 stream that runs for minutes is untouched, and an idle keep-alive connection keeps uvicorn's
-own keep-alive timeout. The connection cap is uvicorn's `limit_concurrency` (see server.py).
+own keep-alive timeout.
+
+It also keeps one client from taking every place: each connection is counted against its
+address (gateway.peer_connections, handed over by the app in its lifespan state), and closed
+at once when the address holds too many, or too many still sending their head. A request
+beyond `GATEWAY_MAX_CONNECTIONS` is a 503, except a health probe: uvicorn's own cap
+(`limit_concurrency`, see server.py) sits `GATEWAY_PROBE_CONNECTIONS` higher for them.
 
 It is h11, not httptools, because h11 is pure Python that can be told a head limit and watched
 event by event; bench/server_limits.py measures what that costs.
@@ -29,9 +37,12 @@ from typing import Any
 
 import h11
 from uvicorn.config import Config
+from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from gateway import metrics
+from gateway.peer_connections import PEER_CONNECTIONS, PROBE_PATHS, PeerConnections, PeerFull, Place
 from gateway.settings import Settings
 
 
@@ -40,6 +51,7 @@ class ServerLimits:
     max_header_bytes: int
     header_timeout_seconds: float
     body_timeout_seconds: float
+    max_connections: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServerLimits:
@@ -47,6 +59,7 @@ class ServerLimits:
             settings.max_header_bytes,
             settings.header_timeout_seconds,
             settings.body_timeout_seconds,
+            settings.max_connections,
         )
 
 
@@ -63,11 +76,20 @@ def _head_size(request: h11.Request) -> int:
     return size + sum(len(name) + len(value) + 4 for name, value in request.headers)
 
 
+def _has_two_framings(request: h11.Request) -> bool:
+    names = {name for name, _ in request.headers}  # h11 gives them lower-cased
+    return b"content-length" in names and b"transfer-encoding" in names
+
+
 class _WatchedConnection(h11.Connection):
-    """h11's server connection that refuses a head over the cap and reports each event.
+    """h11's server connection that refuses what it should not accept and reports each event.
 
     h11 itself only limits an *incomplete* head, so a large head that arrives in one read
-    would pass; the check on each parsed request closes that gap.
+    would pass; the check on each parsed request closes that gap. h11 also takes a request
+    with both Content-Length and Transfer-Encoding (chunked wins) and keeps the connection;
+    RFC 9112 section 6.1 says to treat it as an error or close after it, since a proxy in
+    front that believed Content-Length would read the rest as another request (smuggling).
+    It is refused 400 and closed, as httptools does.
     """
 
     def __init__(self, max_head_bytes: int, on_event: Callable[[Any], None]) -> None:
@@ -79,8 +101,11 @@ class _WatchedConnection(h11.Connection):
     def next_event(self) -> Any:
         try:
             event = super().next_event()
-            if isinstance(event, h11.Request) and _head_size(event) > self._max_head_bytes:
-                raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
+            if isinstance(event, h11.Request):
+                if _head_size(event) > self._max_head_bytes:
+                    raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
+                if _has_two_framings(event):
+                    raise h11.RemoteProtocolError("Content-Length with Transfer-Encoding")
         except h11.RemoteProtocolError as exc:
             self.refusal = exc
             raise
@@ -89,7 +114,8 @@ class _WatchedConnection(h11.Connection):
 
 
 class GatewayHttpProtocol(H11Protocol):
-    """uvicorn's H11Protocol with a head cap, a head deadline and a body read timeout."""
+    """uvicorn's H11Protocol with a head cap, a head deadline, a body read timeout and caps
+    per client address."""
 
     def __init__(
         self,
@@ -104,16 +130,31 @@ class GatewayHttpProtocol(H11Protocol):
         self.conn = self._watched
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        self._place: Place | None = None
+        # uvicorn runs each request with `self.app` (its own 503 app beyond its cap).
+        self._app = self.app
+        self.app = self._within_the_cap
 
     # --- the connection's life -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        peers: PeerConnections | None = self.app_state.get(PEER_CONNECTIONS)
+        if peers is not None and self.client is not None:
+            try:
+                self._place = peers.open(self.client[0])
+            except PeerFull as full:
+                # Nothing was asked yet, so nothing is answered; it never gets a place.
+                metrics.CONNECTIONS_REFUSED.labels(full.reason).inc()
+                transport.close()
+                return
         self._head_timer = self.loop.call_later(
             self.limits.header_timeout_seconds, self._head_timed_out
         )
 
     def data_received(self, data: bytes) -> None:
+        if self.transport.is_closing():  # refused, or done with: nothing more is read
+            return
         super().data_received(data)
         # The first bytes of a keep-alive connection's next request start its head deadline
         # (an idle keep-alive connection is uvicorn's keep-alive timeout's business).
@@ -121,10 +162,24 @@ class GatewayHttpProtocol(H11Protocol):
             self._head_timer = self.loop.call_later(
                 self.limits.header_timeout_seconds, self._head_timed_out
             )
+            if self._place is not None:
+                self._place.head_started()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
+        if self._place is not None:
+            self._place.close()
         super().connection_lost(exc)
+
+    async def _within_the_cap(self, scope: Any, receive: Any, send: Any) -> None:
+        """The app, unless this worker is over GATEWAY_MAX_CONNECTIONS: then 503 and closed,
+        except for a health probe, which uvicorn's own cap leaves room for."""
+        over = len(self.connections) > self.limits.max_connections
+        if over and scope["path"] not in PROBE_PATHS:
+            metrics.CONNECTIONS_REFUSED.labels("connection_cap").inc()
+            await service_unavailable(scope, receive, send)
+            return
+        await self._app(scope, receive, send)
 
     def _awaiting_head(self) -> bool:
         return self.conn.their_state is h11.IDLE and self.conn.our_state is h11.IDLE
@@ -135,6 +190,8 @@ class GatewayHttpProtocol(H11Protocol):
             if self._head_timer is not None:
                 self._head_timer.cancel()
                 self._head_timer = None
+            if self._place is not None:
+                self._place.head_done()
         elif event is h11.NEED_DATA:
             # Waiting for more of a body: the client has this long to send some.
             if self._body_timer is None and self.conn.their_state is h11.SEND_BODY:

@@ -8,7 +8,9 @@ Clients choose much of what is logged (the path, the model ID, exception message
 record is always one line: text lines write control characters as backslash escapes (`\\n`,
 `\\x1b`, `\\u2028`), a field value that could be misread (spaces, quotes, `=`, backslashes,
 control characters) as a JSON string with `=` as `\\u003d`, and a traceback as the field
-`exception=`. JSON lines escape the separators JSON itself allows raw (DEL, C1, U+2028/9).
+`exception=`. JSON lines escape what JSON itself allows raw (DEL, C1, U+2028/9). Both also
+escape Unicode's invisible format characters, the bidirectional controls (U+202E) among them,
+which would make a viewer show a line other than it is written.
 """
 
 from __future__ import annotations
@@ -22,28 +24,46 @@ from typing import Any
 # LiteLLM's debug output can carry request payloads and headers; never let it through.
 QUIET_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx")
 
-# What a log reader may end a line on or a terminal may act on: C0 (tab, LF, CR, ESC, the
-# \x1c-\x1e separators), DEL, C1 (NEL \x85, CSI \x9b) and the Unicode line/paragraph separators.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_ESCAPES = {
-    **{code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))},
-    ord("\t"): "\\t",
-    ord("\n"): "\\n",
-    ord("\r"): "\\r",
-    0x2028: "\\u2028",
-    0x2029: "\\u2029",
-}
+# Unicode's format characters (category Cf, as of Unicode 15.1): invisible, yet they change
+# what a viewer shows. The bidirectional controls (U+061C, U+200E/F, U+202A-U+202E,
+# U+2066-U+2069) reorder the rest of a line, so `invoice\u202etxt.exe` reads `invoice` +
+# `exe.txt`; zero-width ones (U+200B-U+200D, U+2060-U+2064, U+FEFF) and the soft hyphen hide
+# inside a word; the tags (U+E0000 block) carry text nobody sees.
+_FORMAT = (
+    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f"
+)
+# What a log reader may end a line on, a terminal may act on or a viewer may show other than
+# as written: C0 (tab, LF, CR, ESC, the \x1c-\x1e separators), DEL, C1 (NEL \x85, CSI \x9b),
+# the Unicode line/paragraph separators and the format characters above.
+_UNSAFE = "\x00-\x1f\x7f-\x9f\u2028\u2029" + _FORMAT
+_CONTROL = re.compile(f"[{_UNSAFE}]")
+_SHORT_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 # A value written bare is one unambiguous token; anything else is quoted.
-_BARE = re.compile(r'[^\s"=\\\x00-\x1f\x7f-\x9f\u2028\u2029]+')
-# What json.dumps(ensure_ascii=False) leaves raw that a line must not carry; `=` too in text
-# values, so even a reader that splits on spaces finds no `key=value` inside a quoted value.
-_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029]")
-_JSON_RAW_OR_EQUALS = re.compile("[=\x7f-\x9f\u2028\u2029]")
+_BARE = re.compile(f'[^\\s"=\\\\{_UNSAFE}]+')
+# What json.dumps(ensure_ascii=False) leaves raw that a line must not carry (it escapes only
+# C0); `=` too in text values, so even a reader that splits on spaces finds no `key=value`
+# inside a quoted value.
+_JSON_RAW = re.compile(f"[\x7f-\x9f\u2028\u2029{_FORMAT}]")
+_JSON_RAW_OR_EQUALS = re.compile(f"[=\x7f-\x9f\u2028\u2029{_FORMAT}]")
 
 
 def escape(text: str) -> str:
     """`text` with control characters as backslash escapes; the text itself when it has none."""
-    return text.translate(_ESCAPES) if _CONTROL.search(text) else text
+    return _CONTROL.sub(_backslash_escape, text) if _CONTROL.search(text) else text
+
+
+def _backslash_escape(match: re.Match[str]) -> str:
+    """Python's spelling: `\\n`, `\\x1b`, `\\u202e`, `\\U000e0041`."""
+    character = match[0]
+    code = ord(character)
+    if character in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[character]
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 # One encoder for every call: json.dumps with options builds a new one each time (per field).
@@ -64,7 +84,12 @@ def text_value(value: Any) -> str:
 
 
 def _unicode_escape(match: re.Match[str]) -> str:
-    return f"\\u{ord(match[0]):04x}"
+    """JSON's spelling: `\\u202e`, and a surrogate pair beyond the BMP."""
+    code = ord(match[0])
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 class TextFormatter(logging.Formatter):

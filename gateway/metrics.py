@@ -77,6 +77,12 @@ CHAT_ANSWERS = Counter(
     "Chat answers ended, by how: done, stopped or failed.",
     ["state"],
 )
+CONNECTIONS_REFUSED = Counter(
+    "gateway_connections_refused",
+    "Connections refused by a cap: client_connections and incomplete_heads (per client "
+    "address, closed unanswered), connection_cap (GATEWAY_MAX_CONNECTIONS, answered 503).",
+    ["reason"],
+)
 BACKGROUND_TASKS = Gauge(
     "gateway_background_tasks",
     "Background tasks alive now, by kind (gateway/tasks.py), summed over workers: a kind that "

@@ -48,12 +48,8 @@ def topology(url: str) -> Topology | None:
         user, has_password, secret = credentials.partition(":")
         username = unquote(user) or None
         password = unquote(secret) if has_password else None
-    nodes = []
-    for location in filter(None, netloc.split(",")):
-        host, _, port = location.rpartition(":") if ":" in location else (location, "", "")
-        host = host.strip("[]") or location
-        default = 26379 if scheme == SENTINEL_SCHEME else 6379
-        nodes.append((host, int(port) if port else default))
+    default = 26379 if scheme == SENTINEL_SCHEME else 6379
+    nodes = [_node(location, default) for location in filter(None, netloc.split(","))]
     if not nodes:
         raise ValueError(f"{scheme}:// names no host")
     service = parts.path.strip("/") or None
@@ -66,6 +62,43 @@ def topology(url: str) -> Topology | None:
     if scheme == CLUSTER_SCHEME and service:
         raise ValueError("redis+cluster:// takes no path: a Redis Cluster has only database 0")
     return Topology(scheme, nodes, service, username, password)
+
+
+def check_url(url: str) -> None:
+    """ValueError naming what is wrong with `url` in words that never quote its password: a
+    scheme none of the clients knows, a port that is no port, a Sentinel URL with no service.
+
+    Checked with the settings, so a bad URL is one line at start, not a traceback from the
+    first client that reads it.
+    """
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in REDIS_SCHEMES:
+        raise ValueError(
+            f"REDIS_URL must start with one of {', '.join(f'{s}://' for s in REDIS_SCHEMES)}"
+            + (f", not {scheme}://" if scheme else "")
+        )
+    if scheme in ("redis", "rediss"):
+        _node(urlsplit(url).netloc.rpartition("@")[2], 6379)
+    if scheme in ("redis", "rediss", "unix"):
+        from redis.asyncio.connection import parse_url
+
+        parse_url(url)  # what redis-py refuses (`?socket_timeout=x`), named without its value
+    topology(url)  # a Sentinel or Cluster URL names its hosts (and Sentinel a service)
+
+
+def _node(location: str, default_port: int) -> tuple[str, int]:
+    """`host[:port]` or `[ipv6][:port]` as (host, port)."""
+    if location.startswith("["):
+        host, _, rest = location[1:].partition("]")
+        port = rest.removeprefix(":")
+    else:
+        host, _, port = location.rpartition(":") if ":" in location else (location, "", "")
+    if not port:
+        return host, default_port
+    if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        # The port only: a URL missing its `@` would have the password there.
+        raise ValueError(f"REDIS_URL: the port after {host!r} must be a number from 1 to 65535")
+    return host, int(port)
 
 
 def connect(url: str, timeout_seconds: float | None) -> Any:

@@ -5,7 +5,8 @@ that was there before it started, which by default kills the process (exit -15).
 installed first makes a graceful stop end with status 0, as supervisors expect.
 
 The gateway must be safe on a public port, so it serves with gateway.http_server's protocol
-(head cap, head and body read timeouts) and uvicorn's `limit_concurrency` as its connection cap.
+(head cap, head and body read timeouts, caps per client address) and uvicorn's
+`limit_concurrency` as its connection cap, with room for health probes above it.
 
 With `--workers N` uvicorn's own supervisor runs the workers, subclassed for one thing: when a
 worker is gone (killed, crashed, replaced on SIGHUP), its live gauges are removed from the
@@ -57,7 +58,8 @@ def run(settings: Settings, workers: int = 1, reload: bool = False) -> int:
     if workers > 1 or (reload and settings.metrics_port is not None):
         # The workers are other processes: what they count must reach this one's listener.
         _prepare_multiprocess_metrics()
-    _raise_file_limit(2 * settings.max_connections + SPARE_FILE_DESCRIPTORS)
+    connections = settings.max_connections + settings.probe_connections
+    _raise_file_limit(2 * connections + SPARE_FILE_DESCRIPTORS)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda number, frame: None)
     options: dict[str, Any] = {
@@ -74,8 +76,9 @@ def run(settings: Settings, workers: int = 1, reload: bool = False) -> int:
         "proxy_headers": False,
         "http": HTTP_PROTOCOL,
         "loop": "auto",  # uvloop wherever it is installed (every Linux install)
-        # uvicorn refuses when the open connections, this one included, reach the limit.
-        "limit_concurrency": settings.max_connections + 1,
+        # uvicorn refuses when the open connections, this one included, reach the limit; the
+        # protocol refuses all but health probes beyond GATEWAY_MAX_CONNECTIONS already.
+        "limit_concurrency": settings.max_connections + settings.probe_connections + 1,
     }
     listener = None
     if settings.metrics_port is not None:

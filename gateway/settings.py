@@ -98,16 +98,9 @@ class Settings(BaseSettings):
             return None
         if not isinstance(value, str):
             return value
-        from gateway.redis_client import REDIS_SCHEMES, topology
+        from gateway.redis_client import check_url
 
-        # Name the scheme only: the URL may hold a password.
-        scheme = value.partition("://")[0].lower() if "://" in value else ""
-        if scheme not in REDIS_SCHEMES:
-            raise ValueError(
-                f"REDIS_URL must start with one of {', '.join(f'{s}://' for s in REDIS_SCHEMES)}"
-                + (f", not {scheme}://" if scheme else "")
-            )
-        topology(value)  # a Sentinel or Cluster URL names its hosts (and Sentinel a service)
+        check_url(value)  # its messages never quote the URL: it may hold a password
         return value
 
     @model_validator(mode="after")
@@ -145,3 +138,20 @@ class Settings(BaseSettings):
     # for minutes, so the cap sits above what one worker can stream at once; `serve` raises
     # the file descriptor limit to two per connection (the client's and the provider's).
     max_connections: int = Field(default=1000, ge=1)
+    # Connections one client address may hold per worker (behind a trusted proxy: requests in
+    # flight per forwarded address). Unset: a quarter of max_connections, so one client never
+    # takes every place; a frontend server calling from one address may need it raised.
+    max_connections_per_client: int | None = Field(default=None, ge=1)
+    # Of those, how many may still be sending their request head: a real client sends its head
+    # in one packet, a slowloris client never finishes it.
+    max_incomplete_heads_per_client: int = Field(default=16, ge=1)
+    # Places beyond max_connections kept for /health and /health/ready, so a full worker still
+    # answers its probes instead of being restarted for being busy.
+    probe_connections: int = Field(default=8, ge=0)
+
+    @property
+    def connections_per_client(self) -> int:
+        """GATEWAY_MAX_CONNECTIONS_PER_CLIENT, else a quarter of GATEWAY_MAX_CONNECTIONS."""
+        if self.max_connections_per_client is not None:
+            return self.max_connections_per_client
+        return max(1, self.max_connections // 4)

@@ -52,6 +52,26 @@ from tests.test_metrics_port import refuses_connections, serve_to_exit, write_co
             "redis+cluster://:hunter2-secret@10.0.0.1:7000/1",
             "redis+cluster:// takes no path",
         ),
+        (
+            "REDIS_URL",
+            "redis://:hunter2-secret@localhost:abc/0",
+            "REDIS_URL: the port after 'localhost' must be a number from 1 to 65535",
+        ),
+        (
+            "REDIS_URL",
+            "rediss://user:hunter2-secret@[::1]:99999",
+            "REDIS_URL: the port after '::1' must be a number from 1 to 65535",
+        ),
+        (
+            "REDIS_URL",
+            "redis://:hunter2-secret@localhost:6379/0?socket_timeout=soon",
+            "REDIS_URL: Invalid value for 'socket_timeout' in connection URL",
+        ),
+        (
+            "REDIS_URL",
+            "redis+sentinel://:hunter2-secret@10.0.0.1:26379,10.0.0.2:x/mymaster",
+            "REDIS_URL: the port after '10.0.0.2' must be a number from 1 to 65535",
+        ),
     ],
 )
 def test_a_bad_setting_stops_the_start_with_a_clear_message(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import re
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,13 +17,17 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.api import answering
 from gateway.logs import JsonFormatter, TextFormatter
+from gateway.protocols.typed_lines import TypedLineEncoder
 from tests.conftest import UPSTREAM_KEY, Gateway, config_for
 from tests.fake_upstream import FakeUpstream, Fault, Reply
 from tests.processes import serve_config
 
 KEY = "key-ops-0123456789abcdef"
 SECRET_WORDS = "my-private-question"
+CHAT = {"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}
+JSON = {"content-type": "application/json"}
 
 
 def request_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
@@ -93,6 +99,86 @@ def test_refusals_and_failures_are_logged_with_their_status(
     failed, unknown = request_lines(caplog)
     assert failed["status"] == 502 and failed["error_type"] == "upstream_error"
     assert unknown["status"] == 404 and unknown["model"] == "no-such-model"
+
+
+def _break_admission(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every chat request hit a bug of the gateway's own before its answer starts."""
+
+    async def broken_admit(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the gateway")
+
+    monkeypatch.setattr(answering, "admit", broken_admit)
+
+
+def test_the_gateway_s_own_fault_is_a_500_to_the_client_the_log_and_the_metrics(
+    gateway_for: Gateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.request")
+    _break_admission(monkeypatch)
+    connection = http.client.HTTPConnection("127.0.0.1", int(gateway_for.url.rsplit(":", 1)[1]))
+    try:
+        before = _scrape(connection)
+        connection.request("POST", "/api/chat", json.dumps(CHAT), JSON)
+        failed = connection.getresponse()
+        body = json.loads(failed.read())
+        kept_socket = connection.sock
+        try:  # on the same connection: a handled 500 keeps it
+            after = _scrape(connection)
+        except ConnectionError:
+            connection.close()
+            after = _scrape(connection)
+        reused = connection.sock is kept_socket
+    finally:
+        connection.close()
+    assert failed.status == 500 and body["error"]["type"] == "internal_error"
+    assert "a bug" not in json.dumps(body)
+    assert reused, "the connection was dropped after a handled 500"
+    (line,) = [line for line in request_lines(caplog) if line["path"] == "/api/chat"]
+    assert line["status"] == 500 and line["request_id"] == failed.headers["x-request-id"]
+    route = {"route": "/api/chat", "model": "chat-model", "protocol": "typed"}
+    for status, counted in (("500", 1), ("499", 0)):
+        grew = sample(after, "gateway_requests_total", **route, status=status) - sample(
+            before, "gateway_requests_total", **route, status=status
+        )
+        assert grew == counted, status
+
+
+def test_a_fault_after_the_answer_started_is_a_500_in_the_log_and_cuts_the_connection(
+    gateway_for: Gateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken_close(self: TypedLineEncoder) -> bytes:
+        raise RuntimeError("a bug in the gateway")
+
+    monkeypatch.setattr(TypedLineEncoder, "close", broken_close)
+    caplog.set_level(logging.INFO, logger="gateway.request")
+    with pytest.raises(httpx.RemoteProtocolError):  # cut short: the client must not take it whole
+        gateway_for.chat()
+    (line,) = request_lines(caplog)
+    assert line["status"] == 500
+
+
+def test_a_client_that_leaves_a_stream_is_logged_499(
+    gateway_for: Gateway, upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.request")
+    upstream.script(Reply(chunks=["slow"] * 50, chunk_delay=0.1))
+    assert gateway_for.client is not None
+    with gateway_for.client.stream("POST", "/api/chat", json=CHAT) as response:
+        assert response.status_code == 200
+        next(response.iter_raw())
+    deadline = time.monotonic() + 10
+    while not request_lines(caplog):
+        assert time.monotonic() < deadline, "the abandoned stream was never logged"
+        time.sleep(0.05)
+    (line,) = request_lines(caplog)
+    assert line["status"] == 499
+
+
+def _scrape(connection: http.client.HTTPConnection) -> str:
+    connection.request("GET", "/metrics")
+    response = connection.getresponse()
+    assert response.status == 200
+    return response.read().decode()
 
 
 def test_log_formats_carry_the_fields() -> None:
@@ -321,6 +407,40 @@ def test_json_lines_escape_unicode_line_separators_too() -> None:
     assert document["message"] == "a\u2028b" and document["model"] == CONTROLS
 
 
+def invisible_characters() -> str:
+    """Every character this Python's Unicode database calls a control (Cc), a format character
+    (Cf: the bidirectional controls, zero-width ones, the soft hyphen, tags) or a line or
+    paragraph separator: none is to reach a log line raw."""
+    categories = {"Cc", "Cf", "Zl", "Zp"}
+    return "".join(
+        chr(code)
+        for code in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(code)) in categories
+    )
+
+
+# An extension that a right-to-left override shows as `exe.txt`, the issue's U+202E example.
+BIDI_NAME = "invoice\u202etxt.exe"
+
+
+def test_bidirectional_and_other_invisible_characters_are_escaped_in_text_and_json_lines() -> None:
+    invisible = invisible_characters()
+    assert {"\u202e", "\u2066", "\u200f", "\u061c", "\ufeff", "\U000e0041"} <= set(invisible)
+    record = logging.LogRecord(
+        "gateway.request", logging.INFO, __file__, 1, "GET %s", ("/a" + BIDI_NAME,), None
+    )
+    record.fields = {"model": BIDI_NAME, "all": invisible}
+    text = one_line(TextFormatter().format(record))
+    assert not set(text) & set(invisible)
+    assert "GET /ainvoice\\u202etxt.exe " in text
+    fields = text_fields(text)
+    assert fields["model"] == BIDI_NAME and fields["all"] == invisible
+    json_line = one_line(JsonFormatter().format(record))
+    assert not set(json_line) & set(invisible)
+    document = json.loads(json_line)
+    assert document["message"] == "GET /a" + BIDI_NAME and document["all"] == invisible
+
+
 def test_a_served_gateway_writes_one_text_line_per_forged_request(
     upstream: FakeUpstream, tmp_path: Path
 ) -> None:
@@ -331,9 +451,13 @@ def test_a_served_gateway_writes_one_text_line_per_forged_request(
         spaced = httpx.get(f"{server.url}/api/chat%20key=admin%20status=200", timeout=30)
         body = {"model": FORGED_MODEL, "messages": [{"role": "user", "content": "hi"}]}
         model = httpx.post(f"{server.url}/api/chat", json=body, timeout=30)
+        bidi_body = {**body, "model": BIDI_NAME}
+        bidi = httpx.post(f"{server.url}/api/chat", json=bidi_body, timeout=30)
     finally:
         server.stop()
     assert (path.status_code, spaced.status_code, model.status_code) == (404, 404, 404)
+    assert bidi.status_code == 404
+    assert "\u202e" not in server.output()
     lines = server.output().splitlines()
     assert not [line for line in lines if line.startswith(FORGED_LINE[:19])]
     by_id = {text_fields(line).get("request_id"): line for line in lines}
@@ -341,6 +465,7 @@ def test_a_served_gateway_writes_one_text_line_per_forged_request(
         (path, "GET", "/api/chat\n" + FORGED_LINE, None),
         (spaced, "GET", "/api/chat key=admin status=200", None),
         (model, "POST", "/api/chat", FORGED_MODEL),
+        (bidi, "POST", "/api/chat", BIDI_NAME),
     ]:
         line = one_line(by_id[response.headers["x-request-id"]])
         assert request_line(line) == (method, sent_path, response.status_code)

@@ -155,6 +155,11 @@ def client_identity(request: Request) -> str:
     key = getattr(request.state, "api_key", None)
     if key is not None:
         return str(key.tenant)
+    return f"ip:{client_address(request)}"
+
+
+def client_address(request: Request) -> str:
+    """The client's IP: the peer's, or behind a trusted proxy the one X-Forwarded-For names."""
     peer = request.client.host if request.client else "unknown"
     limits = request.app.state.engine.config.options.rate_limit
     if limits.trusts(peer):
@@ -162,8 +167,8 @@ def client_identity(request: Request) -> str:
         # The rightmost address a trusted proxy did not add is the client.
         for hop in reversed([hop for hop in forwarded if hop]):
             if not limits.trusts(hop):
-                return f"ip:{hop}"
-    return f"ip:{peer}"
+                return hop
+    return peer
 
 
 def check_request_size(messages: list[dict[str, Any]], settings: Settings) -> None:

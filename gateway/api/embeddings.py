@@ -17,6 +17,7 @@ from gateway.api.caching import cache_directive
 from gateway.api.disconnect import ClientGone, unless_disconnected
 from gateway.api.doors import door_router
 from gateway.api.embedding_schemas import EmbeddingRequest
+from gateway.api.request_log import CLIENT_CLOSED
 from gateway.embeddings import EmbeddingCall, Embeddings, embed
 from gateway.engine import Engine
 from gateway.errors import RequestTooLarge
@@ -24,9 +25,6 @@ from gateway.outcome import CallOutcome
 from gateway.settings import Settings
 
 router = door_router("openai", prefix="/v1", dependencies=[Depends(authenticate)])
-
-# nginx's status for a client that closed the connection first: what the request log records.
-CLIENT_CLOSED = 499
 
 
 @router.post("/embeddings", response_model=None)

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api.doors import Door, door_of
 from gateway.api.json_body import field_path
@@ -117,11 +118,16 @@ def render_error(
     return _RENDERERS[door](status, error_type, message, headers, param)
 
 
+def gateway_error_response(request: Request, exc: GatewayError) -> JSONResponse:
+    """`exc` in the shape of the door `request` came in by."""
+    door = door_of(request)
+    return render_error(door, exc.status, exc.error_type, exc.message, exc.headers, exc.param)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
-        door = door_of(request)
-        return render_error(door, exc.status, exc.error_type, exc.message, exc.headers, exc.param)
+        return gateway_error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -134,9 +140,41 @@ def install_error_handlers(app: FastAPI) -> None:
         error_type = _HTTP_ERROR_TYPES.get(exc.status_code, "http_error")
         return render_error(door_of(request), exc.status_code, error_type, message, exc.headers)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Our bug, not the client's: log the traceback here, say nothing of it on the wire.
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        message = "the gateway failed to handle this request"
-        return render_error(door_of(request), 500, "internal_error", message)
+
+class UnexpectedErrors:
+    """The gateway's own bugs answered 500 `internal_error`, inside the request log and CORS.
+
+    Starlette's handler for `Exception` runs outside every middleware and re-raises: the request
+    log saw an exception and wrote 499, the answer had no `x-request-id` and no CORS headers,
+    and uvicorn, seeing the exception after the answer, closed the keep-alive connection.
+    Answered here, the exception ends here. One raised after the answer started is re-raised:
+    only closing the connection tells the client its answer was cut short (the request log
+    says 500).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        except Exception:
+            if started:
+                raise
+            # Our bug, not the client's: log the traceback here, say nothing of it on the wire.
+            request = Request(scope)
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            message = "the gateway failed to handle this request"
+            await render_error(door_of(request), 500, "internal_error", message)(
+                scope, receive, send
+            )

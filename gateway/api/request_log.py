@@ -25,6 +25,7 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 # Probes and scrapes are counted in metrics but not logged at info, or they would drown the log.
 _QUIET_PATHS = frozenset({"/health", "/health/ready", "/metrics"})
 _IN_MESSAGE = ("method", "path", "status")  # text lines say these up front, not again
+CLIENT_CLOSED = 499  # nginx's status for a client that left before its answer was sent
 
 
 class RequestLog:
@@ -59,16 +60,21 @@ class RequestLog:
                 _end_span(span, scope, state, request_id, status)
             await send(message)
 
+        # A response that never finished is the client's leaving (499), unless the gateway
+        # raised: then it is the gateway's fault (500), whatever status went out first.
+        unfinished = CLIENT_CLOSED
         metrics.IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            unfinished = 500
+            raise
         finally:
             tracing.leave_server_span(span)
             metrics.IN_FLIGHT.dec()
             if not done:
-                # A response that never finished (client gone, cancelled) is logged as 499.
-                _record(scope, state, request_id, 499, started)
-                _end_span(span, scope, state, request_id, 499)
+                _record(scope, state, request_id, unfinished, started)
+                _end_span(span, scope, state, request_id, unfinished)
 
 
 def _end_span(span: Any, scope: Scope, state: dict[str, Any], request_id: str, status: int) -> None:
