@@ -143,8 +143,10 @@ class Settings(BaseSettings):
     # takes every place; a frontend server calling from one address may need it raised.
     max_connections_per_client: int | None = Field(default=None, ge=1)
     # Of those, how many may still be sending their request head: a real client sends its head
-    # in one packet, a slowloris client never finishes it.
-    max_incomplete_heads_per_client: int = Field(default=16, ge=1)
+    # in one packet, a slowloris client never finishes it. Not lower: a connection counts from
+    # its accept, so a burst of new connections from one busy client (a frontend server) is
+    # all "incomplete" for a moment; at 16, 24 of 40 concurrent answers were refused.
+    max_incomplete_heads_per_client: int = Field(default=128, ge=1)
     # Places beyond max_connections kept for /health and /health/ready, so a full worker still
     # answers its probes instead of being restarted for being busy.
     probe_connections: int = Field(default=8, ge=0)

@@ -261,6 +261,7 @@ def test_a_half_open_wave_from_one_client_leaves_health_and_other_clients_served
         config_for(upstream),
         tmp_path,
         GATEWAY_MAX_CONNECTIONS="100",
+        GATEWAY_MAX_INCOMPLETE_HEADS_PER_CLIENT="16",
         GATEWAY_HEADER_TIMEOUT_SECONDS="60",  # the wave would outlive the test
     )
     wave: list[socket.socket] = []
@@ -271,7 +272,7 @@ def test_a_half_open_wave_from_one_client_leaves_health_and_other_clients_served
         upstream.default = Reply(chunks=["still", " served"])
         chat = request_from(OTHER_CLIENT, "POST", f"{server.url}/api/chat", json=CHAT)
         probes = [request_from(PROBE, "GET", f"{server.url}/health").status_code for _ in range(10)]
-        held = still_open(wave, 16)  # GATEWAY_MAX_INCOMPLETE_HEADS_PER_CLIENT's default
+        held = still_open(wave, 16)  # GATEWAY_MAX_INCOMPLETE_HEADS_PER_CLIENT
         refused = sample(
             request_from(PROBE, "GET", f"{server.url}/metrics").text,
             "gateway_connections_refused_total",
