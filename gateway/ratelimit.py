@@ -74,6 +74,9 @@ class ChatRateLimiter:
         # cluster must not stop the gateway from starting (it counts per process meanwhile).
         self._primary_limiter: Limiter | None = None
         self._fallback = Limiter(key_func=_unused_key_func, storage_uri="memory://")
+        # limits' MemoryStorage.incr reads the counter again after letting go of its lock, so
+        # two threads counting at once can both get the later count: one action at a time.
+        self._memory_lock = threading.Lock()
         self._lock = threading.Lock()
         self.degraded = False
         self._next_probe = 0.0
@@ -171,7 +174,8 @@ class ChatRateLimiter:
                     return action(self._primary(), *args)
                 except Exception as exc:
                     self._storage_failed(exc)
-        return action(self._fallback, *args)
+        with self._memory_lock:
+            return action(self._fallback, *args)
 
     def _storage_failed(self, exc: Exception) -> None:
         if self._on_store_error == "deny":
@@ -269,12 +273,15 @@ def _spend_units(limiter: Limiter, client: str, budget: SpendBudget, units: int)
 
 
 def _hit_all(limiter: Limiter, client: str, limits: list[tuple[str, RateLimitItem]]) -> Decision:
-    backend = limiter.limiter
+    storage = limiter.limiter.storage
     tightest: Decision | None = None
     for scope, item in limits:
-        allowed = backend.hit(item, "chat", scope, client)
-        stats = backend.get_window_stats(item, "chat", scope, client)
-        decision = Decision(allowed, item, stats.remaining, stats.reset_time, scope)
+        # The fixed window's hit, keeping the count this hit made: reading the window again
+        # (get_window_stats) would see the hits of every request counted meanwhile.
+        key = item.key_for("chat", scope, client)
+        count = storage.incr(key, item.get_expiry())
+        allowed = count <= item.amount
+        decision = Decision(allowed, item, item.amount - count, storage.get_expiry(key), scope)
         if not allowed:
             return decision
         if tightest is None or decision.remaining < tightest.remaining:
