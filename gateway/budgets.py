@@ -2,12 +2,13 @@
 
 What an answer cost (see gateway/pricing.py) is counted where the rate limits are counted:
 in Redis when REDIS_URL is set, so every replica sees one total, else in the process. The
-count is kept in nano-dollars so the rate-limit backend's integer counters carry it exactly
-enough (a $10 budget is 10^10 units). A window starts with the key's first spend and lasts
-`budget_duration`; then the count starts again from zero.
+count is kept in nano-dollars, integers the store adds exactly (a $10 budget is 10^10 units).
+A window starts with the key's first spend and lasts `budget_duration`; then the count starts
+again from zero.
 
-Spend is checked before an answer and counted after it: the answer that crosses the budget
-is finished, the next request is refused with 429 `budget_exceeded`.
+What a call may cost (gateway/spend_estimate.py) is reserved as the budget is checked, and
+replaced by its real cost when it has run (gateway/spend_ledger.py): a request is refused with
+429 `budget_exceeded` once what was spent and reserved reaches the budget.
 """
 
 from __future__ import annotations

@@ -250,6 +250,8 @@ class GatewayOptions(BaseModel):
     # Options handed to a tool as ToolContext.options, by tool name.
     tool_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     max_tool_steps: int = Field(default=5, ge=1, le=50)
+    # The answer reserved against a key's spend budget when the request sets no max_tokens.
+    budget_answer_tokens: int = Field(default=4096, ge=1, le=2**31 - 1)
     # How streams from OpenAI-shaped providers are read: `lean` reads the provider's own chunks
     # below LiteLLM's per-chunk wrapper (a fraction of its CPU); `litellm` keeps the wrapper (and
     # the stream callbacks it runs). An entry's own `stream_reader` wins.

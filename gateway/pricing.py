@@ -88,11 +88,20 @@ class PriceList:
         self._by_deployment: dict[str, Price | None] = {}
         # A model ID's first callable deployment prices what cannot be traced to one.
         self._by_model: dict[str, str] = {}
+        # What a call may cost before it is known which deployment answers: the highest.
+        self._highest: dict[str, Price] = {}
         for deployment in config.deployments:
             router_id = f"{deployment.model_id}#{deployment.index}"
-            self._by_deployment[router_id] = deployment_price(deployment)
+            price = self._by_deployment[router_id] = deployment_price(deployment)
             if not deployment.missing_env:
                 self._by_model.setdefault(deployment.model_id, router_id)
+            if price is not None:
+                known = self._highest.get(deployment.model_id, price)
+                self._highest[deployment.model_id] = Price(
+                    max(known.input_per_token, price.input_per_token),
+                    max(known.output_per_token, price.output_per_token),
+                    "the model ID's highest",
+                )
         self._unpriced_reported: set[str] = set()
 
     def price(self, model_id: str, deployment: str | None) -> Price | None:
@@ -109,6 +118,11 @@ class PriceList:
                 router_id,
             )
         return found
+
+    def highest(self, model_id: str) -> Price | None:
+        """The highest price per token among `model_id`'s deployments (input and output each):
+        before a call, any of them may answer it. None when none is priced."""
+        return self._highest.get(model_id)
 
     def cost(self, model_id: str, deployment: str | None, usage: Usage) -> float:
         """US dollars for `usage` on `deployment` (0 when unpriced). Whether a call is billed at

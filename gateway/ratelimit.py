@@ -27,6 +27,7 @@ from slowapi import Limiter
 from gateway.budgets import BudgetState, SpendBudget
 from gateway.config import RateLimitOptions
 from gateway.errors import StoreUnavailable
+from gateway.spend_ledger import MemoryLedger, RedisLedger, SpendLedger
 
 log = logging.getLogger("gateway.ratelimit")
 
@@ -74,6 +75,11 @@ class ChatRateLimiter:
         # cluster must not stop the gateway from starting (it counts per process meanwhile).
         self._primary_limiter: Limiter | None = None
         self._fallback = Limiter(key_func=_unused_key_func, storage_uri="memory://")
+        # limits' MemoryStorage.incr reads the counter again after letting go of its lock, so
+        # two threads counting at once can both get the later count: one action at a time.
+        self._memory_lock = threading.Lock()
+        self._memory_ledger = MemoryLedger()
+        self._redis_ledger: RedisLedger | None = None
         self._lock = threading.Lock()
         self.degraded = False
         self._next_probe = 0.0
@@ -142,14 +148,43 @@ class ChatRateLimiter:
         if budgets and tokens > 0:
             await anyio.to_thread.run_sync(self._with_backend, _spend_all, client, budgets, tokens)
 
-    async def budget_state(self, client: str, budget: SpendBudget) -> BudgetState:
-        """Where `client` stands against its money budget (checked, not spent)."""
-        return await anyio.to_thread.run_sync(self._with_backend, _budget_state, client, budget)
+    async def reserve_money(self, client: str, budget: SpendBudget, units: int) -> BudgetState:
+        """Where `client` stands against its money budget; while within it, `units`
+        (nano-dollars: what the call may cost) are reserved in the same atomic step."""
+        return await anyio.to_thread.run_sync(
+            self._with_backend, self._reserve, client, budget, units
+        )
 
-    async def spend_money(self, client: str, budget: SpendBudget, units: int) -> None:
-        """Count `units` (nano-dollars) against the client's money budget."""
-        if units > 0:
-            await anyio.to_thread.run_sync(self._with_backend, _spend_units, client, budget, units)
+    async def settle_money(
+        self, client: str, budget: SpendBudget, reserved: int, cost: int
+    ) -> None:
+        """Replace a reservation of `reserved` units by what the call cost (`cost` units)."""
+        if reserved or cost:
+            await anyio.to_thread.run_sync(
+                self._with_backend, self._settle, client, budget, reserved, cost
+            )
+
+    def _ledger(self, limiter: Limiter) -> SpendLedger:
+        if limiter is self._fallback:
+            return self._memory_ledger
+        if self._redis_ledger is None:
+            with self._lock:
+                if self._redis_ledger is None:
+                    self._redis_ledger = RedisLedger(limiter.limiter.storage)
+        return self._redis_ledger
+
+    def _reserve(
+        self, limiter: Limiter, client: str, budget: SpendBudget, units: int
+    ) -> BudgetState:
+        key = _spend_key(client, budget)
+        spent, reset_at = self._ledger(limiter).reserve(key, budget.units, units, budget.seconds)
+        return BudgetState(budget, budget.units - spent, reset_at)
+
+    def _settle(
+        self, limiter: Limiter, client: str, budget: SpendBudget, reserved: int, cost: int
+    ) -> None:
+        key = _spend_key(client, budget)
+        self._ledger(limiter).settle(key, reserved, cost, budget.seconds)
 
     def _primary(self) -> Limiter:
         if self._primary_limiter is None:
@@ -171,7 +206,8 @@ class ChatRateLimiter:
                     return action(self._primary(), *args)
                 except Exception as exc:
                     self._storage_failed(exc)
-        return action(self._fallback, *args)
+        with self._memory_lock:
+            return action(self._fallback, *args)
 
     def _storage_failed(self, exc: Exception) -> None:
         if self._on_store_error == "deny":
@@ -256,25 +292,16 @@ def _spend_key(client: str, budget: SpendBudget) -> str:
     return f"gateway/spend/{client}/{budget.duration}"
 
 
-def _budget_state(limiter: Limiter, client: str, budget: SpendBudget) -> BudgetState:
-    storage = limiter.limiter.storage
-    key = _spend_key(client, budget)
-    spent = int(storage.get(key))
-    reset_at = storage.get_expiry(key) if spent else None
-    return BudgetState(budget, budget.units - spent, reset_at)
-
-
-def _spend_units(limiter: Limiter, client: str, budget: SpendBudget, units: int) -> None:
-    limiter.limiter.storage.incr(_spend_key(client, budget), budget.seconds, amount=units)
-
-
 def _hit_all(limiter: Limiter, client: str, limits: list[tuple[str, RateLimitItem]]) -> Decision:
-    backend = limiter.limiter
+    storage = limiter.limiter.storage
     tightest: Decision | None = None
     for scope, item in limits:
-        allowed = backend.hit(item, "chat", scope, client)
-        stats = backend.get_window_stats(item, "chat", scope, client)
-        decision = Decision(allowed, item, stats.remaining, stats.reset_time, scope)
+        # The fixed window's hit, keeping the count this hit made: reading the window again
+        # (get_window_stats) would see the hits of every request counted meanwhile.
+        key = item.key_for("chat", scope, client)
+        count = storage.incr(key, item.get_expiry())
+        allowed = count <= item.amount
+        decision = Decision(allowed, item, item.amount - count, storage.get_expiry(key), scope)
         if not allowed:
             return decision
         if tightest is None or decision.remaining < tightest.remaining:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,9 @@ import pytest
 import redis
 import yaml
 
+from gateway.ratelimit import _hit_all
 from tests.conftest import UPSTREAM_KEY, Gateway, config_for
+from tests.crowd import post_at_once
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.processes import GatewayProcess, clean_env
 from tests.redis_server import RedisServer
@@ -285,3 +289,66 @@ def test_a_trusted_proxy_that_is_no_address_is_a_config_error(upstream: FakeUpst
         parse_config(text, Path("c.yaml"))
     message = "gateway.rate_limit.trusted_proxies: 'nginx' is not an IP address or network"
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_each_accepted_request_of_a_crowd_sees_its_own_remaining_count(
+    start_gateway: Callable[..., Gateway],
+    upstream: FakeUpstream,
+    redis_server: RedisServer,
+    store: str,
+) -> None:
+    # A key of this test's own: the session's redis-server keeps other tests' counts.
+    key = f"crowd-{uuid.uuid4().hex}"
+    gateway = start_gateway(
+        limited(upstream, default="10/minute"),
+        api_keys=f"crowd:{key}",
+        redis_url=redis_server.url if store == "redis" else None,
+    )
+    responses = post_at_once(
+        gateway.url, "/api/chat", 50, BODY, headers={"authorization": f"Bearer {key}"}
+    )
+    accepted = [r for r in responses if r.status_code == 200]
+    assert len(accepted) == 10
+    assert sorted(int(r.headers["x-ratelimit-remaining"]) for r in accepted) == list(range(10))
+    refused = [r for r in responses if r.status_code != 200]
+    assert {r.status_code for r in refused} == {429}
+    assert {r.headers["x-ratelimit-remaining"] for r in refused} == {"0"}
+
+
+def _remaining_seen_by_threads(limiter: Any, client: str, count: int) -> list[int]:
+    """What each of `count` threads, released at once, sees remaining after its own hit."""
+    from limits import parse
+
+    start = threading.Barrier(count)
+    seen: list[int] = []
+
+    def hit() -> None:
+        start.wait()
+        decision = limiter._with_backend(_hit_all, client, [("all", parse("10/minute"))])
+        if decision.allowed:
+            seen.append(decision.remaining)
+
+    threads = [threading.Thread(target=hit) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    return seen
+
+
+def test_the_memory_store_gives_each_of_many_threads_its_own_count() -> None:
+    # The race of the crowd above, narrowed to the threads the checks run in: 50 of them
+    # released at once, switching as often as the interpreter allows, 100 times over.
+    from gateway.config import RateLimitOptions
+    from gateway.ratelimit import ChatRateLimiter
+
+    limiter = ChatRateLimiter(RateLimitOptions(default="10/minute"), redis_url=None)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for trial in range(100):
+            seen = _remaining_seen_by_threads(limiter, f"client-{trial}", 50)
+            assert sorted(seen) == list(range(10)), f"trial {trial}"
+    finally:
+        sys.setswitchinterval(interval)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import anthropic
 import httpx
 import openai
 import pytest
+import redis
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -24,7 +26,8 @@ from gateway.auth import KeyConfigError, KeyStore
 from gateway.cli import main
 from gateway.config import ConfigError, parse_config
 from tests.conftest import Gateway, config_for, model_entry, parse_lines
-from tests.fake_upstream import FakeUpstream, Reply
+from tests.crowd import post_at_once
+from tests.fake_upstream import FakeUpstream, Fault, Reply
 from tests.redis_server import RedisServer
 
 KEY = "spender-0123456789abcdef"
@@ -34,10 +37,12 @@ ENTRY_PRICE = {"input_cost_per_token": 0.001, "output_cost_per_token": 0.002}
 ANSWER_COST = 0.025
 
 
-def keys_file(tmp_path: Path, max_budget: float, duration: str = "30d") -> str:
+def keys_file(
+    tmp_path: Path, max_budget: float, duration: str = "30d", name: str = "spender"
+) -> str:
     path = tmp_path / "keys.yaml"
     path.write_text(
-        f"- name: spender\n  key: {KEY}\n  max_budget: {max_budget}\n"
+        f"- name: {name}\n  key: {KEY}\n  max_budget: {max_budget}\n"
         f"  budget_duration: {duration}\n"
         "- name: unlimited\n  key: unlimited-0123456789abcdef\n"
     )
@@ -111,6 +116,85 @@ def test_a_key_over_its_money_budget_gets_429_on_every_door(
         headers={"authorization": "Bearer unlimited-0123456789abcdef"},
     )
     assert other.status_code == 200 and "x-budget-remaining" not in other.headers
+
+
+def spent_dollars(gateway: Gateway, model_id: str = "chat-model") -> float:
+    """gateway_spend_dollars_total for `model_id`: what answers cost, as the gateway counted."""
+    assert gateway.client is not None
+    exposition = gateway.client.get("/metrics").text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        if family.name == "gateway_spend_dollars"
+        for sample in family.samples
+        if sample.name == "gateway_spend_dollars_total" and sample.labels["model"] == model_id
+    )
+
+
+# With max_tokens 10, a call is reserved for its prompt ("hi": 8 tokens by LiteLLM's counter)
+# at $0.001 and 10 answer tokens at $0.002: $0.028, a little more than it costs ($0.025).
+RESERVATION = 8 * 0.001 + 10 * 0.002
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_a_crowd_spends_at_most_its_budget_and_one_reservation(
+    start_gateway: Callable[..., Gateway],
+    upstream: FakeUpstream,
+    tmp_path: Path,
+    redis_server: RedisServer,
+    store: str,
+) -> None:
+    budget = 0.05
+    name = f"crowd-{uuid.uuid4().hex[:12]}"  # the session's redis-server keeps other counts
+    gateway = start_gateway(
+        priced_config(upstream),
+        api_keys_file=keys_file(tmp_path, budget, name=name),
+        redis_url=redis_server.url if store == "redis" else None,
+    )
+    before = spent_dollars(gateway)
+    body = {"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}
+    responses = post_at_once(gateway.url, "/api/chat", 50, {**body, "max_tokens": 10}, HEADERS)
+
+    answered = [r for r in responses if r.status_code == 200]
+    refused = [r for r in responses if r.status_code != 200]
+    assert answered and refused
+    assert {r.status_code for r in refused} == {429}
+    assert {r.json()["error"]["type"] for r in refused} == {"budget_exceeded"}
+    assert len(upstream.requests) == len(answered), "a refused request reached the provider"
+    # The README's bound: what is in flight past the budget is at most one reservation.
+    spent = spent_dollars(gateway) - before
+    assert spent == pytest.approx(len(answered) * ANSWER_COST)
+    assert spent <= budget + RESERVATION
+    if store == "redis":
+        # What the store holds is what the answers cost: every reservation was settled.
+        counted = redis.Redis.from_url(redis_server.url).get(f"LIMITS:gateway/spend/key:{name}/30d")
+        assert counted is not None and int(counted) == round(spent * 1e9)
+
+
+@pytest.mark.parametrize("door", ["chat", "chat-stream", "openai", "embeddings"])
+def test_a_failed_call_refunds_its_reservation(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, tmp_path: Path, door: str
+) -> None:
+    # No max_tokens: the reservation is the answer ceiling, more than the whole budget.
+    config = priced_config(upstream)
+    config["model_list"].append(model_entry("embed-model", upstream, **ENTRY_PRICE))
+    config["model_list"][-1]["model_info"] = {"mode": "embedding"}
+    gateway = start_gateway(config, api_keys_file=keys_file(tmp_path, 0.04))
+    assert gateway.client is not None
+    upstream.script(Fault(500, "the provider fell over"))
+    if door == "embeddings":
+        failed = gateway.client.post(
+            "/v1/embeddings", json={"model": "embed-model", "input": "hi"}, headers=HEADERS
+        )
+    elif door == "openai":
+        body = {"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}
+        failed = gateway.client.post("/v1/chat/completions", json=body, headers=HEADERS)
+    else:
+        failed = ask(gateway, stream=door == "chat-stream")
+    assert failed.status_code == 502, failed.text
+    after = ask(gateway)
+    assert after.status_code == 200
+    assert remaining(after) == pytest.approx(0.04)  # nothing of the failed call's reservation
 
 
 def test_prices_come_from_litellms_cost_map_and_are_exported(

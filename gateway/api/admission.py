@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -10,7 +10,7 @@ from fastapi import Request
 
 from gateway import metrics
 from gateway.auth import ApiKey, KeyStore
-from gateway.budgets import to_units
+from gateway.budgets import BudgetState, to_units
 from gateway.errors import (
     BudgetExceeded,
     InvalidRequest,
@@ -46,10 +46,14 @@ async def authenticate(request: Request) -> None:
     request.state.api_key = key
 
 
-async def admit(request: Request, client: str, model_id: str) -> dict[str, str]:
+async def admit(
+    request: Request, client: str, model_id: str, meter: Meter, cost: Callable[[], float]
+) -> dict[str, str]:
     """Count this request against the client's limits; 429 with the limit named when over.
 
-    Returns the headers that say where the client stands (rate limit, spend budget).
+    A key with a spend budget has `cost()` (what the call may cost) reserved on `meter`, which
+    settles it when the call has run. Returns the headers that say where the client stands
+    (rate limit, spend budget).
     """
     limiter: ChatRateLimiter = request.app.state.rate_limiter
     key: ApiKey | None = getattr(request.state, "api_key", None)
@@ -72,8 +76,8 @@ async def admit(request: Request, client: str, model_id: str) -> dict[str, str]:
             headers=headers,
         )
     headers = decision.headers()
-    if key is not None and key.budget is not None:
-        spend = await limiter.budget_state(client, key.budget)
+    spend = await meter.reserve(cost)
+    if spend is not None:
         if not spend.allowed:
             metrics.RATE_LIMIT_REFUSALS.labels(model_id, "budget").inc()
             raise BudgetExceeded(spend.refusal(), headers=spend.headers())
@@ -87,7 +91,10 @@ def _key_tokens(key: ApiKey | None) -> int | None:
 
 class Meter:
     """What a request's model calls cost and is not yet counted: tokens for the token budgets,
-    US dollars for the spend metric and the key's money budget. Cache hits cost nothing."""
+    US dollars for the spend metric and the key's money budget. Cache hits cost nothing.
+
+    For a key with a money budget, what the call may cost is reserved before it runs (see
+    gateway/spend_ledger.py); the first settle replaces the reservation by the real cost."""
 
     def __init__(self, request: Request, client: str, model_id: str, prices: PriceList) -> None:
         self._limiter: ChatRateLimiter = request.app.state.rate_limiter
@@ -99,6 +106,19 @@ class Meter:
         self._prices = prices
         self.tokens = 0
         self.dollars = 0.0
+        self._reserved = 0  # nano-dollars
+
+    async def reserve(self, cost: Callable[[], float]) -> BudgetState | None:
+        """Where the key stands against its money budget (None: it has none); while within it,
+        `cost()` is reserved, at most the whole budget."""
+        if self._budget is None:
+            return None
+        # Counting a long prompt's tokens is CPU work: off the event loop.
+        units = min(to_units(await anyio.to_thread.run_sync(cost)), self._budget.units)
+        state = await self._limiter.reserve_money(self._client, self._budget, units)
+        if state.allowed:
+            self._reserved = units
+        return state
 
     def add(self, usage: Usage, deployment: str | None = None) -> None:
         if usage.cached:
@@ -108,18 +128,20 @@ class Meter:
 
     @property
     def pending(self) -> bool:
-        return bool(self.tokens or self.dollars)
+        return bool(self.tokens or self.dollars or self._reserved)
 
     async def settle(self) -> None:
-        """Count what was added since the last settle."""
-        tokens, dollars = self.tokens, self.dollars
-        self.tokens, self.dollars = 0, 0.0
+        """Count what was added since the last settle (and refund what was reserved)."""
+        tokens, dollars, reserved = self.tokens, self.dollars, self._reserved
+        self.tokens, self.dollars, self._reserved = 0, 0.0, 0
         if dollars:
             metrics.SPEND.labels(self._model_id).inc(dollars)
         if tokens:
             await self._limiter.spend_tokens(self._client, self._model_id, tokens, self._key_tokens)
-        if dollars and self._budget is not None:
-            await self._limiter.spend_money(self._client, self._budget, to_units(dollars))
+        if self._budget is not None:
+            await self._limiter.settle_money(
+                self._client, self._budget, reserved, to_units(dollars)
+            )
 
 
 async def metered(meter: Meter, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
@@ -127,7 +149,7 @@ async def metered(meter: Meter, events: AsyncIterator[Event]) -> AsyncIterator[E
 
     Counted before the answer's Finish goes out, so a client that has read the finish and asks
     again is already counted; and however else the answer ends (an error after finished tool
-    steps, a client gone mid-answer), in the end.
+    steps, a client gone mid-answer), in the end: a call that failed refunds its reservation.
     """
     try:
         async for event in events:

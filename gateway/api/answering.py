@@ -4,6 +4,7 @@ or as a stream, with the outcome's headers."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -25,6 +26,7 @@ from gateway.engine import ChatCall, Engine
 from gateway.events import Event
 from gateway.protocols.base import StreamEncoder
 from gateway.settings import Settings
+from gateway.spend_estimate import chat_cost
 
 Collector = Callable[[str, AsyncIterator[Event]], Awaitable[dict[str, Any]]]
 # Turns the run's events into the response, when a door does more than stream or collect them.
@@ -61,8 +63,17 @@ async def answer(
         outcome.model_known = True
         if settings.log_content:
             outcome.messages = call.messages
-        standing = await admit(request, client, call.model_id)
         meter = Meter(request, client, call.model_id, engine.prices)
+        cost = functools.partial(
+            chat_cost,
+            engine.prices,
+            call.model_id,
+            prepared.messages,
+            prepared.specs,
+            call.params,
+            engine.config.options.budget_answer_tokens,
+        )
+        standing = await admit(request, client, call.model_id, meter, cost)
         events = metered(meter, engine.run(prepared, lease))
         if respond is not None:
             response: Response = await respond(events)

@@ -5,6 +5,7 @@ like the chat doors: lease the live engine → check the model → admit the cli
 from __future__ import annotations
 
 import base64
+import functools
 import struct
 from typing import Any
 
@@ -23,6 +24,7 @@ from gateway.engine import Engine
 from gateway.errors import RequestTooLarge
 from gateway.outcome import CallOutcome
 from gateway.settings import Settings
+from gateway.spend_estimate import embedding_cost
 
 router = door_router("openai", prefix="/v1", dependencies=[Depends(authenticate)])
 
@@ -47,18 +49,21 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> Response:
             user=body.user,
             outcome=outcome,
         )
-        standing = await admit(request, client, body.model)
+        meter = Meter(request, client, body.model, engine.prices)
+        cost = functools.partial(embedding_cost, engine.prices, body.model, call.inputs)
+        standing = await admit(request, client, body.model, meter, cost)
         try:
             answer = await unless_disconnected(
                 request, embed(engine, call, cache_directive(request, client))
             )
+            meter.add(answer.usage, outcome.deployment)  # a cached answer costs nothing
         except ClientGone:
             return Response(status_code=CLIENT_CLOSED)
-        meter = Meter(request, client, body.model, engine.prices)
-        meter.add(answer.usage, outcome.deployment)  # a cached answer costs nothing
-        # The provider has answered: the spend happens even if this task is cancelled now.
-        with anyio.CancelScope(shield=True):
-            await meter.settle()
+        finally:
+            # The spend (or, for a failed call, the refund of its reservation) happens even if
+            # this task is cancelled now.
+            with anyio.CancelScope(shield=True):
+                await meter.settle()
     finally:
         lease.release()
     response = JSONResponse(openai_body(body.model, answer, body.encoding_format))
