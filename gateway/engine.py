@@ -53,7 +53,7 @@ from gateway.litellm_reach import GatewayRouter, LeanStream
 from gateway.outcome import CallOutcome
 from gateway.pricing import PriceList
 from gateway.providers import register_providers
-from gateway.redaction import Redactor
+from gateway.redaction import LOG_SECRETS, Redactor
 from gateway.tools import REGISTRY, Tool, ToolContext
 from gateway.tools.runner import run_tool_calls
 from gateway.upstream_errors import to_gateway_error
@@ -151,6 +151,7 @@ class Engine:
         self._cached_models = frozenset(config.options.cache.models)
         self._deployments = deployment_identities(config) if self.cache else {}
         self.redactor = Redactor(config.secrets())
+        LOG_SECRETS.remember(config.secrets())
         self.prices = PriceList(config)
         self._modes = {model_id: config.mode_of(model_id) for model_id in config.model_ids}
         # Model IDs whose every deployment is read lean: even a client that wants one JSON

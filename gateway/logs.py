@@ -21,6 +21,8 @@ import re
 import time
 from typing import Any
 
+from gateway.redaction import LOG_SECRETS
+
 # LiteLLM's debug output can carry request payloads and headers; never let it through.
 QUIET_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx")
 
@@ -92,27 +94,42 @@ def _unicode_escape(match: re.Match[str]) -> str:
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
+class ScrubbedRecord:
+    """What a line shows of a record, with every known secret and key shape masked.
+
+    Masked piece by piece, before any escaping or quoting, so a mask never splits an escape.
+    """
+
+    def __init__(self, formatter: logging.Formatter, record: logging.LogRecord) -> None:
+        fields = dict(getattr(record, "fields", None) or {})
+        exception = formatter.formatException(record.exc_info) if record.exc_info else ""
+        texts = [record.getMessage(), exception]
+        text_keys = [key for key, value in fields.items() if isinstance(value, str)]
+        scrubbed = LOG_SECRETS.scrub(texts + [fields[key] for key in text_keys])
+        self.message, self.exception = scrubbed[0], scrubbed[1]
+        fields.update(zip(text_keys, scrubbed[2:], strict=True))
+        self.fields = fields
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        record.message = record.getMessage()
+        shown = ScrubbedRecord(self, record)
+        record.message = shown.message
         record.asctime = self.formatTime(record, self.datefmt)
         line = escape(self.formatMessage(record))
-        fields = getattr(record, "fields", None)
-        if fields:
+        if shown.fields:
             said = getattr(record, "fields_in_message", ())
             line += " " + " ".join(
                 f"{key}={text_value(value)}"
-                for key, value in fields.items()
+                for key, value in shown.fields.items()
                 if value is not None and key not in said
             )
         # A traceback ends in the exception's message, which may quote the client: one field.
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.formatException(record.exc_info)
-        if record.exc_text:
-            line += " exception=" + text_value(record.exc_text)
+        if shown.exception:
+            line += " exception=" + text_value(shown.exception)
         if record.stack_info:
             line += " stack=" + text_value(self.formatStack(record.stack_info))
         return line
@@ -125,13 +142,12 @@ class JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
         }
-        fields = getattr(record, "fields", None)
-        if fields:
-            document.update(fields)
-        if record.exc_info:
-            document["exception"] = self.formatException(record.exc_info)
+        shown = ScrubbedRecord(self, record)
+        document["message"] = shown.message
+        document.update(shown.fields)
+        if shown.exception:
+            document["exception"] = shown.exception
         line = json.dumps(document, ensure_ascii=False, default=str)
         # Valid JSON may hold these raw, but some readers split lines on them.
         return _JSON_RAW.sub(_unicode_escape, line) if _JSON_RAW.search(line) else line
