@@ -29,6 +29,7 @@ from gateway.api.errors import UnexpectedErrors, install_error_handlers
 from gateway.api.request_log import RequestLog
 from gateway.auth import KeyConfigError, KeyStore
 from gateway.cache import MemoryStore, RedisStore, ResponseCache
+from gateway.catalog import GATEWAY_CATALOG
 from gateway.chats.service import Chats
 from gateway.chats.store import MemoryChatStore, RedisChatStore
 from gateway.config import GatewayConfig, load_config
@@ -66,7 +67,7 @@ def _announce_keys(keys: KeyStore) -> None:
 
 def create_app(settings: Settings | None = None, config: GatewayConfig | None = None) -> FastAPI:
     settings = settings or Settings()
-    config = config or load_config(settings.config)
+    config = config or load_config(settings.config, GATEWAY_CATALOG)
     for problem in config.env_problems():
         log.warning("%s (model unavailable until it is set)", problem.render(config.path))
 

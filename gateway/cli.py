@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.settings import Settings
+from gateway.tools import load_tools
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,8 +65,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load_or_report(path: Path) -> GatewayConfig | None:
+    # Here, not at the top: the catalog brings in LiteLLM, which `gateway models --url` and
+    # `--help` do without.
+    from gateway.catalog import GATEWAY_CATALOG
+
     try:
-        return load_config(path)
+        return load_config(path, GATEWAY_CATALOG)
     except ConfigError as exc:
         print(f"config error in {path}:", file=sys.stderr)
         for problem in exc.problems:
@@ -78,6 +83,9 @@ def _check_config(args: argparse.Namespace) -> int:
     config = _load_or_report(path)
     if config is None:
         return 1
+    # The tools load as they do for serving (today validation has imported the tool modules
+    # already; the tool sources to come, MCP servers, are reached here).
+    load_tools(config)
     problems = config.env_problems()
     for problem in problems:
         print(f"  {problem.render(path)}", file=sys.stderr)

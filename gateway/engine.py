@@ -54,7 +54,7 @@ from gateway.outcome import CallOutcome
 from gateway.pricing import PriceList
 from gateway.providers import register_providers
 from gateway.redaction import LOG_SECRETS, Redactor
-from gateway.tools import REGISTRY, Tool, ToolContext
+from gateway.tools import Tool, ToolContext, load_tools
 from gateway.tools.runner import run_tool_calls
 from gateway.upstream_errors import to_gateway_error
 
@@ -146,6 +146,9 @@ _MODIFY_PARAMS = litellm.modify_params  # LiteLLM's own default (LITELLM_MODIFY_
 class Engine:
     def __init__(self, config: GatewayConfig, cache: ResponseCache | None = None) -> None:
         self.config = config
+        # The tools this config may offer, loaded explicitly (idempotent: each reload calls it).
+        # Before the Router: a tool module that fails to import leaves no Router hooked in.
+        self.tools = load_tools(config)
         self.router = build_router(config)
         self.cache = cache if config.options.cache.enabled else None
         self._cached_models = frozenset(config.options.cache.models)
@@ -240,7 +243,7 @@ class Engine:
                     param="tools",
                 )
             offered = [name for name in offered if name in call.tool_names]
-        return {name: tool for name in offered if (tool := REGISTRY.get(name)) is not None}
+        return {name: tool for name in offered if (tool := self.tools.get(name)) is not None}
 
     async def run(self, prepared: PreparedCall, lease: Lease) -> AsyncIterator[Event]:
         """Yield the events of one answer: model steps and tool rounds, ending with Finish.

@@ -34,52 +34,23 @@ refused (`placeholder_names`).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-# The litellm_settings keys that list callbacks, and the events each one is told of.
-CALLBACK_KEYS: dict[str, tuple[str, ...]] = {
-    "success_callback": ("success",),
-    "failure_callback": ("failure",),
-    "callbacks": ("success", "failure"),
-}
+# What a config asks for is data (gateway/config/); re-exported here, where callbacks are run.
+from gateway.config.callbacks import CALLBACK_KEYS, CallbackPlan, is_object_reference, plan_of
+from gateway.config.litellm_facts import known_callback_names, placeholder_names
 
-
-@cache
-def known_callback_names() -> frozenset[str]:
-    """LiteLLM's integrations that it can run from a per-call callback list, by name."""
-    import litellm
-
-    return frozenset(litellm._known_custom_logger_compatible_callbacks)
-
-
-@cache
-def placeholder_names() -> frozenset[str]:
-    """Names LiteLLM knows but would serve with a do-nothing CustomLogger here.
-
-    LiteLLM's generic_api and e-mail/PagerDuty alerting integrations live in the separate
-    litellm-enterprise package; without it LiteLLM silently puts a bare CustomLogger in their
-    place. Read from LiteLLM's own fallbacks, so installing the package lifts the refusal.
-    """
-    from litellm.integrations.custom_logger import CustomLogger
-    from litellm.litellm_core_utils import litellm_logging
-
-    names: set[str] = set()
-    if getattr(litellm_logging, "GenericAPILogger", None) is CustomLogger:
-        names.add("generic_api")
-    alerting = getattr(litellm_logging, "_enterprise_alerting_loggers", None)
-    if alerting is not None:
-        for name, logger_class in alerting()._asdict().items():
-            if logger_class is CustomLogger:
-                names.add(name)
-    return frozenset(names) & known_callback_names()
-
-
-def is_object_reference(name: str) -> bool:
-    """`module.attribute` (a CustomLogger instance) rather than an integration's name."""
-    return "." in name
+__all__ = [
+    "CALLBACK_KEYS",
+    "CallbackPlan",
+    "install_process_callbacks",
+    "is_object_reference",
+    "known_callback_names",
+    "placeholder_names",
+    "plan_of",
+    "reference_problem",
+    "resolve_object",
+]
 
 
 def resolve_object(reference: str) -> Any:
@@ -113,54 +84,6 @@ def reference_problem(reference: str) -> str | None:
             "litellm.integrations.custom_logger.CustomLogger instance"
         )
     return None
-
-
-@dataclass(frozen=True)
-class CallbackPlan:
-    """What a snapshot's litellm_settings ask of LiteLLM's logging, split by how it is passed."""
-
-    # Integration names, passed with every call.
-    success_names: tuple[str, ...] = ()
-    failure_names: tuple[str, ...] = ()
-    # `module.attribute` references to CustomLogger instances, registered process-wide.
-    success_objects: tuple[str, ...] = ()
-    failure_objects: tuple[str, ...] = ()
-
-    @property
-    def configured(self) -> bool:
-        return bool(
-            self.success_names or self.failure_names or self.success_objects or self.failure_objects
-        )
-
-    def call_settings(self) -> dict[str, list[str]]:
-        """The per-call keyword arguments (deployment litellm_params) for the named ones."""
-        settings: dict[str, list[str]] = {}
-        if self.success_names:
-            settings["success_callback"] = list(self.success_names)
-        if self.failure_names:
-            settings["failure_callback"] = list(self.failure_names)
-        return settings
-
-
-def plan_of(litellm_settings: Mapping[str, Any]) -> CallbackPlan:
-    """The callbacks a validated litellm_settings lists (duplicates once, first place kept)."""
-    lists: dict[tuple[str, bool], list[str]] = {}
-    for key, events in CALLBACK_KEYS.items():
-        for name in litellm_settings.get(key) or ():
-            for event in events:
-                bucket = lists.setdefault((event, is_object_reference(name)), [])
-                if name not in bucket:
-                    bucket.append(name)
-
-    def of(event: str, objects: bool) -> tuple[str, ...]:
-        return tuple(lists.get((event, objects), ()))
-
-    return CallbackPlan(
-        success_names=of("success", False),
-        failure_names=of("failure", False),
-        success_objects=of("success", True),
-        failure_objects=of("failure", True),
-    )
 
 
 # What the last install_process_callbacks put into LiteLLM's lists, so the next one can take it

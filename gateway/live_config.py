@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from gateway import metrics
 from gateway.cache import MemoryStore, ResponseCache
+from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import ConfigError, ConfigProblem, parse_config, read_config_text, text_digest
 from gateway.engine import Engine
 from gateway.ratelimit import ChatRateLimiter
@@ -87,7 +88,7 @@ class LiveConfig:
                 if digest == self._digest:
                     self.refused = None  # back to the file that is serving
                     return self._result("unchanged")
-                config = parse_config(text, self.path)
+                config = parse_config(text, self.path, GATEWAY_CATALOG)
                 engine = Engine(config, self._cache)
             except ConfigError as exc:
                 return self._refuse(reason, exc.problems)

@@ -423,12 +423,13 @@ def test_answers_from_the_cache_spend_no_token_budget(
 def test_cache_settings_are_validated(
     upstream: FakeUpstream, tmp_path: Any, cache: dict[str, Any], message: str
 ) -> None:
+    from gateway.catalog import GATEWAY_CATALOG
     from gateway.config import ConfigError, load_config
 
     path = tmp_path / "c.yaml"
     path.write_text(json.dumps({**config_for(upstream), "gateway": {"cache": cache}}))
     with pytest.raises(ConfigError) as caught:
-        load_config(path)
+        load_config(path, GATEWAY_CATALOG)
     assert message in str(caught.value)
 
 

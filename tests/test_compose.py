@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import GatewayConfig, load_config
 from gateway.settings import Settings
 from tests.test_container_command import args_of, dockerfile_env
@@ -376,11 +377,11 @@ def test_grafana_is_published_on_this_machine_only_and_bakes_in_no_password(
 
 @pytest.fixture(scope="module")
 def compose_config() -> GatewayConfig:
-    return load_config(COMPOSE_CONFIG)
+    return load_config(COMPOSE_CONFIG, GATEWAY_CATALOG)
 
 
 def test_compose_config_serves_the_demo_models_with_no_key(compose_config: GatewayConfig) -> None:
-    shipped = load_config(ROOT / "litellm_config.yaml")
+    shipped = load_config(ROOT / "litellm_config.yaml", GATEWAY_CATALOG)
     assert compose_config.model_ids == shipped.model_ids
     assert all(d.provider_model.startswith("demo/") for d in compose_config.deployments)
     assert compose_config.env_problems() == []

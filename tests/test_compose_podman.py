@@ -31,6 +31,7 @@ import pytest
 import yaml
 from limits import parse
 
+from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import load_config
 from tests.conftest import parse_lines
 from tests.podman import (
@@ -281,7 +282,7 @@ def test_a_stream_through_nginx_arrives_whole(stacked: Stacked) -> None:
 
 
 def test_both_replicas_share_one_rate_limit(stacked: Stacked) -> None:
-    limit = parse(load_config(COMPOSE_CONFIG).options.rate_limit.default or "")
+    limit = parse(load_config(COMPOSE_CONFIG, GATEWAY_CATALOG).options.rate_limit.default or "")
     everyone = set(stacked.replicas.values())
     answers: list[tuple[httpx.Response, str]] = []
     while len(answers) <= limit.amount:  # until the first refusal

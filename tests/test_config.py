@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import ConfigError, load_config, parse_config
 from gateway.settings import Settings
 
@@ -36,12 +37,12 @@ gateway: {}
 
 def problems_of(text: str) -> list[str]:
     with pytest.raises(ConfigError) as caught:
-        parse_config(text, Path("models.yaml"))
+        parse_config(text, Path("models.yaml"), GATEWAY_CATALOG)
     return [p.render(Path("models.yaml")) for p in caught.value.problems]
 
 
 def test_shipped_config_maps_the_four_frontend_ids_and_an_embedding_model() -> None:
-    config = load_config(REPO / "litellm_config.yaml")
+    config = load_config(REPO / "litellm_config.yaml", GATEWAY_CATALOG)
     assert config.model_ids == [
         "chat-model",
         "chat-model-reasoning",
@@ -61,7 +62,7 @@ def test_good_config_keeps_deployments_router_settings_and_resolves_env(
 ) -> None:
     monkeypatch.setenv("TEST_OPENAI_KEY", "sk-openai-value-123456")
     monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-value-123456")
-    config = parse_config(GOOD, Path("models.yaml"))
+    config = parse_config(GOOD, Path("models.yaml"), GATEWAY_CATALOG)
     assert config.model_ids == ["chat-model", "title-model"]
     assert [d.provider_model for d in config.deployments] == [
         "openai/gpt-4o-mini",
@@ -79,7 +80,7 @@ def test_unset_env_variable_makes_only_that_model_unavailable(
 ) -> None:
     monkeypatch.delenv("TEST_OPENAI_KEY", raising=False)
     monkeypatch.delenv("TEST_ANTHROPIC_KEY", raising=False)
-    config = parse_config(GOOD, Path("models.yaml"))
+    config = parse_config(GOOD, Path("models.yaml"), GATEWAY_CATALOG)
     assert config.missing_env_for("chat-model") == ["TEST_ANTHROPIC_KEY", "TEST_OPENAI_KEY"]
     assert config.missing_env_for("title-model") is None
     rendered = [p.render(config.path) for p in config.env_problems()]
@@ -91,7 +92,7 @@ def test_one_deployment_with_its_key_keeps_the_model_callable(
 ) -> None:
     monkeypatch.setenv("TEST_OPENAI_KEY", "sk-openai-value-123456")
     monkeypatch.delenv("TEST_ANTHROPIC_KEY", raising=False)
-    config = parse_config(GOOD, Path("models.yaml"))
+    config = parse_config(GOOD, Path("models.yaml"), GATEWAY_CATALOG)
     assert config.missing_env_for("chat-model") is None
     assert [d.index for d in config.callable_deployments] == [0, 2]
 
@@ -173,7 +174,7 @@ def test_unknown_gateway_option_is_refused() -> None:
 
 def test_missing_file() -> None:
     with pytest.raises(ConfigError, match="file not found"):
-        load_config(Path("/nonexistent/models.yaml"))
+        load_config(Path("/nonexistent/models.yaml"), GATEWAY_CATALOG)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -242,3 +243,73 @@ def test_settings_from_environment_and_dotenv(
     assert settings.port == 9123
     assert settings.redis_url == "redis://127.0.0.1:6390/0"
     assert settings.cors_origins == ["http://localhost:3000", "https://chat.example.com"]
+
+
+def test_the_config_package_imports_none_of_the_runtime() -> None:
+    """Config is data: what it cannot know by itself comes through a Catalog."""
+    import ast
+
+    allowed = ("gateway.config", "gateway.yaml_source")
+    reached = []
+    for module in sorted((REPO / "gateway" / "config").glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            reached += [
+                f"{module.name}: {name}"
+                for name in names
+                if name.startswith("gateway") and not name.startswith(allowed)
+            ]
+    assert reached == []
+
+
+class _AcmeCatalog:
+    """A runtime that knows one provider, one tool and no callback objects."""
+
+    def __init__(self) -> None:
+        self.imported: list[str] = []
+
+    def provider_names(self) -> frozenset[str]:
+        return frozenset({"acme"})
+
+    def import_tool_module(self, module: str) -> None:
+        self.imported.append(module)
+        if module == "broken_tools":
+            raise ImportError("No module named 'broken_tools'")
+
+    def tool_names(self) -> frozenset[str]:
+        return frozenset({"lookup"})
+
+    def callback_problem(self, reference: str) -> str | None:
+        return f"{reference!r} is not known here"
+
+
+def test_names_only_the_runtime_knows_are_checked_against_the_catalog_handed_in() -> None:
+    catalog = _AcmeCatalog()
+    good = (
+        "model_list:\n  - model_name: chat-model\n    litellm_params: {model: acme/one}\n"
+        "gateway: {tools: [lookup], tool_modules: [acme_tools]}\n"
+    )
+    assert parse_config(good, Path("models.yaml"), catalog).tools_for("chat-model") == ["lookup"]
+    assert catalog.imported == ["acme_tools"]
+
+    bad = (
+        "model_list:\n  - model_name: chat-model\n    litellm_params: {model: openai/x}\n"
+        "litellm_settings: {callbacks: [my.handler]}\n"
+        "gateway: {tools: [get_weather], tool_modules: [broken_tools]}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(bad, Path("models.yaml"), catalog)
+    assert [p.render(Path("models.yaml")) for p in caught.value.problems] == [
+        "models.yaml:3: model_list[0] (chat-model): litellm_params.model: "
+        "unknown provider 'openai' in 'openai/x'",
+        "models.yaml:4: litellm_settings.callbacks[0]: 'my.handler' is not known here",
+        "models.yaml:5: gateway.tool_modules[0]: cannot import 'broken_tools': "
+        "No module named 'broken_tools'",
+        "models.yaml:5: gateway.tools[0]: unknown tool 'get_weather'",
+    ]

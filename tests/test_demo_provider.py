@@ -17,6 +17,7 @@ import openai
 import pytest
 import yaml
 
+from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import load_config
 from gateway.engine import build_router
 from tests.ai_sdk import run_data_stream_client, run_ui_message_stream_client
@@ -38,7 +39,7 @@ def test_shipped_config_streams_a_demo_answer(start_gateway: Callable[..., Gatew
 
 
 def test_demo_model_emits_a_tool_call_through_litellm() -> None:
-    router = build_router(load_config(REPO / "litellm_config.yaml"))
+    router = build_router(load_config(REPO / "litellm_config.yaml", GATEWAY_CATALOG))
     tools = [
         {
             "type": "function",
@@ -122,7 +123,7 @@ def test_demo_reasoning_model_streams_its_reasoning_before_its_text(
 
 
 def test_demo_reasoning_through_litellm_streamed_and_not() -> None:
-    router = build_router(load_config(REPO / "litellm_config.yaml"))
+    router = build_router(load_config(REPO / "litellm_config.yaml", GATEWAY_CATALOG))
 
     async def call() -> tuple[str, str, str, str | None]:
         stream = await router.acompletion(
@@ -320,7 +321,7 @@ def test_check_config_accepts_the_shipped_embedding_model() -> None:
     assert checked.returncode == 0, checked.stderr
     assert "embedding-model -> demo/embed  [embedding]" in checked.stdout
     assert "chat-model -> demo/chat\n" in checked.stdout
-    config = load_config(REPO / "litellm_config.yaml")
+    config = load_config(REPO / "litellm_config.yaml", GATEWAY_CATALOG)
     assert config.model_ids_of("chat") == [
         "chat-model",
         "chat-model-reasoning",

@@ -25,6 +25,7 @@ import pytest
 
 from gateway.cache.answers import CorruptAnswer
 from gateway.cache.embeddings import CachedEmbeddings, decode_embeddings, encode_embeddings
+from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import ConfigError, parse_config
 from tests.conftest import UPSTREAM_KEY, Gateway, config_for, model_entry
 from tests.fake_upstream import EmbeddingReply, FakeUpstream, Fault, fake_vector
@@ -511,7 +512,7 @@ def problems_of(config: dict[str, Any], tmp_path: Path) -> str:
 
     path = tmp_path / "litellm_config.yaml"
     with pytest.raises(ConfigError) as error:
-        parse_config(yaml.safe_dump(config), path)
+        parse_config(yaml.safe_dump(config), path, GATEWAY_CATALOG)
     return str(error.value)
 
 

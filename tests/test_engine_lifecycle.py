@@ -15,6 +15,7 @@ import gateway.api.admission as admission
 import gateway.api.answering as answering
 import gateway.api.caching as caching
 from gateway.app import create_app
+from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import GatewayConfig, load_config
 from gateway.settings import Settings
 from tests.conftest import Gateway, config_for, parse_lines, tool_config
@@ -105,7 +106,7 @@ def test_an_edit_made_during_start_up_is_applied_by_the_next_reload(
 ) -> None:
     path = tmp_path / "litellm_config.yaml"
     path.write_text(yaml.safe_dump(config_for(upstream)), encoding="utf-8")
-    parsed: GatewayConfig = load_config(path)  # start-up has read the file...
+    parsed: GatewayConfig = load_config(path, GATEWAY_CATALOG)  # start-up has read the file...
     edited = config_for(upstream)
     edited["model_list"][0]["model_name"] = "renamed-model"
     path.write_text(yaml.safe_dump(edited), encoding="utf-8")  # ...and now it changes

@@ -19,6 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import load_config
 from gateway.settings import Settings
 from tests.conftest import Gateway, config_for, model_entry, parse_lines
@@ -234,7 +235,7 @@ def test_the_model_map_is_a_configmap_directory_and_loads(
     text = configmap["data"][config_path.name]
     local = tmp_path / config_path.name
     local.write_text(text, encoding="utf-8")
-    config = load_config(local)
+    config = load_config(local, GATEWAY_CATALOG)
     assert "chat-model" in config.model_ids
 
 
@@ -436,4 +437,4 @@ def test_the_gateway_config_stays_loadable_by_the_symlinked_path(
     """The shipped ConfigMap's text, laid out as the kubelet does, loads through the link."""
     text = one(objects, "ConfigMap", "llm-gateway-config")["data"]["litellm_config.yaml"]
     kubelet_write(tmp_path, {"litellm_config.yaml": text}, "..2025_01_01_00_00_00.1")
-    assert load_config(tmp_path / "litellm_config.yaml").model_ids
+    assert load_config(tmp_path / "litellm_config.yaml", GATEWAY_CATALOG).model_ids

@@ -21,6 +21,7 @@ import litellm
 import pytest
 import yaml
 
+from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import ConfigError, parse_config
 from gateway.litellm_callbacks import CallbackPlan, install_process_callbacks
 from tests.callbacks_for_tests import other_recorder, recorder
@@ -242,7 +243,7 @@ def test_callbacks_send_every_deployment_through_litellms_stream_reader(
     upstream: FakeUpstream,
 ) -> None:
     def loaded(config: dict[str, Any]) -> Any:
-        return parse_config(yaml.safe_dump(config), Path("models.yaml"))
+        return parse_config(yaml.safe_dump(config), Path("models.yaml"), GATEWAY_CATALOG)
 
     lean_entry = {**model_entry("lean-model", upstream), "stream_reader": "lean"}
     plain = config_for(upstream)
@@ -312,7 +313,7 @@ litellm_settings:
 
 def test_unknown_callbacks_are_refused_at_load_with_place_and_suggestion() -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_config(BAD, Path("models.yaml"))
+        parse_config(BAD, Path("models.yaml"), GATEWAY_CATALOG)
     problems = [p.render(Path("models.yaml")) for p in caught.value.problems]
     assert problems[0] == (
         "models.yaml:7: litellm_settings.success_callback[1]: unknown LiteLLM callback "
@@ -365,10 +366,10 @@ def test_an_integration_litellm_would_run_as_a_no_op_is_refused() -> None:
 
     text = BAD.split("litellm_settings:")[0] + "litellm_settings:\n  callbacks: [generic_api]\n"
     if litellm_logging.GenericAPILogger is not CustomLogger:  # litellm-enterprise is installed
-        assert parse_config(text, Path("models.yaml")).callback_plan.success_names
+        assert parse_config(text, Path("models.yaml"), GATEWAY_CATALOG).callback_plan.success_names
         return
     with pytest.raises(ConfigError) as caught:
-        parse_config(text, Path("models.yaml"))
+        parse_config(text, Path("models.yaml"), GATEWAY_CATALOG)
     assert [p.render(Path("models.yaml")) for p in caught.value.problems] == [
         "models.yaml:5: litellm_settings.callbacks[0]: LiteLLM's 'generic_api' callback needs "
         "the litellm-enterprise package, which is not installed (LiteLLM would run a logger "

@@ -282,11 +282,12 @@ def test_forwarded_client_ip_is_believed_only_from_trusted_proxies(
 
 
 def test_a_trusted_proxy_that_is_no_address_is_a_config_error(upstream: FakeUpstream) -> None:
+    from gateway.catalog import GATEWAY_CATALOG
     from gateway.config import ConfigError, parse_config
 
     text = yaml.safe_dump(limited(upstream, trusted_proxies=["nginx"]))
     with pytest.raises(ConfigError) as caught:
-        parse_config(text, Path("c.yaml"))
+        parse_config(text, Path("c.yaml"), GATEWAY_CATALOG)
     message = "gateway.rate_limit.trusted_proxies: 'nginx' is not an IP address or network"
     assert message in str(caught.value)
 

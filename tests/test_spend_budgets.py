@@ -23,6 +23,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.auth import KeyConfigError, KeyStore
+from gateway.catalog import GATEWAY_CATALOG
 from gateway.cli import main
 from gateway.config import ConfigError, parse_config
 from tests.conftest import Gateway, config_for, model_entry, parse_lines
@@ -334,7 +335,7 @@ def test_a_price_that_is_not_a_price_is_refused_with_its_line(where: str, value:
     ).replace(f"    {where}:\n", f"    {where}:\n      input_cost_per_token: {value}\n")
     line = text.splitlines().index(f"      input_cost_per_token: {value}") + 1
     with pytest.raises(ConfigError) as refused:
-        parse_config(text, Path("models.yaml"))
+        parse_config(text, Path("models.yaml"), GATEWAY_CATALOG)
     problem = str(refused.value)
     assert f"models.yaml:{line}:" in problem
     assert f"{where}.input_cost_per_token" in problem and "is not a price" in problem

@@ -224,6 +224,7 @@ def test_unknown_tool_names_in_the_yaml_are_config_errors(
 ) -> None:
     import yaml
 
+    from gateway.catalog import GATEWAY_CATALOG
     from gateway.config import ConfigError, load_config
 
     config = tool_config(upstream, weather)
@@ -234,7 +235,7 @@ def test_unknown_tool_names_in_the_yaml_are_config_errors(
         ConfigError,
         match=r"gateway.tools\[5\]: unknown tool 'get_wether'; did you mean 'get_weather'",
     ):
-        load_config(path)
+        load_config(path, GATEWAY_CATALOG)
 
 
 def test_the_loop_works_through_a_non_openai_provider_path(
@@ -260,3 +261,37 @@ def test_the_loop_works_through_a_non_openai_provider_path(
     assert parts[1][1]["result"]["location"] == "Berlin, Germany"
     text = "".join(p["textDelta"] for code, p in parts if code == "0")
     assert "Berlin, Germany" in text
+
+
+def test_tools_are_loaded_by_load_tools_alone_and_once() -> None:
+    """Importing the gateway registers no tool; load_tools(config) loads the built-ins and the
+    config's tool_modules, and calling it again changes nothing."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = """
+import sys
+from pathlib import Path
+import gateway.app, gateway.engine, gateway.tools
+from gateway.config import GatewayConfig, GatewayOptions
+from gateway.tools import REGISTRY, load_tools
+assert REGISTRY.names == [], REGISTRY.names
+assert load_tools().names == ["current_time", "get_weather"]
+assert "tests.tools_for_tests" not in sys.modules
+options = GatewayOptions(tool_modules=["tests.tools_for_tests"])
+config = GatewayConfig(Path("x"), (), options=options)
+first = load_tools(config)
+assert {"add", "current_time", "get_weather"} <= set(first.names), first.names
+names = first.names
+assert load_tools(config) is first and first.names == names
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.stdout.strip() == "ok", done.stderr

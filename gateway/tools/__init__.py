@@ -1,8 +1,18 @@
-"""Server-side tools: the registry, the built-ins, and the runner the engine's loop uses."""
+"""Server-side tools: the registry, the built-ins, `load_tools`, and the runner the engine uses.
 
-from gateway.tools import builtin as _builtin  # noqa: F401  (registers the built-in tools)
-from gateway.tools.registry import REGISTRY, Tool, ToolContext, ToolRegistry, tool
+Importing this package registers nothing: `load_tools(config)` (loading.py) does.
+"""
 
-REGISTRY.load_entry_points()
+from gateway.tools.loading import load_tool_module, load_tools
+from gateway.tools.registry import REGISTRY, Tool, ToolContext, ToolFailure, ToolRegistry, tool
 
-__all__ = ["REGISTRY", "Tool", "ToolContext", "ToolRegistry", "tool"]
+__all__ = [
+    "REGISTRY",
+    "Tool",
+    "ToolContext",
+    "ToolFailure",
+    "ToolRegistry",
+    "load_tool_module",
+    "load_tools",
+    "tool",
+]

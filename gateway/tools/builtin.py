@@ -1,4 +1,8 @@
-"""Built-in tools: real weather from Open-Meteo (no key), and the current UTC time."""
+"""Built-in tools: real weather from Open-Meteo (no key), and the current UTC time.
+
+Plain functions: importing this module registers nothing; load_tools (loading.py) registers
+BUILTIN_TOOLS.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from gateway.tools.registry import ToolContext, tool
+from gateway.tools.registry import ToolContext, ToolFailure
 
 GEOCODING_URL = "https://geocoding-api.open-meteo.com"
 FORECAST_URL = "https://api.open-meteo.com"
@@ -26,11 +30,6 @@ _WMO_CODES = {
 }  # fmt: skip
 
 
-class ToolFailure(Exception):
-    """A failure whose message is meant for the model and the user."""
-
-
-@tool
 async def get_weather(
     location: Annotated[
         str, Field(min_length=1, max_length=100, description="A city name, e.g. Berlin")
@@ -68,7 +67,9 @@ async def get_weather(
     }
 
 
-@tool
 def current_time() -> dict[str, str]:
     """Get the current date and time in UTC."""
     return {"utc": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+BUILTIN_TOOLS = (get_weather, current_time)

@@ -11,10 +11,9 @@ part of the schema the model sees.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, get_type_hints
@@ -33,6 +32,10 @@ class ToolContext:
 
     http: httpx.AsyncClient
     options: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ToolFailure(Exception):
+    """A failure whose message is meant for the model and the user."""
 
 
 class _Arguments(BaseModel):
@@ -108,11 +111,6 @@ class ToolRegistry:
     def names(self) -> list[str]:
         return sorted(self._tools)
 
-    def load_modules(self, module_paths: Iterable[str]) -> None:
-        """Import modules (from the YAML or entry points) whose `@tool` functions register."""
-        for path in module_paths:
-            importlib.import_module(path)
-
     def load_entry_points(self) -> None:
         for entry in entry_points(group=ENTRY_POINT_GROUP):
             loaded = entry.load()
@@ -124,7 +122,11 @@ REGISTRY = ToolRegistry()
 
 
 def tool(function: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
-    """Register a function in the gateway's tool registry (usable bare or with a name)."""
+    """Register a function in the gateway's tool registry (usable bare or with a name).
+
+    For the modules `gateway.tool_modules` lists: load_tools imports them, and their decorated
+    functions register as they are defined.
+    """
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         REGISTRY.register(fn, name)

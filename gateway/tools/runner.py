@@ -16,8 +16,7 @@ from pydantic import ValidationError
 from gateway import tracing
 from gateway.errors import sanitize
 from gateway.events import ToolCall, ToolResult
-from gateway.tools.builtin import ToolFailure
-from gateway.tools.registry import Tool, ToolContext, describe_validation_error
+from gateway.tools.registry import Tool, ToolContext, ToolFailure, describe_validation_error
 
 log = logging.getLogger("gateway.tools")
 
