@@ -9,6 +9,7 @@ parse_config: start-up (app.py), live reload (live_config.py) and `gateway check
 
 from __future__ import annotations
 
+from gateway.config import Catalog
 from gateway.litellm_callbacks import reference_problem
 from gateway.providers import known_providers
 from gateway.tools import load_tool_module, load_tools
@@ -28,4 +29,4 @@ class GatewayCatalog:
         return reference_problem(reference)
 
 
-GATEWAY_CATALOG = GatewayCatalog()
+GATEWAY_CATALOG: Catalog = GatewayCatalog()
