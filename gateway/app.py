@@ -19,9 +19,13 @@ from gateway.chats.store import MemoryChatStore, RedisChatStore
 from gateway.config import GatewayConfig, load_config
 from gateway.doors.common.body_limit import BodySizeLimit
 from gateway.doors.common.client_concurrency import ClientConcurrency
-from gateway.doors.common.error_responses import UnexpectedErrors, install_error_handlers
+from gateway.doors.common.error_responses import (
+    UnexpectedErrors,
+    install_error_handlers,
+    register_error_shape,
+)
 from gateway.doors.common.request_log import RequestLog
-from gateway.doors.door_list import DOORS, METRICS
+from gateway.doors.door_list import DOORS, ERROR_SHAPES, METRICS
 from gateway.engine import Engine
 from gateway.lifecycle import Drain, install_signal_handlers
 from gateway.live_config import LiveConfig
@@ -127,6 +131,8 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     )
     # Sets app.state.engine, and replaces it on every reload.
     app.state.live = LiveConfig(app.state, Engine(config, cache), cache)
+    for door, shape in ERROR_SHAPES.items():
+        register_error_shape(door, shape)
     install_error_handlers(app)
     for door in DOORS:
         app.include_router(door)

@@ -42,6 +42,7 @@ STOP_REASONS = {
     "other": "end_turn",
 }
 
+
 # Anthropic's error types by status (platform.claude.com/docs/en/api/errors); any other 4xx is
 # `invalid_request_error`, any other 5xx `api_error`.
 ERROR_TYPES = {

@@ -20,10 +20,10 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from gateway.doors.common.chat_messages import CacheControl
 from gateway.doors.common.json_schemas import check_json_schema
-from gateway.doors.openai_chat.openai_chat_schemas import (
+from gateway.doors.common.request_models import (
     INT32_MAX,
-    CacheControl,
     MaxTokens,
     RequestModel,
     field_error,

@@ -1,11 +1,12 @@
 """Every error leaves the gateway with a fitting status, in the shape of the door it came in by:
-`{"error": {"type", "message"}}` for the frontend's, OpenAI's and Anthropic's for theirs. A
+`{"error": {"type", "message"}}` for the frontend's, OpenAI's for /v1, and a door's own where it
+registered one (Anthropic's, gateway/doors/anthropic/anthropic_errors.py). A
 client's mistake names the field: its message starts with it, and OpenAI's `param` holds it."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,10 +14,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.doors.anthropic.anthropic_encoder import anthropic_error_type
 from gateway.doors.common.door_routes import Door, door_of
 from gateway.doors.common.json_body import field_path
-from gateway.doors.openai_chat.openai_chat_schemas import UNION_TAGS
+from gateway.doors.common.request_models import UNION_TAGS
 from gateway.errors import GatewayError
 
 log = logging.getLogger("gateway.api")
@@ -84,27 +84,26 @@ def openai_error_response(
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
-def anthropic_error_response(
-    status: int,
-    error_type: str,
-    message: str,
-    headers: dict[str, str] | None = None,
-    param: str | None = None,
-) -> JSONResponse:
-    """Anthropic's error shape and status conventions, for clients of the Messages door (it has
-    no `param`: the message names the field)."""
-    if status == 422:
-        status = 400
-    kind = anthropic_error_type(status, error_type)
-    body = {"type": "error", "error": {"type": kind, "message": message}}
-    return JSONResponse(body, status_code=status, headers=headers)
+class ErrorShape(Protocol):
+    """How one door answers an error: status, its own body shape, the field named."""
+
+    def __call__(
+        self,
+        status: int,
+        error_type: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        param: str | None = None,
+    ) -> JSONResponse: ...
 
 
-_RENDERERS = {
-    "gateway": error_response,
-    "openai": openai_error_response,
-    "anthropic": anthropic_error_response,
-}
+# The shapes shared by several doors; a door with a shape of its own registers it (app.py wires
+# door_list.ERROR_SHAPES in), so what doors share imports no door.
+_RENDERERS: dict[Door, ErrorShape] = {"gateway": error_response, "openai": openai_error_response}
+
+
+def register_error_shape(door: Door, shape: ErrorShape) -> None:
+    _RENDERERS[door] = shape
 
 
 def render_error(

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, StrictInt, StrictStr, model_validator
 
-from gateway.doors.openai_chat.openai_chat_schemas import RequestModel, field_error
+from gateway.doors.common.request_models import RequestModel, field_error
 
 # OpenAI's own cap on the inputs of one request.
 MAX_INPUTS = 2048

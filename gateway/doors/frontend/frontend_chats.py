@@ -30,12 +30,12 @@ from gateway.config import ChatOptions
 from gateway.doors.common.admission import authenticate, client_identity
 from gateway.doors.common.answering import answer
 from gateway.doors.common.door_routes import door_router
+from gateway.doors.common.request_models import RequestModel
 from gateway.doors.common.streaming import stream_response
 from gateway.doors.frontend.frontend_collect import collect
 from gateway.doors.frontend.frontend_schemas import CHAT_ID_PATTERN, ChatRequest, UIMessage
 from gateway.doors.frontend.protocol_choice import choose_protocol, make_encoder
 from gateway.doors.frontend.ui_messages import ui_message_to_litellm
-from gateway.doors.openai_chat.openai_chat_schemas import RequestModel
 from gateway.engine import ChatCall
 from gateway.errors import ChatBusy, ChatNotFound, ChatStoreUnavailable
 from gateway.events import Event

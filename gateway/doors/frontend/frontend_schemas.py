@@ -21,23 +21,25 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
-from gateway.doors.frontend.ui_messages import ui_message_to_litellm
-from gateway.doors.openai_chat.openai_chat_schemas import (
-    UNION_TAGS,
+from gateway.doors.common.chat_messages import (
     AssistantMessage,
+    SystemMessage,
+    ToolMessage,
+    UserMessage,
+    by_role,
+)
+from gateway.doors.common.request_models import (
+    UNION_TAGS,
     MaxTokens,
     RequestModel,
     Seed,
-    SystemMessage,
     Temperature,
-    ToolMessage,
     TopP,
-    UserMessage,
-    by_role,
     one_of,
     stop_sequences,
     tagged_by,
 )
+from gateway.doors.frontend.ui_messages import ui_message_to_litellm
 
 ChatMessage = by_role(
     {

@@ -24,14 +24,14 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
+from gateway.doors.common.chat_messages import content_union
 from gateway.doors.common.json_schemas import JsonSchemaObject
-from gateway.doors.openai_chat.openai_chat_schemas import (
+from gateway.doors.common.request_models import (
     MaxTokens,
     Name64,
     RequestModel,
     Temperature,
     TopP,
-    content_union,
     json_kind,
     one_of,
     tagged_by,
