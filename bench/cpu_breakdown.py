@@ -57,8 +57,8 @@ async def measure(base_url: str, requests: int) -> None:
 
     from gateway.app import create_app
     from gateway.cache import CacheDirective
+    from gateway.doors.frontend.typed_lines_encoder import TypedLineEncoder
     from gateway.engine import ChatCall
-    from gateway.protocols.typed_lines import TypedLineEncoder
     from gateway.settings import Settings
 
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as config:

@@ -12,27 +12,21 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from gateway import __version__, tracing
-from gateway.api import (
-    admin,
-    anthropic_messages,
-    chat,
-    chats,
-    embeddings,
-    health,
-    metrics,
-    openai,
-    responses,
-)
-from gateway.api.body_limit import BodySizeLimit
-from gateway.api.client_concurrency import ClientConcurrency
-from gateway.api.errors import UnexpectedErrors, install_error_handlers
-from gateway.api.request_log import RequestLog
 from gateway.auth import KeyConfigError, KeyStore
 from gateway.cache import MemoryStore, RedisStore, ResponseCache
 from gateway.catalog import GATEWAY_CATALOG
 from gateway.chats.service import Chats
 from gateway.chats.store import MemoryChatStore, RedisChatStore
 from gateway.config import GatewayConfig, load_config
+from gateway.doors.common.body_limit import BodySizeLimit
+from gateway.doors.common.client_concurrency import ClientConcurrency
+from gateway.doors.common.error_responses import (
+    UnexpectedErrors,
+    install_error_handlers,
+    register_error_shape,
+)
+from gateway.doors.common.request_log import RequestLog
+from gateway.doors.door_list import DOORS, ERROR_SHAPES, METRICS
 from gateway.engine import Engine
 from gateway.lifecycle import Drain, install_signal_handlers
 from gateway.live_config import LiveConfig
@@ -138,17 +132,13 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     )
     # Sets app.state.engine, and replaces it on every reload.
     app.state.live = LiveConfig(app.state, Engine(config, cache), cache)
+    for door, shape in ERROR_SHAPES.items():
+        register_error_shape(door, shape)
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(chat.router)
-    app.include_router(chats.router)
-    app.include_router(openai.router)
-    app.include_router(responses.router)
-    app.include_router(anthropic_messages.router)
-    app.include_router(embeddings.router)
+    for door in DOORS:
+        app.include_router(door)
     if settings.metrics_port is None:  # else only on its own listener (gateway/server.py)
-        app.include_router(metrics.router)
-    app.include_router(admin.router)
+        app.include_router(METRICS)
     app.add_middleware(UnexpectedErrors)  # innermost: its 500 passes CORS and the request log
     app.add_middleware(ClientConcurrency, max_requests=settings.connections_per_client)
     app.add_middleware(

@@ -11,7 +11,7 @@ was asked yet, so there is nothing to answer).
 A trusted proxy (`gateway.rate_limit.trusted_proxies`) carries many clients on its
 connections, so its own are not counted here: the client behind it is only known once a head
 with `X-Forwarded-For` has arrived, and its requests are counted then
-(gateway.api.client_concurrency).
+(gateway.doors.common.client_concurrency).
 """
 
 from __future__ import annotations

@@ -13,11 +13,11 @@ worker is gone (killed, crashed, replaced on SIGHUP), its live gauges are remove
 metrics directory, or `gateway_requests_in_flight` would count its requests forever.
 
 With GATEWAY_METRICS_PORT, /metrics leaves the app and gets a listener of its own in this
-process (gateway.api.metrics.MetricsListener): the supervisor outlives every worker and reads
-the metrics directory they all write to, so one scrape sums them all, whichever workers come and
-go. It is bound before any worker starts (a taken port stops the start) and closed after the
-last worker has exited. With one worker and no --reload the worker is this process, and the
-listener reads its registry directly.
+process (gateway.doors.ops.metrics_routes.MetricsListener): the supervisor outlives every worker
+and reads the metrics directory they all write to, so one scrape sums them all, whichever
+workers come and go. It is bound before any worker starts (a taken port stops the start) and
+closed after the last worker has exited. With one worker and no --reload the worker is this
+process, and the listener reads its registry directly.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from gateway.logs import configure_logging, logging_config
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
-    from gateway.api.metrics import MetricsListener
+    from gateway.doors.ops.metrics_routes import MetricsListener
 
 log = logging.getLogger("gateway")
 
@@ -98,7 +98,7 @@ def run(settings: Settings, workers: int = 1, reload: bool = False) -> int:
 
 
 def _start_metrics_listener(host: str, port: int) -> MetricsListener | None:
-    from gateway.api.metrics import MetricsListener
+    from gateway.doors.ops.metrics_routes import MetricsListener
 
     try:
         return MetricsListener(host, port)

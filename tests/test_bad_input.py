@@ -328,7 +328,7 @@ def test_what_is_not_a_mistake_is_still_served(
     assert len(upstream.requests) == 1
 
 
-# --- every door reads its body the same strict way (gateway/api/json_body.py) -----------------
+# --- every door reads its body the same strict way (gateway/doors/common/json_body.py) ---------
 
 # Each door: its error shape and a body it would serve.
 DOORS: dict[str, tuple[str, dict[str, Any]]] = {

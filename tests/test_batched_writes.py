@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.api.streaming import MAX_UNSENT_BYTES, BatchedStreamingResponse
+from gateway.doors.common.streaming import MAX_UNSENT_BYTES, BatchedStreamingResponse
 
 
 async def _serve(body: AsyncIterator[bytes], send: Any) -> None:

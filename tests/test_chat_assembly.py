@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from gateway.chats.assembly import INVALID_INPUT_TEXT, AssistantMessageBuilder
+from gateway.doors.frontend.ui_message_stream_encoder import UIMessageStreamEncoder
 from gateway.events import (
     ErrorEvent,
     Event,
@@ -30,7 +31,6 @@ from gateway.events import (
     ToolResult,
     Usage,
 )
-from gateway.protocols.ui_message_stream import UIMessageStreamEncoder
 from tests.ai_sdk import read_ui_message_stream_bytes
 
 MESSAGE_ID = "msg-0001"

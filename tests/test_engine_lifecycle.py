@@ -11,9 +11,9 @@ import litellm
 import pytest
 import yaml
 
-import gateway.api.admission as admission
-import gateway.api.answering as answering
-import gateway.api.caching as caching
+import gateway.doors.common.admission as admission
+import gateway.doors.common.answering as answering
+import gateway.doors.common.caching as caching
 from gateway.app import create_app
 from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import GatewayConfig, load_config

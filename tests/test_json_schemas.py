@@ -1,4 +1,4 @@
-"""gateway/api/json_schemas.py against the reference: jsonschema's own metaschemas.
+"""gateway/doors/common/json_schemas.py against the reference: jsonschema's own metaschemas.
 
 The gateway's check of tool parameters is a fast loop over the keywords; jsonschema validates a
 schema against the published metaschema. On what the metaschemas decide, the two must agree:
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft4Validator, Draft7Validator, Draft202012Validator
 
-from gateway.api.json_schemas import schema_problem
+from gateway.doors.common.json_schemas import schema_problem
 
 DRAFT_4, DRAFT_7 = "draft 4", "draft 7"
 JUDGES = {DRAFT_4: Draft4Validator, DRAFT_7: Draft7Validator}

@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.api import answering
+from gateway.doors.common import answering
+from gateway.doors.frontend.typed_lines_encoder import TypedLineEncoder
 from gateway.logs import JsonFormatter, TextFormatter
-from gateway.protocols.typed_lines import TypedLineEncoder
 from tests.conftest import UPSTREAM_KEY, Gateway, config_for
 from tests.fake_upstream import FakeUpstream, Fault, Reply
 from tests.processes import serve_config

@@ -349,8 +349,8 @@ def test_the_v1_encoder_ends_every_non_error_finish_with_a_finish_and_usage_chun
     reason: str,
 ) -> None:
     """`other` arrives from cached answers and providers read below LiteLLM's wrapper."""
+    from gateway.doors.openai_chat.openai_chat_encoder import OpenAIChunkEncoder
     from gateway.events import Finish, Usage
-    from gateway.protocols.openai_chat import OpenAIChunkEncoder
 
     encoder = OpenAIChunkEncoder("chat-model", include_usage=True)
     data = encoder.encode(Finish(reason, Usage(3, 4)))

@@ -20,6 +20,7 @@ import copy
 import json
 from typing import Any
 
+from gateway.doors.frontend.data_stream_encoder import usage_json_marked
 from gateway.events import (
     ErrorEvent,
     Event,
@@ -33,7 +34,6 @@ from gateway.events import (
     ToolCallStart,
     ToolResult,
 )
-from gateway.protocols.data_stream import usage_json_marked
 
 # What UIMessageStreamEncoder sends as the errorText of a `tool-input-error` chunk.
 INVALID_INPUT_TEXT = "the model's arguments are not valid JSON"

@@ -1,1 +1,0 @@
-"""HTTP doors: thin FastAPI routers that hand requests to the engine."""

@@ -1,0 +1,227 @@
+"""Chats by id: /api/chat with a chat id, and the routes of a stored chat.
+
+POST /api/chat {id, message | messages}     answer from the stored history (see chats/history.py)
+GET  /api/chat/{id}/stream                  the answer in progress, from its start, live (204: none)
+POST /api/chat/{id}/stop                    stop it wherever it runs; always {"success": true}
+GET  /api/chat/{id}/messages                the stored UI messages
+DELETE /api/chat/{id}                       forget the chat
+
+A chat belongs to the client that created it (its API key; its IP without keys): to any other
+client it does not exist (404).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, Path, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ConfigDict, Field
+
+from gateway.chats.history import check_caps, next_history
+from gateway.chats.service import Chats
+from gateway.chats.store import ActiveStream
+from gateway.chunks import new_id
+from gateway.config import ChatOptions
+from gateway.doors.common.admission import authenticate, client_identity
+from gateway.doors.common.answering import answer
+from gateway.doors.common.door_routes import door_router
+from gateway.doors.common.request_models import RequestModel
+from gateway.doors.common.streaming import stream_response
+from gateway.doors.frontend.frontend_collect import collect
+from gateway.doors.frontend.frontend_schemas import CHAT_ID_PATTERN, ChatRequest, UIMessage
+from gateway.doors.frontend.protocol_choice import choose_protocol, make_encoder
+from gateway.doors.frontend.ui_messages import ui_message_to_litellm
+from gateway.engine import ChatCall
+from gateway.errors import ChatBusy, ChatNotFound, ChatStoreUnavailable
+from gateway.events import Event
+
+router = door_router("gateway", dependencies=[Depends(authenticate)])
+
+ChatIdPath = Annotated[str, Path(pattern=CHAT_ID_PATTERN)]
+
+
+def _options(request: Request) -> ChatOptions:
+    options: ChatOptions = request.app.state.engine.config.options.chats
+    return options
+
+
+def chats_apply(request: Request, body: ChatRequest) -> bool:
+    """Does this request with an id use the chat store? Not when chats are off, nor for a
+    conversation in OpenAI's message shape (an AI SDK 4 client): those answer as before."""
+    if not _options(request).enabled:
+        return False
+    return body.messages is None or body.ui_messages() is not None
+
+
+def _stored(message: UIMessage) -> dict[str, Any]:
+    stored: dict[str, Any] = {
+        "id": message.id or new_id("msg"),
+        "role": message.role,
+        "parts": [dict(part) for part in message.parts],
+    }
+    if message.metadata is not None:
+        stored["metadata"] = message.metadata
+    return stored
+
+
+def _call(
+    body: ChatRequest, history: list[dict[str, Any]], message_id: str | None = None
+) -> ChatCall:
+    """The engine's call for `history` (stored UI messages) with the request's parameters."""
+    return ChatCall(
+        model_id=body.model,
+        messages=[
+            converted
+            for message in history
+            for converted in ui_message_to_litellm(message["role"], list(message["parts"]))
+        ],
+        params=body.sampling_params(),
+        stream=body.stream,
+        tool_names=body.tools,
+        message_id=message_id,
+    )
+
+
+async def answer_in_chat(request: Request, body: ChatRequest, protocol: str) -> Response:
+    assert body.id is not None
+    chat_id = body.id
+    options = _options(request)
+    chats: Chats = request.app.state.chats
+    owner = client_identity(request)
+    incoming = [_stored(m) for m in body.ui_messages() or ()]
+    try:
+        chat = await chats.load(chat_id, owner)
+    except ChatStoreUnavailable:
+        if options.on_store_failure == "answer" and incoming:
+            return await _answer_alone(request, body, protocol, incoming)
+        raise
+    regenerating = body.trigger == "regenerate-message"
+    if regenerating and chat is None:
+        raise ChatNotFound("no chat with this id to regenerate an answer in")
+    stale = None
+    if chat is not None and chat.active is not None:
+        if await chats.is_running(chat_id, chat.active):
+            raise ChatBusy("this chat is still answering; stop it before sending more")
+        stale = chat.active.stream_id
+    chats.check_unread_cap(owner, options)
+    history = next_history(
+        chat.messages if chat is not None else [],
+        replace_with=incoming if body.messages is not None else None,
+        message=incoming[0] if body.message is not None else None,
+        regenerate=(body.message_id or True) if regenerating else False,
+    )
+    check_caps(history, options)
+    metadata = {"createdAt": int(time.time() * 1000), "model": body.model}
+    active = ActiveStream(new_id("stream"), new_id("msg"), metadata)
+    call = _call(body, history, active.message_id)
+    encoder = make_encoder(protocol, metadata) if body.stream else None
+
+    async def respond(events: AsyncIterator[Event]) -> Response:
+        await chats.reserve(chat_id, owner, history, active, stale, options)
+        generation = chats.begin(chat_id, owner, active, events, options)
+        try:
+            await generation.first_event()
+        except asyncio.CancelledError:
+            generation.requester_left()
+            raise
+        if encoder is None:
+            async with aclosing(generation.follow(requester=True)) as followed:
+                return JSONResponse(await collect(body.model, followed))
+        return await stream_response(
+            generation.follow(requester=True), encoder, request.app.state.drain
+        )
+
+    return await answer(
+        request,
+        call,
+        protocol=protocol if body.stream else "json",
+        collector=collect,
+        encoder=encoder,
+        respond=respond,
+    )
+
+
+async def _answer_alone(
+    request: Request, body: ChatRequest, protocol: str, incoming: list[dict[str, Any]]
+) -> Response:
+    """The chat store is down and the YAML says answer anyway: from the request alone."""
+    call = _call(body, incoming)
+    encoder = make_encoder(protocol, None) if body.stream else None
+    return await answer(
+        request,
+        call,
+        protocol=protocol if body.stream else "json",
+        collector=collect,
+        encoder=encoder,
+    )
+
+
+@router.get("/api/chat/{chat_id}/stream", response_model=None)
+async def resume_stream(chat_id: ChatIdPath, request: Request) -> Response:
+    """The answer in progress, from its first part, following it live; 204 when none runs."""
+    protocol = choose_protocol(request, "ui-message-stream")
+    chats: Chats = request.app.state.chats
+    options = _options(request)
+    chat = await chats.load(chat_id, client_identity(request))
+    active = await chats.running_answer(chat_id, chat, options) if chat is not None else None
+    if active is None:
+        return Response(status_code=204)
+    events = chats.follow(chat_id, active, options)
+    if events is None:
+        return Response(status_code=204)
+    encoder = make_encoder(protocol, active.metadata)
+    try:
+        return await stream_response(events, encoder, request.app.state.drain)
+    except StopAsyncIteration:
+        return Response(status_code=204)  # it ended, having said nothing, as we looked
+
+
+class StopRequest(RequestModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    # The client's copy of the answer so far: stored only if no replica runs the answer any more.
+    assistant_message: UIMessage | None = Field(default=None, alias="assistantMessage")
+    # Stop only this stream (a stop for an answer that already ended is a no-op).
+    active_stream_id: str | None = Field(default=None, alias="activeStreamId", max_length=256)
+
+
+@router.post("/api/chat/{chat_id}/stop")
+async def stop_chat(
+    chat_id: ChatIdPath, request: Request, body: Annotated[StopRequest | None, Body()] = None
+) -> dict[str, bool]:
+    chats: Chats = request.app.state.chats
+    chat = await chats.load(chat_id, client_identity(request))
+    body = body or StopRequest()
+    if chat is None or chat.active is None:
+        return {"success": True}
+    if body.active_stream_id is not None and body.active_stream_id != chat.active.stream_id:
+        return {"success": True}  # a stale stop: that answer is over
+    partial = _stored(body.assistant_message) if body.assistant_message is not None else None
+    await chats.stop(chat_id, chat.active, partial, _options(request))
+    return {"success": True}
+
+
+@router.get("/api/chat/{chat_id}/messages")
+async def chat_messages(chat_id: ChatIdPath, request: Request) -> dict[str, Any]:
+    chats: Chats = request.app.state.chats
+    chat = await chats.load(chat_id, client_identity(request))
+    if chat is None:
+        raise ChatNotFound("no chat with this id")
+    active = await chats.running_answer(chat_id, chat, _options(request))
+    return {
+        "id": chat_id,
+        "messages": chat.messages,
+        "activeStreamId": active.stream_id if active is not None else None,
+    }
+
+
+@router.delete("/api/chat/{chat_id}")
+async def delete_chat(chat_id: ChatIdPath, request: Request) -> dict[str, bool]:
+    chats: Chats = request.app.state.chats
+    await chats.delete(chat_id, client_identity(request))
+    return {"success": True}

@@ -1,0 +1,1 @@
+"""OpenAI's chat completions door: /v1/chat/completions and /v1/models."""

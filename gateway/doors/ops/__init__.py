@@ -1,0 +1,1 @@
+"""The operators' door: /health, /health/ready, /metrics and /admin/reload."""
