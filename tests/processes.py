@@ -28,6 +28,11 @@ def free_port() -> int:
     return port
 
 
+# The checkout these tests belong to: a child imports its `gateway`, not whichever one the
+# virtualenv's editable install points at (another worktree's, say).
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """This environment without the host's gateway settings, plus `extra`."""
     env = {
@@ -35,6 +40,7 @@ def clean_env(**extra: str) -> dict[str, str]:
         for key, value in os.environ.items()
         if not key.startswith("GATEWAY_") and key not in ("REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")
     }
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CHECKOUT), env.get("PYTHONPATH")]))
     env.update(extra)
     return env
 
