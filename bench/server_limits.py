@@ -1,13 +1,13 @@
 """What the gateway's HTTP protocol costs: httptools (uvicorn's default) against h11 with limits.
 
-`gateway serve` speaks HTTP through gateway/http_server.py, uvicorn's h11 protocol with a head
-cap and head/body read timeouts, because uvicorn's faster default, httptools, has neither. This
+`gateway serve` speaks HTTP through gateway/serving/http_server.py, uvicorn's h11 protocol with a
+head cap and head/body read timeouts, because uvicorn's faster default, httptools, has neither. This
 measures the price, with three gateways in front of one fake upstream, identical but for
 uvicorn's `http=` protocol (all on uvloop):
 
   httptools  uvicorn's default, what `gateway serve` used before the limits;
   h11        uvicorn's plain h11 protocol: the parser's share of the difference;
-  limits     gateway.http_server.GatewayHttpProtocol: what `gateway serve` runs now;
+  limits     gateway.serving.http_server.GatewayHttpProtocol: what `gateway serve` runs now;
 
 and three kinds of request, each read in full and checked:
 
@@ -41,17 +41,17 @@ from pathlib import Path
 PROTOCOLS = {
     "httptools": "httptools",
     "h11": "h11",
-    "limits": "gateway.http_server:GatewayHttpProtocol",
+    "limits": "gateway.serving.http_server:GatewayHttpProtocol",
 }
 CHILD_FLAG = "--serve-with"  # internal: run `gateway serve` with this uvicorn protocol
 
 
 def serve_with(protocol: str, serve_args: list[str]) -> int:
     """Child mode: `gateway serve` exactly as shipped, but for uvicorn's `http=` protocol."""
-    import gateway.server
+    import gateway.serving.server
     from gateway.cli import main
 
-    gateway.server.HTTP_PROTOCOL = protocol
+    gateway.serving.server.HTTP_PROTOCOL = protocol
     return main(["serve", *serve_args])
 
 

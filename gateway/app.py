@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from gateway import __version__, tracing
+from gateway import __version__
 from gateway.auth import KeyConfigError, KeyStore
 from gateway.cache import MemoryStore, RedisStore, ResponseCache
 from gateway.catalog import GATEWAY_CATALOG
@@ -28,10 +28,11 @@ from gateway.doors.common.error_responses import (
 from gateway.doors.common.request_log import RequestLog
 from gateway.doors.door_list import DOORS, ERROR_SHAPES, METRICS
 from gateway.engine import Engine
-from gateway.lifecycle import Drain, install_signal_handlers
+from gateway.limits.rate_limits import ChatRateLimiter
 from gateway.live_config import LiveConfig
-from gateway.peer_connections import PEER_CONNECTIONS, PeerConnections
-from gateway.ratelimit import ChatRateLimiter
+from gateway.observability import tracing
+from gateway.serving.lifecycle import Drain, install_signal_handlers
+from gateway.serving.peer_connections import PEER_CONNECTIONS, PeerConnections
 from gateway.settings import Settings
 from gateway.tasks import OwnedTasks
 
@@ -95,7 +96,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         gc.collect()
         gc.freeze()
         stored_chats.start()
-        # The lifespan state is what uvicorn gives the HTTP protocol (gateway.http_server).
+        # The lifespan state is what uvicorn gives the HTTP protocol (gateway.serving.http_server).
         peers = PeerConnections(
             settings.connections_per_client,
             settings.max_incomplete_heads_per_client,
@@ -118,8 +119,9 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         # A slash redirect's Location is built from the client's Host header (an open
         # redirect); each route has one spelling, so /v1/models/ is a 404.
         redirect_slashes=False,
-        # The gateway's own spans (gateway/tracing.py) carry the model ID, protocol and tokens;
-        # FastAPI's would be a second server span per request, a sibling rather than a child.
+        # The gateway's own spans (gateway/observability/tracing.py) carry the model ID, protocol
+        # and tokens; FastAPI's would be a second server span per request, a sibling rather than a
+        # child.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
@@ -137,7 +139,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     install_error_handlers(app)
     for door in DOORS:
         app.include_router(door)
-    if settings.metrics_port is None:  # else only on its own listener (gateway/server.py)
+    if settings.metrics_port is None:  # else only on its own listener (gateway/serving/server.py)
         app.include_router(METRICS)
     app.add_middleware(UnexpectedErrors)  # innermost: its 500 passes CORS and the request log
     app.add_middleware(ClientConcurrency, max_requests=settings.connections_per_client)

@@ -3,7 +3,7 @@
 Keys come from `GATEWAY_API_KEYS` (comma-separated `name:key` or bare `key`) and/or a keys file
 (`GATEWAY_API_KEYS_FILE`, YAML: a list of `{name, key}`, each optionally with `rate_limit`,
 `tokens_per_minute`, `models` (the model IDs it may use) and a spend budget, `max_budget` US
-dollars per `budget_duration` (see gateway/budgets.py)). Logs name a key by its name, or by a
+dollars per `budget_duration` (see gateway/limits/budgets.py)). Logs name a key by its name, or by a
 short hash when it has none. With no keys configured the gateway runs open.
 """
 
@@ -20,7 +20,7 @@ import yaml
 from limits import parse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from gateway.budgets import SpendBudget, check_duration
+from gateway.limits.budgets import SpendBudget, check_duration
 
 MIN_KEY_LENGTH = 16
 

@@ -10,9 +10,9 @@ parse_config: start-up (app.py), live reload (live_config.py) and `gateway check
 from __future__ import annotations
 
 from gateway.config import Catalog
-from gateway.litellm_callbacks import reference_problem
-from gateway.providers import known_providers
 from gateway.tools import load_tool_module, load_tools
+from gateway.upstream.litellm_callbacks import reference_problem
+from gateway.upstream.providers import known_providers
 
 
 class GatewayCatalog:

@@ -141,7 +141,7 @@ def _print_models(config: GatewayConfig) -> None:
         missing = config.missing_env_for(model_id)
         note = f"  (unavailable: {', '.join(missing)} not set)" if missing else ""
         print(f"{model_id} -> {targets}{mode}{note}")
-    from gateway.pricing import deployment_price
+    from gateway.upstream.pricing import deployment_price
 
     for deployment in config.deployments:
         name = f"{deployment.model_id}#{deployment.index}"
@@ -181,6 +181,6 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"API key error: {exc}", file=sys.stderr)
         return 1
 
-    from gateway.server import run
+    from gateway.serving.server import run
 
     return run(settings, workers=args.workers, reload=args.reload)

@@ -24,10 +24,8 @@ import litellm
 import litellm.responses.mcp.chat_completions_handler
 import litellm.responses.mcp.litellm_proxy_mcp_handler
 
-from gateway import metrics, tracing
 from gateway.cache import CacheDirective, Lookup, ResponseCache
 from gateway.cache.keys import cache_key, deployment_identities
-from gateway.chunks import StepState, new_id, provider_sent_finish
 from gateway.config import GatewayConfig, ModelMode
 from gateway.errors import (
     InvalidRequest,
@@ -48,15 +46,18 @@ from gateway.events import (
     ToolResult,
     Usage,
 )
-from gateway.litellm_callbacks import install_process_callbacks
-from gateway.litellm_reach import GatewayRouter, LeanStream
-from gateway.outcome import CallOutcome
-from gateway.pricing import PriceList
-from gateway.providers import register_providers
+from gateway.ids import new_id
+from gateway.observability import metrics, tracing
+from gateway.observability.outcome import CallOutcome
 from gateway.redaction import LOG_SECRETS, Redactor
 from gateway.tools import Tool, ToolContext, load_tools
 from gateway.tools.runner import run_tool_calls
-from gateway.upstream_errors import to_gateway_error
+from gateway.upstream.chunks import StepState, provider_sent_finish
+from gateway.upstream.litellm_callbacks import install_process_callbacks
+from gateway.upstream.litellm_reach import GatewayRouter, LeanStream
+from gateway.upstream.pricing import PriceList
+from gateway.upstream.providers import register_providers
+from gateway.upstream.upstream_errors import to_gateway_error
 
 log = logging.getLogger("gateway.engine")
 
@@ -135,7 +136,8 @@ def build_router(config: GatewayConfig) -> GatewayRouter:
     )
     # litellm_settings callbacks: names ride per call in router_model_list(); CustomLogger
     # instances can only be process-wide in LiteLLM, so each (re)load replaces the last load's
-    # (gateway/litellm_callbacks.py). After the Router: one that fails to build changes nothing.
+    # (gateway/upstream/litellm_callbacks.py). After the Router: one that fails to build changes
+    # nothing.
     install_process_callbacks(config.callback_plan)
     return router
 

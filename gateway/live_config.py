@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from gateway import metrics
 from gateway.cache import MemoryStore, ResponseCache
 from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import ConfigError, ConfigProblem, parse_config, read_config_text, text_digest
 from gateway.engine import Engine
-from gateway.ratelimit import ChatRateLimiter
+from gateway.limits.rate_limits import ChatRateLimiter
+from gateway.observability import metrics
 from gateway.tasks import OwnedTasks
 
 log = logging.getLogger("gateway.config")

@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     # Serve /metrics on a listener of its own on this port (and 404 it on `port`), so a public
     # port never shows them. Unset: /metrics is on `port`. With --workers N the listener is in
-    # the supervising process and sums every worker (gateway/server.py).
+    # the supervising process and sums every worker (gateway/serving/server.py).
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # Interface for that listener; unset: the same as `host`.
     metrics_host: str | None = None
@@ -123,8 +123,8 @@ class Settings(BaseSettings):
     def _lower_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
-    # What a public port needs from the HTTP server (gateway/http_server.py); each is per worker
-    # process. Request line plus headers, in bytes: 431 above it. 16 KiB is Node's limit, so
+    # What a public port needs from the HTTP server (gateway/serving/http_server.py); each is per
+    # worker process. Request line plus headers, in bytes: 431 above it. 16 KiB is Node's limit, so
     # whatever a browser sends to the Next.js frontend fits; nginx allows 8 KiB per line.
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     # Seconds from the connection (or a keep-alive request's first byte) to the end of the

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
-from gateway import metrics
+from gateway.observability import metrics
 
 log = logging.getLogger("gateway.tasks")
 

@@ -27,7 +27,7 @@ from gateway.chats.generation import Generation, Generations
 from gateway.chats.store import ActiveStream, RedisChatStore
 from gateway.config import ChatOptions
 from gateway.errors import UpstreamError
-from gateway.lifecycle import Drain
+from gateway.serving.lifecycle import Drain
 from tests.conftest import Gateway, config_for
 from tests.fake_upstream import FakeUpstream, Fault
 from tests.redis_server import RedisServer

@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from gateway import metrics
+from gateway.observability import metrics
 from tests.conftest import Gateway, config_for, model_entry
 from tests.fake_upstream import FakeUpstream
 from tests.test_embeddings import embedding_config

@@ -249,7 +249,7 @@ def test_the_config_package_imports_none_of_the_runtime() -> None:
     """Config is data: what it cannot know by itself comes through a Catalog."""
     import ast
 
-    allowed = ("gateway.config", "gateway.yaml_source")
+    allowed = ("gateway.config", "gateway.config.yaml_source")
     reached = []
     for module in sorted((REPO / "gateway" / "config").glob("*.py")):
         for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from gateway.fair_share import FairShareLRU
+from gateway.limits.fair_share import FairShareLRU
 
 
 def test_one_owner_writing_fast_evicts_only_its_own_entries() -> None:

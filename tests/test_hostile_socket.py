@@ -390,7 +390,7 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_requests_in_fl
 @pytest.fixture(params=["h11", "httptools"])
 def listener(request: pytest.FixtureRequest) -> tuple[str, int]:
     """Where a gateway listens, for each HTTP implementation it may run on: `gateway serve`
-    runs uvicorn's h11 (gateway.http_server); the app under plain uvicorn gets httptools."""
+    runs uvicorn's h11 (gateway.serving.http_server); the app under plain uvicorn gets httptools."""
     if request.param == "h11":
         served: GatewayProcess = request.getfixturevalue("server")
         return "127.0.0.1", served.port

@@ -21,7 +21,7 @@ import anthropic
 import openai
 import pytest
 
-from gateway.logs import JsonFormatter, TextFormatter
+from gateway.observability.logs import JsonFormatter, TextFormatter
 from gateway.redaction import LOG_SECRETS, Redactor
 from tests.conftest import UPSTREAM_KEY, Gateway, config_for, model_entry, tool_config
 from tests.fake_upstream import FakeToolCall, FakeUpstream, Fault, Reply

@@ -23,7 +23,7 @@ import yaml
 
 from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import ConfigError, parse_config
-from gateway.litellm_callbacks import CallbackPlan, install_process_callbacks
+from gateway.upstream.litellm_callbacks import CallbackPlan, install_process_callbacks
 from tests.callbacks_for_tests import other_recorder, recorder
 from tests.conftest import Gateway, config_for, model_entry, parse_lines
 from tests.fake_upstream import FakeUpstream, Fault, Reply
@@ -353,7 +353,7 @@ def test_unknown_callbacks_are_refused_at_load_with_place_and_suggestion() -> No
 
 
 def test_the_names_come_from_litellms_own_list() -> None:
-    from gateway.litellm_callbacks import known_callback_names
+    from gateway.upstream.litellm_callbacks import known_callback_names
 
     assert known_callback_names() == frozenset(litellm._known_custom_logger_compatible_callbacks)
     assert {"langfuse", "datadog", "generic_api", "s3_v2", "otel"} <= known_callback_names()

@@ -15,7 +15,7 @@ from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 from litellm.llms.base_llm.base_model_iterator import BaseModelResponseIterator
 from litellm.llms.openai.chat.gpt_transformation import OpenAIChatCompletionStreamingHandler
 
-from gateway.litellm_reach import GatewayRouter
+from gateway.upstream.litellm_reach import GatewayRouter
 from tests.conftest import Gateway, config_for, model_entry
 from tests.fake_upstream import FakeUpstream
 
@@ -120,7 +120,7 @@ def test_the_metadata_step_and_usage_bookkeeping_the_reader_trims_still_have_the
     import litellm.utils
     from litellm.litellm_core_utils.llm_response_utils import response_metadata
 
-    from gateway import litellm_reach
+    from gateway.upstream import litellm_reach
 
     # LiteLLM looks the metadata step up on its utils module at call time, so replacing it there
     # reaches every completion call.

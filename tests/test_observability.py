@@ -19,7 +19,7 @@ import pytest
 
 from gateway.doors.common import answering
 from gateway.doors.frontend.typed_lines_encoder import TypedLineEncoder
-from gateway.logs import JsonFormatter, TextFormatter
+from gateway.observability.logs import JsonFormatter, TextFormatter
 from tests.conftest import UPSTREAM_KEY, Gateway, config_for
 from tests.fake_upstream import FakeUpstream, Fault, Reply
 from tests.processes import serve_config

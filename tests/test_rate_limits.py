@@ -16,7 +16,7 @@ import pytest
 import redis
 import yaml
 
-from gateway.ratelimit import _hit_all
+from gateway.limits.rate_limits import _hit_all
 from tests.conftest import UPSTREAM_KEY, Gateway, config_for
 from tests.crowd import post_at_once
 from tests.fake_upstream import FakeUpstream, Reply
@@ -342,7 +342,7 @@ def test_the_memory_store_gives_each_of_many_threads_its_own_count() -> None:
     # The race of the crowd above, narrowed to the threads the checks run in: 50 of them
     # released at once, switching as often as the interpreter allows, 100 times over.
     from gateway.config import RateLimitOptions
-    from gateway.ratelimit import ChatRateLimiter
+    from gateway.limits.rate_limits import ChatRateLimiter
 
     limiter = ChatRateLimiter(RateLimitOptions(default="10/minute"), redis_url=None)
     interval = sys.getswitchinterval()

@@ -1,5 +1,5 @@
 """Without Redis, chats, stored responses and cached answers share process memory: one client
-filling it evicts its own oldest entries, never another client's (gateway/fair_share.py)."""
+filling it evicts its own oldest entries, never another client's (gateway/limits/fair_share.py)."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 Both are byte stores with expiry behind the same two calls. A store raises StoreFailed for any
 trouble; the cache turns that into a bypass, never a failed request. In process memory each
-answer counts against the share of the client whose request stored it (gateway/fair_share.py),
-so one client's answers cannot push every other client's out.
+answer counts against the share of the client whose request stored it
+(gateway/limits/fair_share.py), so one client's answers cannot push every other client's out.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from gateway.fair_share import FairShareLRU
+from gateway.limits.fair_share import FairShareLRU
 from gateway.redis_client import connect, describe
 
 

@@ -30,7 +30,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from gateway import metrics, tasks
+from gateway import tasks
 from gateway.cache.stores import StoreFailed
 from gateway.chats.assembly import AssistantMessageBuilder
 from gateway.chats.store import ActiveStream, Chat, ChatStore, same_stream
@@ -45,7 +45,8 @@ from gateway.errors import (
 )
 from gateway.event_codec import encode_event
 from gateway.events import ErrorEvent, Event, Finish
-from gateway.lifecycle import SHUTDOWN_MESSAGE, Drain
+from gateway.observability import metrics
+from gateway.serving.lifecycle import SHUTDOWN_MESSAGE, Drain
 
 log = logging.getLogger("gateway.chats")
 

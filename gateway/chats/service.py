@@ -23,7 +23,7 @@ from gateway.config import ChatOptions
 from gateway.errors import ChatBusy, ChatNotFound, ChatStoreUnavailable, UpstreamIncomplete
 from gateway.event_codec import CorruptEvent, decode_event
 from gateway.events import ErrorEvent, Event, Finish
-from gateway.lifecycle import Drain
+from gateway.serving.lifecycle import Drain
 
 log = logging.getLogger("gateway.chats")
 

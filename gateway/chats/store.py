@@ -25,7 +25,7 @@ from typing import Any, Literal, Protocol
 
 from gateway.cache.stores import StoreFailed
 from gateway.errors import GatewayError
-from gateway.fair_share import FairShareLRU
+from gateway.limits.fair_share import FairShareLRU
 from gateway.redis_client import connect, describe
 
 STOP_CHANNEL = "gateway:chat-stop"
@@ -120,7 +120,7 @@ class ChatStore(Protocol):
 
 class MemoryChatStore:
     """Chats of one process, each dropped `ttl` seconds after a change: at most `max_chats`
-    chats and stored responses, shared fairly by their owners (gateway/fair_share.py), so
+    chats and stored responses, shared fairly by their owners (gateway/limits/fair_share.py), so
     one client's new chats never evict another client's."""
 
     name = "memory"

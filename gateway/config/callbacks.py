@@ -1,7 +1,8 @@
 """The logging callbacks a config's litellm_settings lists, read as data.
 
-Which callbacks exist and how each reaches LiteLLM is gateway/litellm_callbacks.py's job; this
-is only what the snapshot asks for, split by how it is passed (names per call, `module.attribute`
+Which callbacks exist and how each reaches LiteLLM is gateway/upstream/litellm_callbacks.py's job;
+this is only what the snapshot asks for, split by how it is passed (names per call,
+`module.attribute`
 CustomLogger instances process-wide).
 """
 

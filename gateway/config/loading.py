@@ -10,7 +10,7 @@ from gateway.config.catalog import Catalog
 from gateway.config.model import GatewayConfig
 from gateway.config.problems import ConfigError, ConfigProblem
 from gateway.config.validation import Validator
-from gateway.yaml_source import YamlProblem, parse_yaml
+from gateway.config.yaml_source import YamlProblem, parse_yaml
 
 
 def load_config(path: Path, catalog: Catalog) -> GatewayConfig:

@@ -30,7 +30,7 @@ from gateway.config.model import (
 )
 from gateway.config.options import GatewayOptions, StreamReader
 from gateway.config.problems import ConfigError, ConfigProblem
-from gateway.yaml_source import YamlDocument
+from gateway.config.yaml_source import YamlDocument
 
 TOP_LEVEL_KEYS = ("model_list", "router_settings", "litellm_settings", "gateway")
 # LiteLLM module settings the YAML may set (the rest of LiteLLM Proxy's litellm_settings concern
@@ -39,7 +39,7 @@ LITELLM_SETTINGS: dict[str, type] = {
     "drop_params": bool,
     "modify_params": bool,
     # Logging callbacks: lists of LiteLLM integration names or module.attribute CustomLogger
-    # instances (gateway/litellm_callbacks.py says how each reaches LiteLLM).
+    # instances (gateway/upstream/litellm_callbacks.py says how each reaches LiteLLM).
     "success_callback": list,
     "failure_callback": list,
     "callbacks": list,

@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from gateway import tracing
 from gateway.errors import sanitize
 from gateway.events import ToolCall, ToolResult
+from gateway.observability import tracing
 from gateway.tools.registry import Tool, ToolContext, ToolFailure, describe_validation_error
 
 log = logging.getLogger("gateway.tools")

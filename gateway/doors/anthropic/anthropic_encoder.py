@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator
 from functools import cache
 from typing import Any, ClassVar
 
-from gateway.chunks import new_id
 from gateway.doors.common.encoder_base import NO_BUFFERING, dumps
 from gateway.errors import GatewayError
 from gateway.events import (
@@ -32,6 +31,7 @@ from gateway.events import (
     ToolCallDelta,
     ToolCallStart,
 )
+from gateway.ids import new_id
 
 # The engine's finish reasons (the AI SDK's) in Anthropic's words.
 STOP_REASONS = {

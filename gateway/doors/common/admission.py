@@ -8,9 +8,7 @@ from typing import Any
 import anyio
 from fastapi import Request
 
-from gateway import metrics
 from gateway.auth import ApiKey, KeyStore
-from gateway.budgets import BudgetState, to_units
 from gateway.errors import (
     BudgetExceeded,
     InvalidRequest,
@@ -20,9 +18,11 @@ from gateway.errors import (
     Unauthorized,
 )
 from gateway.events import Event, Finish, StepFinish, Usage
-from gateway.pricing import PriceList
-from gateway.ratelimit import ChatRateLimiter
+from gateway.limits.budgets import BudgetState, to_units
+from gateway.limits.rate_limits import ChatRateLimiter
+from gateway.observability import metrics
 from gateway.settings import Settings
+from gateway.upstream.pricing import PriceList
 
 
 async def authenticate(request: Request) -> None:
@@ -94,7 +94,7 @@ class Meter:
     US dollars for the spend metric and the key's money budget. Cache hits cost nothing.
 
     For a key with a money budget, what the call may cost is reserved before it runs (see
-    gateway/spend_ledger.py); the first settle replaces the reservation by the real cost."""
+    gateway/limits/spend_ledger.py); the first settle replaces the reservation by the real cost."""
 
     def __init__(self, request: Request, client: str, model_id: str, prices: PriceList) -> None:
         self._limiter: ChatRateLimiter = request.app.state.rate_limiter

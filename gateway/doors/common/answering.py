@@ -25,8 +25,8 @@ from gateway.doors.common.encoder_base import StreamEncoder
 from gateway.doors.common.streaming import stream_response
 from gateway.engine import ChatCall, Engine
 from gateway.events import Event
+from gateway.limits.spend_estimate import chat_cost
 from gateway.settings import Settings
-from gateway.spend_estimate import chat_cost
 
 Collector = Callable[[str, AsyncIterator[Event]], Awaitable[dict[str, Any]]]
 # Turns the run's events into the response, when a door does more than stream or collect them.

@@ -1,6 +1,6 @@
 """Requests in flight per client address, so that no one client behind a proxy takes every place.
 
-The HTTP protocol caps connections per socket address (gateway.peer_connections), but a
+The HTTP protocol caps connections per socket address (gateway.serving.peer_connections), but a
 trusted proxy's connections carry everyone: the client behind it is only known from a
 complete head, as `X-Forwarded-For` names it. Here, with the head read, each client address
 (the forwarded one behind a trusted proxy, the same one the rate limits count) may have
@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.doors.common.admission import client_address
 from gateway.doors.common.error_responses import gateway_error_response
 from gateway.errors import TooManyRequestsInFlight
-from gateway.peer_connections import PROBE_PATHS
+from gateway.serving.peer_connections import PROBE_PATHS
 
 
 class ClientConcurrency:

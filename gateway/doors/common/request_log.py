@@ -15,9 +15,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import metrics, tracing
-from gateway.logs import text_value
-from gateway.outcome import CallOutcome
+from gateway.observability import metrics, tracing
+from gateway.observability.logs import text_value
+from gateway.observability.outcome import CallOutcome
 
 log = logging.getLogger("gateway.request")
 

@@ -14,7 +14,7 @@ from gateway import tasks
 from gateway.doors.common.encoder_base import StreamEncoder
 from gateway.errors import GatewayError, InternalError, ShuttingDown
 from gateway.events import ErrorEvent, Event, Finish
-from gateway.lifecycle import SHUTDOWN_MESSAGE, Drain
+from gateway.serving.lifecycle import SHUTDOWN_MESSAGE, Drain
 
 log = logging.getLogger("gateway.stream")
 

@@ -25,12 +25,12 @@ from gateway.doors.common.disconnect import ClientGone, unless_disconnected
 from gateway.doors.common.door_routes import door_router
 from gateway.doors.common.request_log import CLIENT_CLOSED
 from gateway.doors.embeddings.embeddings_schemas import EmbeddingRequest
-from gateway.embeddings import EmbeddingCall, Embeddings, embed
 from gateway.engine import Engine
 from gateway.errors import RequestTooLarge
-from gateway.outcome import CallOutcome
+from gateway.limits.spend_estimate import embedding_cost
+from gateway.observability.outcome import CallOutcome
 from gateway.settings import Settings
-from gateway.spend_estimate import embedding_cost
+from gateway.upstream.embedding_calls import EmbeddingCall, Embeddings, embed
 
 router = door_router("openai", prefix="/v1", dependencies=[Depends(authenticate)])
 

@@ -25,7 +25,6 @@ from pydantic import ConfigDict, Field
 from gateway.chats.history import check_caps, next_history
 from gateway.chats.service import Chats
 from gateway.chats.store import ActiveStream
-from gateway.chunks import new_id
 from gateway.config import ChatOptions
 from gateway.doors.common.admission import authenticate, client_identity
 from gateway.doors.common.answering import answer
@@ -39,6 +38,7 @@ from gateway.doors.frontend.ui_messages import ui_message_to_litellm
 from gateway.engine import ChatCall
 from gateway.errors import ChatBusy, ChatNotFound, ChatStoreUnavailable
 from gateway.events import Event
+from gateway.ids import new_id
 
 router = door_router("gateway", dependencies=[Depends(authenticate)])
 

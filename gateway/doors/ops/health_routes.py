@@ -11,8 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from gateway.engine import Engine
+from gateway.limits.rate_limits import ChatRateLimiter
 from gateway.live_config import LiveConfig
-from gateway.ratelimit import ChatRateLimiter
 from gateway.redis_client import connect
 from gateway.settings import Settings
 

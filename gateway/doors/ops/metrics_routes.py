@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from gateway.metrics import exposition
+from gateway.observability.metrics import exposition
 
 log = logging.getLogger("gateway")
 

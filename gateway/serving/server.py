@@ -4,7 +4,7 @@ Uvicorn handles SIGTERM by stopping gracefully, then raises the signal again wit
 that was there before it started, which by default kills the process (exit -15). A no-op handler
 installed first makes a graceful stop end with status 0, as supervisors expect.
 
-The gateway must be safe on a public port, so it serves with gateway.http_server's protocol
+The gateway must be safe on a public port, so it serves with gateway.serving.http_server's protocol
 (head cap, head and body read timeouts, caps per client address) and uvicorn's
 `limit_concurrency` as its connection cap, with room for health probes above it.
 
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from uvicorn.supervisors.multiprocess import Multiprocess
 
-from gateway.logs import configure_logging, logging_config
+from gateway.observability.logs import configure_logging, logging_config
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway")
 
 APP = "gateway.app:create_app"
-HTTP_PROTOCOL = "gateway.http_server:GatewayHttpProtocol"  # by name: workers import it
+HTTP_PROTOCOL = "gateway.serving.http_server:GatewayHttpProtocol"  # by name: workers import it
 # Beyond the drain's grace period, uvicorn's own last resort before it cancels what is left.
 UVICORN_EXTRA_SECONDS = 5.0
 # File descriptors a worker needs besides its connections (listening socket, Redis, logs, …).

@@ -28,7 +28,7 @@ log = logging.getLogger("gateway.http")
 PROBE_PATHS = frozenset({"/health", "/health/ready"})
 # The lifespan state key under which the app hands its PeerConnections to the HTTP protocol
 # (uvicorn builds the protocol per connection and gives it only that state).
-PEER_CONNECTIONS = "gateway.peer_connections"
+PEER_CONNECTIONS = "gateway.serving.peer_connections"
 
 
 class PeerFull(Exception):

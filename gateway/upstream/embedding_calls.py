@@ -13,14 +13,14 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway import metrics
 from gateway.cache import CachedEmbeddings, CacheDirective, EmbeddingLookup
 from gateway.cache.keys import deployment_identity, embedding_cache_key
 from gateway.engine import Engine
 from gateway.errors import UpstreamIncomplete
 from gateway.events import Usage
-from gateway.outcome import CallOutcome
-from gateway.upstream_errors import to_gateway_error
+from gateway.observability import metrics
+from gateway.observability.outcome import CallOutcome
+from gateway.upstream.upstream_errors import to_gateway_error
 
 Input = str | list[str] | list[int] | list[list[int]]
 

@@ -19,7 +19,7 @@ from typing import Any
 import litellm
 
 from gateway.events import Usage
-from gateway.pricing import PriceList
+from gateway.upstream.pricing import PriceList
 
 # A shape LiteLLM's counter does not know (input_audio, say) is counted as characters of its
 # JSON per token: a rough measure, and rather too much than too little.

@@ -1,14 +1,14 @@
 """Spend budgets in money per API key: `max_budget` US dollars per `budget_duration`.
 
-What an answer cost (see gateway/pricing.py) is counted where the rate limits are counted:
+What an answer cost (see gateway/upstream/pricing.py) is counted where the rate limits are counted:
 in Redis when REDIS_URL is set, so every replica sees one total, else in the process. The
 count is kept in nano-dollars, integers the store adds exactly (a $10 budget is 10^10 units).
 A window starts with the key's first spend and lasts `budget_duration`; then the count starts
 again from zero.
 
-What a call may cost (gateway/spend_estimate.py) is reserved as the budget is checked, and
-replaced by its real cost when it has run (gateway/spend_ledger.py): a request is refused with
-429 `budget_exceeded` once what was spent and reserved reaches the budget.
+What a call may cost (gateway/limits/spend_estimate.py) is reserved as the budget is checked,
+and replaced by its real cost when it has run (gateway/limits/spend_ledger.py): a request is
+refused with 429 `budget_exceeded` once what was spent and reserved reaches the budget.
 """
 
 from __future__ import annotations

@@ -29,8 +29,8 @@ from gateway.errors import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
-from gateway.litellm_reach import ProviderStreamError
 from gateway.redaction import Redactor
+from gateway.upstream.litellm_reach import ProviderStreamError
 
 log = logging.getLogger("gateway.upstream")
 

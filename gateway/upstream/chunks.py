@@ -3,13 +3,11 @@
 One model call's state (text so far, partial tool calls, finish, usage) is a StepState. It
 takes chunks in either of the two forms the engine reads: LiteLLM's chunk objects (from its
 stream wrapper or a non-streamed response) and the provider's own chunk dicts (from the lean
-reader, gateway/litellm_reach.py). Both give the same events.
+reader, gateway/upstream/litellm_reach.py). Both give the same events.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,17 +22,11 @@ from gateway.events import (
     ToolCallStart,
     Usage,
 )
+from gateway.ids import new_id
+
 
 # Ids only need to be unique, not unguessable: a per-process random prefix and a counter cost
 # a fraction of uuid4 on the hot path.
-_ID_PREFIX = os.urandom(6).hex()
-_ID_COUNTER = itertools.count(1)
-
-
-def new_id(kind: str) -> str:
-    return f"{kind}-{_ID_PREFIX}{next(_ID_COUNTER):012x}"
-
-
 @dataclass
 class _PendingToolCall:
     tool_call_id: str

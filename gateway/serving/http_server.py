@@ -17,7 +17,7 @@ stream that runs for minutes is untouched, and an idle keep-alive connection kee
 own keep-alive timeout.
 
 It also keeps one client from taking every place: each connection is counted against its
-address (gateway.peer_connections, handed over by the app in its lifespan state), and closed
+address (gateway.serving.peer_connections, handed over by the app in its lifespan state), and closed
 at once when the address holds too many, or too many still sending their head. A request
 beyond `GATEWAY_MAX_CONNECTIONS` is a 503, except a health probe: uvicorn's own cap
 (`limit_concurrency`, see server.py) sits `GATEWAY_PROBE_CONNECTIONS` higher for them.
@@ -41,8 +41,14 @@ from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-from gateway import metrics
-from gateway.peer_connections import PEER_CONNECTIONS, PROBE_PATHS, PeerConnections, PeerFull, Place
+from gateway.observability import metrics
+from gateway.serving.peer_connections import (
+    PEER_CONNECTIONS,
+    PROBE_PATHS,
+    PeerConnections,
+    PeerFull,
+    Place,
+)
 from gateway.settings import Settings
 
 

@@ -156,7 +156,9 @@ class JsonFormatter(logging.Formatter):
 def logging_config(level: str, log_format: str = "text") -> dict[str, Any]:
     """A dictConfig for the gateway and uvicorn: one handler on stderr, no access log."""
     formatter = (
-        "gateway.logs.JsonFormatter" if log_format == "json" else "gateway.logs.TextFormatter"
+        "gateway.observability.logs.JsonFormatter"
+        if log_format == "json"
+        else "gateway.observability.logs.TextFormatter"
     )
     return {
         "version": 1,

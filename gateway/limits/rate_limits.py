@@ -24,10 +24,10 @@ import anyio
 from limits import RateLimitItem, RateLimitItemPerMinute, parse
 from slowapi import Limiter
 
-from gateway.budgets import BudgetState, SpendBudget
 from gateway.config import RateLimitOptions
 from gateway.errors import StoreUnavailable
-from gateway.spend_ledger import MemoryLedger, RedisLedger, SpendLedger
+from gateway.limits.budgets import BudgetState, SpendBudget
+from gateway.limits.spend_ledger import MemoryLedger, RedisLedger, SpendLedger
 
 log = logging.getLogger("gateway.ratelimit")
 
