@@ -9,20 +9,12 @@ too, and the HTTP layer turns them into an error part followed by a finish part.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import litellm
-
-# LiteLLM imports its MCP handler (and with it `mcp` and httpx2) lazily, inside the first call
-# with tools=, in the executor thread that runs it; calls running in other threads meanwhile
-# saw a half-initialised httpx2 and failed (bench/hostile.py found it). Import it once, here.
-import litellm.responses.mcp.chat_completions_handler
-import litellm.responses.mcp.litellm_proxy_mcp_handler
 
 from gateway.cache import CacheDirective, Lookup, ResponseCache
 from gateway.cache.keys import cache_key, deployment_identities
@@ -43,20 +35,19 @@ from gateway.events import (
     TextDelta,
     ToolCall,
     ToolCallStart,
-    ToolResult,
     Usage,
 )
 from gateway.ids import new_id
 from gateway.observability import metrics, tracing
 from gateway.observability.outcome import CallOutcome
 from gateway.redaction import LOG_SECRETS, Redactor
+from gateway.tool_loop_messages import assistant_message, fill_empty_content, tool_message
 from gateway.tools import Tool, ToolContext, load_tools
 from gateway.tools.runner import run_tool_calls
 from gateway.upstream.chunks import StepState, provider_sent_finish
-from gateway.upstream.litellm_callbacks import install_process_callbacks
-from gateway.upstream.litellm_reach import GatewayRouter, LeanStream
+from gateway.upstream.litellm_reach import LeanStream
 from gateway.upstream.pricing import PriceList
-from gateway.upstream.providers import register_providers
+from gateway.upstream.router import build_router, note_deployment
 from gateway.upstream.upstream_errors import to_gateway_error
 
 log = logging.getLogger("gateway.engine")
@@ -89,7 +80,7 @@ class PreparedCall:
     """A call the engine has accepted: everything its run needs, worked out once."""
 
     call: ChatCall
-    # The conversation as it goes to the provider (see _fill_empty_content).
+    # The conversation as it goes to the provider (see fill_empty_content).
     messages: list[dict[str, Any]]
     tools: Mapping[str, Tool]
     specs: list[dict[str, Any]]
@@ -117,32 +108,6 @@ class Lease:
             self.engine.in_flight -= 1
             if not self.engine.in_flight:
                 self.engine._idle.set()
-
-
-def build_router(config: GatewayConfig) -> GatewayRouter:
-    register_providers()
-    # modify_params has no per-call form in LiteLLM: it stays a process setting, reset to
-    # LiteLLM's default when the file drops it. drop_params travels with each deployment.
-    litellm.modify_params = bool(config.litellm_settings.get("modify_params", _MODIFY_PARAMS))
-    # LiteLLM 1.106's OpenAI embedding call reads the Router's max_retries=0 as "unset" (`0 or
-    # DEFAULT_MAX_RETRIES`): the OpenAI SDK would retry failed embeddings twice more, unseen,
-    # whatever router_settings.num_retries says (and sleep out a provider's Retry-After). It is
-    # only read there; a deployment's own litellm_params.max_retries still wins.
-    litellm.DEFAULT_MAX_RETRIES = 0  # type: ignore[misc]
-    router = GatewayRouter(
-        lean_deployments=config.lean_deployment_ids(),
-        model_list=config.router_model_list(),
-        **config.router_settings,
-    )
-    # litellm_settings callbacks: names ride per call in router_model_list(); CustomLogger
-    # instances can only be process-wide in LiteLLM, so each (re)load replaces the last load's
-    # (gateway/upstream/litellm_callbacks.py). After the Router: one that fails to build changes
-    # nothing.
-    install_process_callbacks(config.callback_plan)
-    return router
-
-
-_MODIFY_PARAMS = litellm.modify_params  # LiteLLM's own default (LITELLM_MODIFY_PARAMS)
 
 
 class Engine:
@@ -196,7 +161,7 @@ class Engine:
         empty_content = "" if self.config.openai_shaped(call.model_id) else None
         messages = call.messages
         if empty_content is not None:
-            messages = [_fill_empty_content(message) for message in messages]
+            messages = [fill_empty_content(message) for message in messages]
         return PreparedCall(
             call=call,
             messages=messages,
@@ -279,7 +244,7 @@ class Engine:
                     failed = error.error_type
                     raise error from None
                 finally:
-                    tracing.end_child(span, _step_attributes(outcome, step), failed)
+                    tracing.end_child(span, tracing.model_call_attributes(outcome, step), failed)
                 usage = step.usage if usage is None else usage + step.usage
                 calls = step.completed_tool_calls
                 if not calls or call.client_runs_tools:
@@ -295,9 +260,9 @@ class Engine:
                 for result in results:
                     yield result
                 messages.append(
-                    _assistant_message(step.text, calls, prepared.empty_assistant_content)
+                    assistant_message(step.text, calls, prepared.empty_assistant_content)
                 )
-                messages.extend(_tool_message(result) for result in results)
+                messages.extend(tool_message(result) for result in results)
             # The step cap stopped a model that kept calling tools; its last calls were answered.
             log.info("model %s reached max_tool_steps=%d", call.model_id, max_steps)
             yield self._finish(call, "tool-calls", usage or Usage())
@@ -339,7 +304,7 @@ class Engine:
             kwargs["tools"] = prepared.specs
         if not (call.stream or call.model_id in self._lean_models):
             response = await self.router.acompletion(**kwargs)
-            step.deployment = _note_deployment(call.outcome, response)
+            step.deployment = note_deployment(call.outcome, response)
             yield StepStart(step=step_number, message_id=_message_id(call, step_number))
             events = step.absorb_response(response)
             if not step.finished:
@@ -351,7 +316,7 @@ class Engine:
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}
         response = await self.router.acompletion(**kwargs)
-        step.deployment = _note_deployment(call.outcome, response)
+        step.deployment = note_deployment(call.outcome, response)
         lean = isinstance(response, LeanStream)
         if call.outcome.reader is None:
             call.outcome.reader = "lean" if lean else "litellm"
@@ -417,20 +382,6 @@ _REQUESTS: dict[ModelMode, str] = {
 }
 
 
-def _step_attributes(outcome: CallOutcome, step: StepState) -> dict[str, Any]:
-    return {
-        "gateway.deployment": outcome.deployment,
-        "gateway.cache": outcome.cache,
-        "gateway.reader": outcome.reader,
-        "gen_ai.response.finish_reasons": [step.finish_reason] if step.finish_reason else None,
-        "gen_ai.usage.input_tokens": step.usage.prompt_tokens,
-        "gen_ai.usage.output_tokens": step.usage.completion_tokens,
-        "gateway.time_to_first_token_ms": (
-            round(outcome.ttft_seconds * 1000, 1) if outcome.ttft_seconds is not None else None
-        ),
-    }
-
-
 def _message_id(call: ChatCall, step_number: int) -> str:
     if step_number == 0 and call.message_id:
         return call.message_id
@@ -444,55 +395,4 @@ def _incomplete(model_id: str) -> UpstreamIncomplete:
     )
 
 
-def _assistant_message(
-    text: str, calls: list[ToolCall], empty_content: str | None
-) -> dict[str, Any]:
-    """The assistant turn that asked for tools, in the OpenAI form LiteLLM translates."""
-    return {
-        "role": "assistant",
-        "content": text or empty_content,
-        "tool_calls": [
-            {
-                "id": call.tool_call_id,
-                "type": "function",
-                "function": {
-                    "name": call.tool_name,
-                    "arguments": json.dumps(call.args if call.args is not None else {}),
-                },
-            }
-            for call in calls
-        ],
-    }
-
-
-def _fill_empty_content(message: dict[str, Any]) -> dict[str, Any]:
-    """An assistant turn that only calls tools, with `content: ""` instead of none at all.
-
-    OpenAI-compatible servers' chat templates (llama.cpp's, for one) fail on a missing content;
-    Anthropic's and Gemini's translations, by contrast, turn "" into junk text or an empty part,
-    so only OpenAI-shaped deployments get this.
-    """
-    if message.get("role") == "assistant" and message.get("content") is None:
-        return {**message, "content": ""}
-    return message
-
-
-def _tool_message(result: ToolResult) -> dict[str, Any]:
-    content = (
-        result.result if isinstance(result.result, str) else json.dumps(result.result, default=str)
-    )
-    return {"role": "tool", "tool_call_id": result.tool_call_id, "content": content}
-
-
 _FIRST_TOKEN_EVENTS = frozenset({TextDelta, ReasoningDelta, ToolCallStart, ToolCall})
-
-
-def _note_deployment(outcome: CallOutcome, response: Any) -> str | None:
-    """The model_list entry that answered (after any fallback); the first call's is the outcome."""
-    hidden = getattr(response, "_hidden_params", None) or {}
-    deployment = hidden.get("model_id")
-    if not isinstance(deployment, str):
-        return None
-    if outcome.deployment is None:
-        outcome.deployment = deployment
-    return deployment

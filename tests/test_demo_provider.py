@@ -19,7 +19,7 @@ import yaml
 
 from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import load_config
-from gateway.engine import build_router
+from gateway.upstream.router import build_router
 from tests.ai_sdk import run_data_stream_client, run_ui_message_stream_client
 from tests.conftest import Gateway, parse_lines
 from tests.processes import GatewayProcess, clean_env

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+if TYPE_CHECKING:  # the types only: tracing is imported by what it describes
+    from gateway.observability.outcome import CallOutcome
+    from gateway.upstream.chunks import StepState
 
 _tracer: trace.Tracer | None = None
 
@@ -110,3 +114,18 @@ def end_child(span: Span | None, attributes: dict[str, Any], error: str | None =
     if error is not None:
         span.set_status(Status(StatusCode.ERROR, error))
     span.end()
+
+
+def model_call_attributes(outcome: CallOutcome, step: StepState) -> dict[str, Any]:
+    """What a model call's span says when it ends: who answered, how, and what it cost."""
+    return {
+        "gateway.deployment": outcome.deployment,
+        "gateway.cache": outcome.cache,
+        "gateway.reader": outcome.reader,
+        "gen_ai.response.finish_reasons": [step.finish_reason] if step.finish_reason else None,
+        "gen_ai.usage.input_tokens": step.usage.prompt_tokens,
+        "gen_ai.usage.output_tokens": step.usage.completion_tokens,
+        "gateway.time_to_first_token_ms": (
+            round(outcome.ttft_seconds * 1000, 1) if outcome.ttft_seconds is not None else None
+        ),
+    }

@@ -1,0 +1,48 @@
+"""The turns the tool loop adds to a conversation, in the OpenAI form LiteLLM translates."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gateway.events import ToolCall, ToolResult
+
+
+def assistant_message(
+    text: str, calls: list[ToolCall], empty_content: str | None
+) -> dict[str, Any]:
+    """The assistant turn that asked for tools, in the OpenAI form LiteLLM translates."""
+    return {
+        "role": "assistant",
+        "content": text or empty_content,
+        "tool_calls": [
+            {
+                "id": call.tool_call_id,
+                "type": "function",
+                "function": {
+                    "name": call.tool_name,
+                    "arguments": json.dumps(call.args if call.args is not None else {}),
+                },
+            }
+            for call in calls
+        ],
+    }
+
+
+def fill_empty_content(message: dict[str, Any]) -> dict[str, Any]:
+    """An assistant turn that only calls tools, with `content: ""` instead of none at all.
+
+    OpenAI-compatible servers' chat templates (llama.cpp's, for one) fail on a missing content;
+    Anthropic's and Gemini's translations, by contrast, turn "" into junk text or an empty part,
+    so only OpenAI-shaped deployments get this.
+    """
+    if message.get("role") == "assistant" and message.get("content") is None:
+        return {**message, "content": ""}
+    return message
+
+
+def tool_message(result: ToolResult) -> dict[str, Any]:
+    content = (
+        result.result if isinstance(result.result, str) else json.dumps(result.result, default=str)
+    )
+    return {"role": "tool", "tool_call_id": result.tool_call_id, "content": content}
