@@ -23,7 +23,8 @@ from prometheus_client import REGISTRY
 
 from gateway import tasks
 from gateway.cache.stores import RedisStore
-from gateway.chats.generation import Generation, Generations
+from gateway.chats.generation import Generation
+from gateway.chats.running_answers import Generations
 from gateway.chats.store import ActiveStream, RedisChatStore
 from gateway.config import ChatOptions
 from gateway.errors import UpstreamError

@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from gateway.cache.stores import StoreFailed
-from gateway.chats.generation import Generation, Generations, alive_ttl
+from gateway.chats.generation import Generation, alive_ttl
 from gateway.chats.history import owned, visible
+from gateway.chats.running_answers import Generations
 from gateway.chats.store import ActiveStream, Chat, ChatStore, same_stream
 from gateway.config import ChatOptions
 from gateway.errors import ChatBusy, ChatNotFound, ChatStoreUnavailable, UpstreamIncomplete
