@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 from gateway.doors.common.encoder_base import NO_BUFFERING, dumps
+from gateway.doors.common.openai_errors import openai_stream_error
 from gateway.events import (
     ErrorEvent,
     Event,
@@ -73,14 +74,8 @@ class OpenAIChunkEncoder:
                 return self._tool_start(event.tool_call_id, event.tool_name, "")
             case ToolCall() if event.tool_call_id not in self._tool_index:
                 return self._tool_start(event.tool_call_id, event.tool_name, event.args_text)
-            case ErrorEvent(message=message):
-                error = {
-                    "message": message,
-                    "type": "api_error",
-                    "param": None,
-                    "code": event.error_type,
-                }
-                return f"data: {dumps({'error': error})}\n\n".encode()
+            case ErrorEvent():
+                return f"data: {dumps(openai_stream_error(event))}\n\n".encode()
             case Finish(finish_reason="error"):
                 return b""  # already said in the error chunk; OpenAI clients raise on it
             case Finish():
