@@ -207,11 +207,11 @@ class Generation:
                 task.uncancel()
             self._end_cut_short(task)
         except GatewayError as exc:
-            self._end_failed(exc, exc.as_event())
+            self._end_failed(exc)
         except Exception as exc:
             log.exception("a chat answer failed")
             error = InternalError("the gateway failed while answering")
-            self._end_failed(error, error.as_event())
+            self._end_failed(error)
             del exc
         finally:
             await self._end(events, task, heartbeat)
