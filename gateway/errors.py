@@ -10,6 +10,7 @@ Anthropic's); the README's error table is checked against this catalogue by a te
 
 from __future__ import annotations
 
+from gateway.events import ErrorEvent
 from gateway.redaction import sanitize
 
 __all__ = ["sanitize"]  # kept here too: error text and scrubbing go together
@@ -28,6 +29,10 @@ class GatewayError(Exception):
         self.message = message
         self.headers = headers or {}
         self.param = param
+
+    def as_event(self) -> ErrorEvent:
+        """This error after the first byte: the error part of a stream, with its status."""
+        return ErrorEvent(self.message, self.error_type, self.status)
 
 
 # --- the client's mistakes -------------------------------------------------------------------

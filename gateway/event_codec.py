@@ -13,7 +13,8 @@ not only what one wire format shows. One JSON array per event, a one-letter tag 
     ["o", tool_call_id, tool_name, result, is_error]         ToolResult
     ["e", finish_reason, usage, is_continued]                StepFinish
     ["f", finish_reason, usage]                              Finish
-    ["x", message, error_type]                               ErrorEvent
+    ["x", message, error_type, status]                       ErrorEvent (one written without
+                                                             a status reads as 502)
 
 where usage is [prompt_tokens, completion_tokens, cached]. Text stays UTF-8 as it is
 (ensure_ascii=False), so a Chinese answer costs a third of what \\u escapes would.
@@ -73,8 +74,8 @@ def encode_event(event: Event) -> str:
             return _dumps(["e", reason, _usage_array(usage), is_continued])
         case Finish(finish_reason=reason, usage=usage):
             return _dumps(["f", reason, _usage_array(usage)])
-        case ErrorEvent(message=message, error_type=error_type):
-            return _dumps(["x", message, error_type])
+        case ErrorEvent(message=message, error_type=error_type, status=status):
+            return _dumps(["x", message, error_type, status])
     raise TypeError(f"not an event: {event!r}")
 
 
@@ -106,8 +107,10 @@ def decode_event(data: str | bytes) -> Event:
             return StepFinish(reason, _usage(usage), is_continued)
         case ["f", str() as reason, usage]:
             return Finish(reason, _usage(usage))
+        case ["x", str() as message, str() as error_type, int() as status] if type(status) is int:
+            return ErrorEvent(message, error_type, status)
         case ["x", str() as message, str() as error_type]:
-            return ErrorEvent(message, error_type)
+            return ErrorEvent(message, error_type)  # written before errors carried a status
     raise CorruptEvent(_describe(item))
 
 

@@ -100,10 +100,13 @@ class Finish:
 
 @dataclass(frozen=True, slots=True)
 class ErrorEvent:
-    """An error after the first byte; message is already safe to show a client."""
+    """An error after the first byte; message is already safe to show a client. `status` is
+    the one the error would have had before the first byte (the catalogue's, gateway/errors.py):
+    a door whose in-stream error names a kind by status (Anthropic's) reads it here."""
 
     message: str
     error_type: str = "upstream_error"
+    status: int = 502
 
 
 Event = (

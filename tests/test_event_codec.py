@@ -55,6 +55,7 @@ EVERY_EVENT: list[Event] = [
     Finish("length", Usage(1, 2, cached=True)),
     ErrorEvent("the upstream failed: 上游"),
     ErrorEvent("too many requests", "rate_limited"),
+    ErrorEvent("the chat store is unavailable", "chat_store_unavailable", 503),
 ]
 
 
@@ -83,7 +84,15 @@ def test_the_format_is_compact_tagged_arrays() -> None:
     assert encode_event(ToolResult("c", "add", {"r": 1})) == '["o","c","add",{"r":1},false]'
     assert encode_event(StepFinish("stop", Usage(1, 2), True)) == '["e","stop",[1,2,false],true]'
     assert encode_event(Finish("stop", Usage(1, 2, True))) == '["f","stop",[1,2,true]]'
-    assert encode_event(ErrorEvent("boom", "internal")) == '["x","boom","internal"]'
+    assert encode_event(ErrorEvent("boom", "internal", 500)) == '["x","boom","internal",500]'
+
+
+def test_an_error_stored_before_errors_carried_a_status_reads_as_502() -> None:
+    assert decode_event('["x","boom","upstream_error"]') == ErrorEvent(
+        "boom", "upstream_error", 502
+    )
+    with pytest.raises(CorruptEvent):
+        decode_event('["x","boom","upstream_error",true]')  # a bool is no status
 
 
 def test_text_fast_path_matches_the_json_encoder() -> None:

@@ -43,7 +43,7 @@ from gateway.errors import (
     TooManyUnreadAnswers,
 )
 from gateway.event_codec import encode_event
-from gateway.events import ErrorEvent, Event, Finish
+from gateway.events import Event, Finish
 from gateway.observability import metrics
 from gateway.serving.lifecycle import SHUTDOWN_MESSAGE, Drain
 
@@ -209,11 +209,11 @@ class Generation:
                 task.uncancel()
             self._end_cut_short(task)
         except GatewayError as exc:
-            self._end_failed(exc, ErrorEvent(exc.message, exc.error_type))
+            self._end_failed(exc)
         except Exception as exc:
             log.exception("a chat answer failed")
             error = InternalError("the gateway failed while answering")
-            self._end_failed(error, ErrorEvent(error.message, error.error_type))
+            self._end_failed(error)
             del exc
         finally:
             await self._end(events, task, heartbeat)
@@ -239,19 +239,11 @@ class Generation:
 
     def _end_cut_short(self, task: asyncio.Task[Any] | None) -> None:
         if self._drain.was_cut(task):
-            self._end_failed(
-                ShuttingDown(SHUTDOWN_MESSAGE),
-                ErrorEvent(SHUTDOWN_MESSAGE, ShuttingDown.error_type),
-            )
+            self._end_failed(ShuttingDown(SHUTDOWN_MESSAGE))
         elif self._stop_reason == "unread":
-            self._end_failed(
-                AnswerUnread(UNREAD_MESSAGE), ErrorEvent(UNREAD_MESSAGE, AnswerUnread.error_type)
-            )
+            self._end_failed(AnswerUnread(UNREAD_MESSAGE))
         elif self._stop_reason == "over_cap":
-            self._end_failed(
-                TooManyUnreadAnswers(OVER_CAP_MESSAGE),
-                ErrorEvent(OVER_CAP_MESSAGE, TooManyUnreadAnswers.error_type),
-            )
+            self._end_failed(TooManyUnreadAnswers(OVER_CAP_MESSAGE))
         else:
             # Asked to stop (or its reader left): an answer that ends where it was stopped.
             self.state = "stopped"
@@ -259,13 +251,13 @@ class Generation:
             if not self._first.done():
                 self._first.set_result(None)
 
-    def _end_failed(self, error: GatewayError, part: ErrorEvent) -> None:
+    def _end_failed(self, error: GatewayError) -> None:
         self.state = "failed"
         if not self._first.done():
             # Before the first event: the request that started it answers with a status.
             self._first.set_exception(error)
             return
-        self._push(part)
+        self._push(error.as_event())
         self._push(Finish("error"))
 
     def _push(self, event: Event) -> None:
@@ -340,7 +332,7 @@ class Generation:
             await self._flushed()
             stored = await self._store_outcome()
             if not stored and self._final is not None:
-                self._publish(ErrorEvent(NOT_STORED_MESSAGE, ChatStoreUnavailable.error_type))
+                self._publish(ChatStoreUnavailable(NOT_STORED_MESSAGE).as_event())
         finally:
             if self._final is not None:
                 self._publish(self._final)

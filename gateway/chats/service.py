@@ -23,7 +23,7 @@ from gateway.chats.store import ActiveStream, Chat, ChatStore, same_stream
 from gateway.config import ChatOptions
 from gateway.errors import ChatBusy, ChatNotFound, ChatStoreUnavailable, UpstreamIncomplete
 from gateway.event_codec import CorruptEvent, decode_event
-from gateway.events import ErrorEvent, Event, Finish
+from gateway.events import Event, Finish
 from gateway.serving.lifecycle import Drain
 
 log = logging.getLogger("gateway.chats")
@@ -178,13 +178,11 @@ class Chats:
                     quiet_since = time.monotonic()
                     if not await self._produced(chat_id, active):
                         await self._clear_if_active(chat_id, active, options)
-                        yield ErrorEvent(GONE_MESSAGE, UpstreamIncomplete.error_type)
+                        yield UpstreamIncomplete(GONE_MESSAGE).as_event()
                         yield Finish("error")
                         return
         except (StoreFailed, CorruptEvent) as exc:
-            yield ErrorEvent(
-                f"the chat store is unavailable ({exc})", ChatStoreUnavailable.error_type
-            )
+            yield ChatStoreUnavailable(f"the chat store is unavailable ({exc})").as_event()
             yield Finish("error")
 
     async def _produced(self, chat_id: str, active: ActiveStream) -> bool:

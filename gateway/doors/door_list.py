@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from gateway.doors.anthropic import anthropic_routes
-from gateway.doors.anthropic.anthropic_errors import anthropic_error_response
+from gateway.doors.anthropic.anthropic_errors import anthropic_error
 from gateway.doors.common.door_routes import Door
 from gateway.doors.common.error_responses import ErrorShape
 from gateway.doors.embeddings import embeddings_routes
@@ -33,5 +33,6 @@ DOORS: tuple[APIRouter, ...] = (
 )
 # Served on the public port only when no GATEWAY_METRICS_PORT gives it a listener of its own.
 METRICS = metrics_routes.router
-# Error shapes of one door only (the gateway's and OpenAI's are shared: error_responses.py).
-ERROR_SHAPES: dict[Door, ErrorShape] = {"anthropic": anthropic_error_response}
+# Error shapes of one door only (the gateway's and OpenAI's are shared: error_responses.py,
+# openai_errors.py). Each renders the status and body; its stream error is the same module's.
+ERROR_SHAPES: dict[Door, ErrorShape] = {"anthropic": anthropic_error}

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from functools import cache
 from typing import Any, ClassVar
 
+from gateway.doors.anthropic.anthropic_errors import anthropic_stream_error
 from gateway.doors.common.encoder_base import NO_BUFFERING, dumps
-from gateway.errors import GatewayError
 from gateway.events import (
     ErrorEvent,
     Event,
@@ -41,41 +40,6 @@ STOP_REASONS = {
     "content-filter": "refusal",
     "other": "end_turn",
 }
-
-
-# Anthropic's error types by status (platform.claude.com/docs/en/api/errors); any other 4xx is
-# `invalid_request_error`, any other 5xx `api_error`.
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-
-
-def anthropic_error_type(status: int, error_type: str) -> str:
-    """Anthropic's `error.type` for one of the gateway's errors."""
-    if error_type == "model_cooling_down":
-        return "overloaded_error"  # every deployment is out for a while: Anthropic's 529 case
-    return ERROR_TYPES.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
-
-
-@cache
-def _statuses() -> dict[str, int]:
-    """The catalogue's status of each error type (an error part carries only the type)."""
-    statuses: dict[str, int] = {}
-    pending: list[type[GatewayError]] = [GatewayError]
-    while pending:
-        kind = pending.pop()
-        statuses.setdefault(kind.error_type, kind.status)
-        pending.extend(kind.__subclasses__())
-    return statuses
 
 
 WireEvent = tuple[str, dict[str, Any]]
@@ -118,12 +82,7 @@ class MessageEvents:
                     out.append(self._tool_delta(event.tool_call_id, event.args_text))
             case ErrorEvent():
                 self._ended = True
-                status = _statuses().get(event.error_type, 502)
-                error = {
-                    "type": anthropic_error_type(status, event.error_type),
-                    "message": event.message,
-                }
-                out.append(("error", {"type": "error", "error": error}))
+                out.append(("error", anthropic_stream_error(event)))
             case Finish() if not self._ended:
                 self._ended = True
                 out += self._close()

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.doors.common.door_routes import Door, door_of
 from gateway.doors.common.json_body import field_path
+from gateway.doors.common.openai_errors import openai_error
 from gateway.doors.common.request_models import UNION_TAGS
 from gateway.errors import GatewayError
 
@@ -36,17 +37,12 @@ _HTTP_ERROR_TYPES = {
 _LOCATION_KINDS = ("body", "query", "path", "header", "cookie")
 
 
-def error_response(
-    status: int,
-    error_type: str,
-    message: str,
-    headers: dict[str, str] | None = None,
-    param: str | None = None,
-) -> JSONResponse:
-    """The gateway's own shape; its message starts with the field, `param` is not repeated."""
-    return JSONResponse(
-        {"error": {"type": error_type, "message": message}}, status_code=status, headers=headers
-    )
+def gateway_error(
+    status: int, error_type: str, message: str, param: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """The gateway's own shape, in both phases' words: its message starts with the field,
+    `param` is not repeated."""
+    return status, {"error": {"type": error_type, "message": message}}
 
 
 def describe_validation_errors(errors: list[Any]) -> tuple[str, str]:
@@ -67,39 +63,18 @@ def describe_validation_errors(errors: list[Any]) -> tuple[str, str]:
     return (fields[0] if fields else "body"), "; ".join(dict.fromkeys(lines))
 
 
-def openai_error_response(
-    status: int,
-    error_type: str,
-    message: str,
-    headers: dict[str, str] | None = None,
-    param: str | None = None,
-) -> JSONResponse:
-    """OpenAI's error shape and status conventions, for clients of the /v1 door."""
-    if status == 422:
-        status = 400
-    openai_type = {401: "authentication_error", 429: "rate_limit_error"}.get(status)
-    if openai_type is None:
-        openai_type = "invalid_request_error" if status < 500 else "api_error"
-    body = {"message": message, "type": openai_type, "param": param, "code": error_type}
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
-
-
 class ErrorShape(Protocol):
-    """How one door answers an error: status, its own body shape, the field named."""
+    """How one door says an error before the first byte: the status and body (its stream's
+    error part, after the first byte, is the same shape's: each door's *_errors module)."""
 
     def __call__(
-        self,
-        status: int,
-        error_type: str,
-        message: str,
-        headers: dict[str, str] | None = None,
-        param: str | None = None,
-    ) -> JSONResponse: ...
+        self, status: int, error_type: str, message: str, param: str | None = None
+    ) -> tuple[int, dict[str, Any]]: ...
 
 
 # The shapes shared by several doors; a door with a shape of its own registers it (app.py wires
 # door_list.ERROR_SHAPES in), so what doors share imports no door.
-_RENDERERS: dict[Door, ErrorShape] = {"gateway": error_response, "openai": openai_error_response}
+_RENDERERS: dict[Door, ErrorShape] = {"gateway": gateway_error, "openai": openai_error}
 
 
 def register_error_shape(door: Door, shape: ErrorShape) -> None:
@@ -114,7 +89,8 @@ def render_error(
     headers: dict[str, str] | None = None,
     param: str | None = None,
 ) -> JSONResponse:
-    return _RENDERERS[door](status, error_type, message, headers, param)
+    status, body = _RENDERERS[door](status, error_type, message, param)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def gateway_error_response(request: Request, exc: GatewayError) -> JSONResponse:

@@ -13,7 +13,7 @@ from starlette.types import Send
 from gateway import tasks
 from gateway.doors.common.encoder_base import StreamEncoder
 from gateway.errors import GatewayError, InternalError, ShuttingDown
-from gateway.events import ErrorEvent, Event, Finish
+from gateway.events import Event, Finish
 from gateway.serving.lifecycle import SHUTDOWN_MESSAGE, Drain
 
 log = logging.getLogger("gateway.stream")
@@ -123,7 +123,7 @@ async def _encode(
             if data:
                 yield data
     except GatewayError as exc:
-        yield encoder.encode(ErrorEvent(exc.message, exc.error_type))
+        yield encoder.encode(exc.as_event())
         yield encoder.encode(Finish("error"))
     except asyncio.CancelledError:
         if not drain.was_cut(task):
@@ -131,13 +131,11 @@ async def _encode(
         # The shutdown grace period is over: end the stream properly instead of just stopping.
         assert task is not None
         task.uncancel()
-        yield encoder.encode(ErrorEvent(SHUTDOWN_MESSAGE, ShuttingDown.error_type))
+        yield encoder.encode(ShuttingDown(SHUTDOWN_MESSAGE).as_event())
         yield encoder.encode(Finish("error"))
     except Exception:
         log.exception("stream failed after the first byte")
-        yield encoder.encode(
-            ErrorEvent("the gateway failed while streaming", InternalError.error_type)
-        )
+        yield encoder.encode(InternalError("the gateway failed while streaming").as_event())
         yield encoder.encode(Finish("error"))
     finally:
         drain.untrack(task)

@@ -5,8 +5,10 @@ start, start-step, text-start/-delta/-end, reasoning-start/-delta/-end, tool-inp
 tool-input-delta, tool-input-available, tool-output-available (or tool-output-error),
 finish-step, error, finish. Header `x-vercel-ai-ui-message-stream: v1`.
 
-The client throws on a text-delta whose text-start it has not seen, so this encoder keeps the
-one piece of state the protocol needs: which text or reasoning block is open.
+The client throws on a text-delta whose text-start it has not seen, so UIMessageChunks keeps the
+one piece of state the protocol needs: which text or reasoning block is open. The encoder writes
+its chunks; the frontend's JSON answer (frontend_collect.py) and a chat's stored message
+(gateway/chats/assembly.py) are folds of the same chunks.
 """
 
 from __future__ import annotations
@@ -29,12 +31,17 @@ from gateway.events import (
     ToolResult,
 )
 
+# The errorText of a `tool-input-error` chunk: a call whose arguments are not a JSON object.
+INVALID_INPUT_TEXT = "the model's arguments are not valid JSON"
 _FINISH_REASONS = {"stop", "length", "content-filter", "tool-calls", "error", "other"}
 
 
-class UIMessageStreamEncoder:
-    media_type: ClassVar[str] = "text/event-stream"
-    headers: ClassVar[dict[str, str]] = {**NO_BUFFERING, "x-vercel-ai-ui-message-stream": "v1"}
+Chunk = dict[str, Any]
+
+
+class UIMessageChunks:
+    """One answer's events as UI message stream chunks. The encoder writes them; the frontend's
+    JSON answer and a chat's stored message are folds of the same chunks."""
 
     def __init__(self, start_metadata: dict[str, Any] | None = None) -> None:
         # A chat's answer says on `start` when it began and which model ID answers it.
@@ -45,30 +52,30 @@ class UIMessageStreamEncoder:
         self._block_count = 0
         self._streamed_inputs: set[str] = set()
 
-    def encode(self, event: Event) -> bytes:
+    def translate(self, event: Event) -> list[Chunk]:
         match event:
             case TextDelta(text=text):
                 return self._delta("text", text)
             case ReasoningDelta(text=text):
                 return self._delta("reasoning", text)
             case ToolCallDelta():
-                return _sse({
+                return _one({
                     "type": "tool-input-delta",
                     "toolCallId": event.tool_call_id,
                     "inputTextDelta": event.args_text_delta,
                 })  # fmt: skip
             case StepStart(message_id=message_id):
-                head = b""
+                head: list[Chunk] = []
                 if not self._started:
                     self._started = True
                     start: dict[str, Any] = {"type": "start", "messageId": message_id}
                     if self._start_metadata:
                         start["messageMetadata"] = self._start_metadata
-                    head = _sse(start)
-                return head + _sse({"type": "start-step"})
+                    head = _one(start)
+                return head + _one({"type": "start-step"})
             case ToolCallStart():
                 self._streamed_inputs.add(event.tool_call_id)
-                return self._close_block() + _sse({
+                return self._close_block() + _one({
                     "type": "tool-input-start",
                     "toolCallId": event.tool_call_id,
                     "toolName": event.tool_name,
@@ -78,74 +85,89 @@ class UIMessageStreamEncoder:
             case ToolResult():
                 return self._tool_result(event)
             case StepFinish():
-                return self._close_block() + _sse({"type": "finish-step"})
+                return self._close_block() + _one({"type": "finish-step"})
             case ErrorEvent(message=message):
-                return self._close_block() + _sse({"type": "error", "errorText": message})
+                return self._close_block() + _one({"type": "error", "errorText": message})
             case Finish():
                 reason = event.finish_reason if event.finish_reason in _FINISH_REASONS else "other"
-                return self._close_block() + _sse({
+                return self._close_block() + _one({
                     "type": "finish",
                     "finishReason": reason,
                     "messageMetadata": {"usage": usage_json_marked(event.usage)},
                 })  # fmt: skip
-        return b""
+        return []
 
-    def close(self) -> bytes:
-        return b"data: [DONE]\n\n"
-
-    def _delta(self, kind: str, text: str) -> bytes:
-        head = b""
+    def _delta(self, kind: str, text: str) -> list[Chunk]:
+        head: list[Chunk] = []
         if self._open_kind != kind:
             head = self._close_block()
             self._block_count += 1
             self._open_kind, self._open_id = kind, f"{kind}-{self._block_count}"
-            head += _sse({"type": f"{kind}-start", "id": self._open_id})
-        return head + _sse({"type": f"{kind}-delta", "id": self._open_id, "delta": text})
+            head += _one({"type": f"{kind}-start", "id": self._open_id})
+        return head + _one({"type": f"{kind}-delta", "id": self._open_id, "delta": text})
 
-    def _close_block(self) -> bytes:
+    def _close_block(self) -> list[Chunk]:
         if self._open_kind is None:
-            return b""
-        chunk = _sse({"type": f"{self._open_kind}-end", "id": self._open_id})
+            return []
+        chunk = _one({"type": f"{self._open_kind}-end", "id": self._open_id})
         self._open_kind = None
         return chunk
 
-    def _tool_call(self, event: ToolCall) -> bytes:
+    def _tool_call(self, event: ToolCall) -> list[Chunk]:
         head = self._close_block()
         if event.tool_call_id not in self._streamed_inputs:
             # A call that arrived whole (non-streaming providers): announce it first.
-            head += _sse({
+            head += _one({
                 "type": "tool-input-start",
                 "toolCallId": event.tool_call_id,
                 "toolName": event.tool_name,
             })  # fmt: skip
         if event.args is None:
-            return head + _sse({
+            return head + _one({
                 "type": "tool-input-error",
                 "toolCallId": event.tool_call_id,
                 "toolName": event.tool_name,
                 "input": event.args_text,
-                "errorText": "the model's arguments are not valid JSON",
+                "errorText": INVALID_INPUT_TEXT,
             })  # fmt: skip
-        return head + _sse({
+        return head + _one({
             "type": "tool-input-available",
             "toolCallId": event.tool_call_id,
             "toolName": event.tool_name,
             "input": event.args,
         })  # fmt: skip
 
-    def _tool_result(self, event: ToolResult) -> bytes:
+    def _tool_result(self, event: ToolResult) -> list[Chunk]:
         if event.is_error:
             error = event.result.get("error") if isinstance(event.result, dict) else event.result
-            return _sse({
+            return _one({
                 "type": "tool-output-error",
                 "toolCallId": event.tool_call_id,
                 "errorText": str(error),
             })  # fmt: skip
-        return _sse({
+        return _one({
             "type": "tool-output-available",
             "toolCallId": event.tool_call_id,
             "output": event.result,
         })  # fmt: skip
+
+
+class UIMessageStreamEncoder:
+    media_type: ClassVar[str] = "text/event-stream"
+    headers: ClassVar[dict[str, str]] = {**NO_BUFFERING, "x-vercel-ai-ui-message-stream": "v1"}
+
+    def __init__(self, start_metadata: dict[str, Any] | None = None) -> None:
+        self._chunks = UIMessageChunks(start_metadata)
+
+    def encode(self, event: Event) -> bytes:
+        return b"".join(map(_sse, self._chunks.translate(event)))
+
+    def close(self) -> bytes:
+        return b"data: [DONE]\n\n"
+
+
+def _one(chunk: Chunk) -> list[Chunk]:
+    return [chunk]
 
 
 def _sse(chunk: dict[str, Any]) -> bytes:

@@ -35,10 +35,9 @@ from gateway.doors.common.admission import authenticate, client_identity
 from gateway.doors.common.answering import answer
 from gateway.doors.common.door_routes import door_router
 from gateway.doors.common.streaming import stream_response
-from gateway.doors.openai_responses.responses_encoder import (
-    ResponseBuilder,
-    ResponseCollector,
-    ResponsesEncoder,
+from gateway.doors.openai_responses.responses_builder import ResponseBuilder
+from gateway.doors.openai_responses.responses_encoder import ResponseCollector, ResponsesEncoder
+from gateway.doors.openai_responses.responses_items import (
     input_item_id,
     item_response_id,
     listed_item,

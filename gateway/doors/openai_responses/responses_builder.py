@@ -1,0 +1,391 @@
+"""One Responses answer, built event by event: the output items (reasoning, the assistant
+message, function calls) as OpenAI lays them out, and the typed stream events each engine
+event makes. The stream encoder sends those events; the collector folds them (responses_encoder).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.doors.openai_responses.responses_errors import failed_error, stream_error
+from gateway.events import (
+    ErrorEvent,
+    Event,
+    Finish,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolCallStart,
+    Usage,
+)
+
+# How an answer that did not simply end is reported: `response.incomplete` with its reason.
+_INCOMPLETE = {"length": "max_output_tokens", "content-filter": "content_filter"}
+# The events that end a response; each carries the response as it ended.
+ENDING_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+def responses_usage(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.prompt_tokens,
+        # Answered from the gateway's response cache: every prompt token counts as cached.
+        "input_tokens_details": {
+            "cached_tokens": usage.prompt_tokens if usage.cached else 0,
+            "cache_write_tokens": 0,
+        },
+        "output_tokens": usage.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": usage.total_tokens,
+    }
+
+
+@dataclass
+class _Reasoning:
+    index: int
+    id: str
+    text: list[str] = field(default_factory=list)
+    status: str = "in_progress"
+
+    def item(self, status: str | None = None) -> dict[str, Any]:
+        done = (status or self.status) != "in_progress"
+        summary = [{"type": "summary_text", "text": "".join(self.text)}] if done else []
+        return {"type": "reasoning", "id": self.id, "summary": summary}
+
+
+@dataclass
+class _Message:
+    index: int
+    id: str
+    text: list[str] = field(default_factory=list)
+    status: str = "in_progress"
+
+    def part(self) -> dict[str, Any]:
+        return {
+            "type": "output_text",
+            "text": "".join(self.text),
+            "annotations": [],
+            "logprobs": [],
+        }
+
+    def item(self, status: str | None = None) -> dict[str, Any]:
+        status = status or self.status
+        content = [self.part()] if status != "in_progress" else []
+        return {
+            "type": "message",
+            "id": self.id,
+            "status": status,
+            "role": "assistant",
+            "content": content,
+        }
+
+
+@dataclass
+class _FunctionCall:
+    index: int
+    id: str
+    call_id: str
+    name: str
+    arguments: list[str] = field(default_factory=list)
+    status: str = "in_progress"
+
+    def item(self, status: str | None = None) -> dict[str, Any]:
+        status = status or self.status
+        return {
+            "type": "function_call",
+            "id": self.id,
+            "call_id": self.call_id,
+            "name": self.name,
+            # Added with none: the deltas that follow carry them.
+            "arguments": "".join(self.arguments) if status != "in_progress" else "",
+            "status": status,
+        }
+
+
+_Output = _Reasoning | _Message | _FunctionCall
+
+
+class ResponseBuilder:
+    """One answer's `response` object, built event by event.
+
+    `shell` is the response without its outcome: id, created_at, model and the request's echo
+    (instructions, tools, text, ...). `feed` returns the stream events an engine event makes
+    (without their sequence numbers).
+    """
+
+    def __init__(self, shell: dict[str, Any]) -> None:
+        self.shell = shell
+        self._key = str(shell["id"]).removeprefix("resp_")
+        self._output: list[_Output] = []
+        self._reasoning: _Reasoning | None = None
+        self._message: _Message | None = None
+        self._calls: dict[str, _FunctionCall] = {}
+        self._started = False
+        self._error: ErrorEvent | None = None
+        self._final: dict[str, Any] | None = None
+        # What `conclude` made of a Finish: that event and the events it ends the answer with.
+        self._concluded: tuple[Finish, list[dict[str, Any]]] | None = None
+
+    # --- the response object --------------------------------------------------------------------
+
+    def response(self) -> dict[str, Any]:
+        """The response as it stands: in progress, or as it ended."""
+        if self._final is not None:
+            return self._final
+        return self._in_progress()
+
+    def _in_progress(self) -> dict[str, Any]:
+        return {**self.shell, "status": "in_progress", "output": [], "usage": None}
+
+    def conclude(self, finish: Finish) -> dict[str, Any]:
+        """The response `finish` will end with, before it is fed (this builder is unchanged).
+        Fed next, that Finish ends the response so, the very object returned here; any other
+        event (a failure meanwhile) is fed as if nothing was concluded."""
+        ending = self._ending(finish)
+        self._concluded = (finish, ending)
+        return ending[-1]["response"]
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def feed(self, event: Event) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        if not isinstance(event, Finish):
+            self._concluded = None
+        if not self._started:
+            self._started = True
+            response = self._in_progress()
+            out.append({"type": "response.created", "response": response})
+            out.append({"type": "response.in_progress", "response": response})
+        match event:
+            case ReasoningDelta(text=text):
+                self._reasoning_delta(text, out)
+            case TextDelta(text=text):
+                self._text_delta(text, out)
+            case ToolCallStart():
+                self._call_start(event.tool_call_id, event.tool_name, out)
+            case ToolCallDelta():
+                call = self._calls.get(event.tool_call_id)
+                if call is not None:
+                    call.arguments.append(event.args_text_delta)
+                    out.append(
+                        self._at(
+                            call,
+                            "response.function_call_arguments.delta",
+                            delta=event.args_text_delta,
+                        )
+                    )
+            case ToolCall():
+                self._call_done(event, out)
+            case ErrorEvent():
+                self._error = event
+                out.append(stream_error(event))
+            case Finish():
+                concluded, self._concluded = self._concluded, None
+                ending = concluded[1] if concluded and concluded[0] is event else None
+                out.extend(self._end(event, ending or self._ending(event)))
+        return out
+
+    def _new_index(self) -> int:
+        return len(self._output)
+
+    def _item_id(self, kind: str, index: int) -> str:
+        return f"{kind}_{self._key}_{index}"
+
+    def _at(self, item: _Output, kind: str, **fields: Any) -> dict[str, Any]:
+        return {"type": kind, "item_id": item.id, "output_index": item.index, **fields}
+
+    def _reasoning_delta(self, text: str, out: list[dict[str, Any]]) -> None:
+        if self._reasoning is None:
+            self._close_message("completed", out)
+            index = self._new_index()
+            self._reasoning = reasoning = _Reasoning(index, self._item_id("rs", index))
+            self._output.append(reasoning)
+            out.append(self._added(reasoning))
+            out.append(
+                self._at(
+                    reasoning,
+                    "response.reasoning_summary_part.added",
+                    summary_index=0,
+                    part={"type": "summary_text", "text": ""},
+                )
+            )
+        self._reasoning.text.append(text)
+        out.append(
+            self._at(
+                self._reasoning,
+                "response.reasoning_summary_text.delta",
+                summary_index=0,
+                delta=text,
+            )
+        )
+
+    def _text_delta(self, text: str, out: list[dict[str, Any]]) -> None:
+        if self._message is None:
+            self._close_reasoning(out)
+            index = self._new_index()
+            self._message = message = _Message(index, self._item_id("msg", index))
+            self._output.append(message)
+            out.append(self._added(message))
+            out.append(
+                self._at(
+                    message, "response.content_part.added", content_index=0, part=message.part()
+                )
+            )
+        self._message.text.append(text)
+        out.append(
+            self._at(
+                self._message,
+                "response.output_text.delta",
+                content_index=0,
+                delta=text,
+                logprobs=[],
+            )
+        )
+
+    def _call_start(self, call_id: str, name: str, out: list[dict[str, Any]]) -> _FunctionCall:
+        self._close_reasoning(out)
+        self._close_message("completed", out)
+        index = self._new_index()
+        call = _FunctionCall(index, self._item_id("fc", index), call_id, name)
+        self._calls[call_id] = call
+        self._output.append(call)
+        out.append(self._added(call))
+        return call
+
+    def _call_done(self, event: ToolCall, out: list[dict[str, Any]]) -> None:
+        call = self._calls.get(event.tool_call_id)
+        if call is None:  # a whole call at once (a cached answer's replay)
+            call = self._call_start(event.tool_call_id, event.tool_name, out)
+            if event.args_text:
+                call.arguments.append(event.args_text)
+                out.append(
+                    self._at(call, "response.function_call_arguments.delta", delta=event.args_text)
+                )
+        call.arguments = [event.args_text]
+        out.append(
+            self._at(
+                call,
+                "response.function_call_arguments.done",
+                arguments=event.args_text,
+                name=call.name,
+            )
+        )
+        out.append(self._item_done(call, "completed"))
+
+    def _close_reasoning(self, out: list[dict[str, Any]]) -> None:
+        reasoning, self._reasoning = self._reasoning, None
+        if reasoning is not None:
+            out.extend(self._reasoning_done(reasoning))
+            reasoning.status = "completed"
+
+    def _close_message(self, status: str, out: list[dict[str, Any]]) -> None:
+        message, self._message = self._message, None
+        if message is not None:
+            out.extend(self._message_done(message, status))
+            message.status = status
+
+    def _reasoning_done(self, reasoning: _Reasoning) -> list[dict[str, Any]]:
+        """The events that close `reasoning` (it is left as it is)."""
+        text = "".join(reasoning.text)
+        out: list[dict[str, Any]] = []
+        out.append(
+            self._at(reasoning, "response.reasoning_summary_text.done", summary_index=0, text=text)
+        )
+        out.append(
+            self._at(
+                reasoning,
+                "response.reasoning_summary_part.done",
+                summary_index=0,
+                part={"type": "summary_text", "text": text},
+            )
+        )
+        out.append(self._item_done(reasoning, "completed"))
+        return out
+
+    def _message_done(self, message: _Message, status: str) -> list[dict[str, Any]]:
+        """The events that end `message` with `status` (it is left as it is)."""
+        part = message.part()
+        out: list[dict[str, Any]] = []
+        out.append(
+            self._at(
+                message,
+                "response.output_text.done",
+                content_index=0,
+                text=part["text"],
+                logprobs=[],
+            )
+        )
+        out.append(self._at(message, "response.content_part.done", content_index=0, part=part))
+        out.append(self._item_done(message, status))
+        return out
+
+    @staticmethod
+    def _added(item: _Output) -> dict[str, Any]:
+        return {
+            "type": "response.output_item.added",
+            "output_index": item.index,
+            "item": item.item(),
+        }
+
+    @staticmethod
+    def _item_done(item: _Output, status: str) -> dict[str, Any]:
+        return {
+            "type": "response.output_item.done",
+            "output_index": item.index,
+            "item": item.item(status),
+        }
+
+    def _ending(self, finish: Finish) -> list[dict[str, Any]]:
+        """The events `finish` ends the answer with, the last one carrying the response as it
+        ended. Changes nothing: `conclude` asks before the Finish is fed."""
+        reason = finish.finish_reason
+        response: dict[str, Any] = {**self.shell, "usage": responses_usage(finish.usage)}
+        out: list[dict[str, Any]] = []
+        if reason == "error":
+            # What was said stays in the output, marked cut short; no item is closed.
+            error = self._error or ErrorEvent("the answer failed", "upstream_error")
+            response["status"] = "failed"
+            response["error"] = failed_error(error)
+            response["output"] = self._output_as_ended("incomplete", failed=True)
+            kind = "response.failed"
+        else:
+            incomplete = _INCOMPLETE.get(reason)
+            status = "incomplete" if incomplete else "completed"
+            if self._reasoning is not None:
+                out.extend(self._reasoning_done(self._reasoning))
+            if self._message is not None:
+                out.extend(self._message_done(self._message, status))
+            response["output"] = self._output_as_ended(status)
+            if incomplete:
+                response["status"] = "incomplete"
+                response["incomplete_details"] = {"reason": incomplete}
+                kind = "response.incomplete"
+            else:
+                response["status"] = "completed"
+                response["completed_at"] = int(time.time())
+                kind = "response.completed"
+        out.append({"type": kind, "response": response})
+        return out
+
+    def _output_as_ended(self, status: str, failed: bool = False) -> list[dict[str, Any]]:
+        return [item.item(self._ended(item, status, failed)) for item in self._output]
+
+    def _ended(self, item: _Output, status: str, failed: bool = False) -> str:
+        """How `item` ends when the answer ends with `status`: an open reasoning closes as
+        completed (unless the answer failed), anything else still open ends with `status`."""
+        if item.status != "in_progress":
+            return item.status
+        return "completed" if item is self._reasoning and not failed else status
+
+    def _end(self, finish: Finish, ending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """End the answer with `ending` (what `_ending` made of `finish`)."""
+        failed = finish.finish_reason == "error"
+        status = "incomplete" if failed or finish.finish_reason in _INCOMPLETE else "completed"
+        for item in self._output:
+            item.status = self._ended(item, status, failed)
+        if not failed:
+            self._reasoning = self._message = None
+        self._final = ending[-1]["response"]
+        return ending
