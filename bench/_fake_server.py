@@ -1,4 +1,4 @@
-"""Run tests.fake_upstream.FakeUpstream as a process of its own, for the benchmarks.
+"""Run tests.support.fake_upstream.FakeUpstream as a process of its own, for the benchmarks.
 
     python bench/_fake_server.py --chunks 20 [--first-byte-ms 50] [--chunk-delay-ms 1]
 
@@ -17,8 +17,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fake_upstream import FakeUpstream, Reply
-from tests.serving import BackgroundLoop
+from tests.support.fake_upstream import FakeUpstream, Reply
+from tests.support.serving import BackgroundLoop
 
 
 class RecentRequests(deque[Any]):

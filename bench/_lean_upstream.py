@@ -1,6 +1,6 @@
 """A lean fake OpenAI upstream for bench/proxy_compare.py and bench/profile.py.
 
-Why not bench/_fake_server.py: that one runs the tests' fake (tests/fake_upstream.py) under
+Why not bench/_fake_server.py: that one runs the tests' fake (tests/support/fake_upstream.py) under
 uvicorn and renders every chunk with json.dumps per request, about 0.02 ms of CPU per chunk
 here, and its answer length is fixed per process. The side-by-side bench puts several servers
 behind ONE upstream and switches between 20- and 200-chunk answers, and the upstream shares the

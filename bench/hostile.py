@@ -27,9 +27,10 @@ be shown to hold, and any regression seen, with numbers:
    stored or said not to be, and no chat is left naming an active stream.
 
 Everything is on loopback: the gateway (one worker, three API keys, chats on, a high rate limit),
-its own redis-server on a free port (tests/redis_server.py), and fake upstreams in this process
-(tests/fake_upstream.py). Every loop is bounded in count and each part in time. One line per part,
-then a table; the exit code is 1 if any check failed, and then the gateway's log is kept.
+its own redis-server on a free port (tests/support/redis_server.py), and fake upstreams in this
+process (tests/support/fake_upstream.py). Every loop is bounded in count and each part in time.
+One line per part, then a table; the exit code is 1 if any check failed, and then the
+gateway's log is kept.
 """
 
 from __future__ import annotations
@@ -61,9 +62,9 @@ from _fake_server import RecentRequests  # noqa: E402
 from _load import _clean_env, serve_process  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-from tests.fake_upstream import FakeUpstream, Fault, Reply  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.serving import BackgroundLoop  # noqa: E402
+from tests.support.fake_upstream import FakeUpstream, Fault, Reply  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
+from tests.support.serving import BackgroundLoop  # noqa: E402
 
 HOST = "127.0.0.1"
 WAVE_SOURCE, PROBE_SOURCE, CLIENT_SOURCE = "127.0.0.1", "127.0.0.2", "127.0.0.3"

@@ -28,9 +28,9 @@ import yaml  # noqa: E402
 
 from gateway.app import create_app  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
-from tests.fake_upstream import FakeUpstream  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.serving import BackgroundLoop, ServedApp  # noqa: E402
+from tests.support.fake_upstream import FakeUpstream  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
+from tests.support.serving import BackgroundLoop, ServedApp  # noqa: E402
 
 
 def main() -> int:

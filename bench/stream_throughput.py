@@ -3,7 +3,7 @@
 Measures, in one run, streamed chat requests per second and p50/p99 latency (request sent to
 last byte read) of
 
-  direct   the fake OpenAI upstream (tests/fake_upstream.py), asked exactly what the gateway
+  direct   the fake OpenAI upstream (tests/support/fake_upstream.py), asked exactly what the gateway
            asks it: POST /v1/chat/completions with stream=true and stream_options.include_usage;
   gateway  `python -m gateway serve` in front of that same fake upstream, POST /api/chat,
 

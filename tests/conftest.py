@@ -1,35 +1,31 @@
-"""Fixtures: the fake upstream(s), in-process gateways on real sockets, a private redis-server."""
+"""Fixtures only: the fake upstream(s), in-process gateways on real sockets, a private
+redis-server. What they are built from lives in tests/support/, where test modules import it."""
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
 import gateway  # noqa: F401  (sets LITELLM_LOCAL_MODEL_COST_MAP before litellm is imported)
-from gateway.app import create_app
-from gateway.settings import Settings
-from tests.fake_upstream import FakeUpstream
-from tests.fake_weather import FakeWeather
-from tests.redis_server import RedisServer
-from tests.serving import BackgroundLoop, ServedApp
-
-UPSTREAM_KEY = "sk-fake-upstream-key-0123456789"
-# The reader model_entry() asks for (None: the YAML's default). Set per test by `stream_reader`.
-STREAM_READER: str | None = None
+from tests.support import configs
+from tests.support.configs import UPSTREAM_KEY, config_for
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.fake_weather import FakeWeather
+from tests.support.gateways import Gateway
+from tests.support.redis_server import RedisServer
+from tests.support.serving import BackgroundLoop
 
 
 @pytest.fixture(params=["lean", "litellm"])
 def stream_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test once per stream reader: modules opt in with
     `pytestmark = pytest.mark.usefixtures("stream_reader")`, so either path breaking fails CI."""
-    monkeypatch.setattr(sys.modules[__name__], "STREAM_READER", request.param)
+    monkeypatch.setattr(configs, "STREAM_READER", request.param)
     return str(request.param)
 
 
@@ -40,20 +36,18 @@ def background_loop() -> Iterator[BackgroundLoop]:
     loop.close()
 
 
-def _fake(loop: BackgroundLoop, name: str) -> Iterator[FakeUpstream]:
-    fake = FakeUpstream(loop, name).start()
+@pytest.fixture(scope="session")
+def _upstream_a(background_loop: BackgroundLoop) -> Iterator[FakeUpstream]:
+    fake = FakeUpstream(background_loop, "upstream-a").start()
     yield fake
     fake.stop()
 
 
 @pytest.fixture(scope="session")
-def _upstream_a(background_loop: BackgroundLoop) -> Iterator[FakeUpstream]:
-    yield from _fake(background_loop, "upstream-a")
-
-
-@pytest.fixture(scope="session")
 def _upstream_b(background_loop: BackgroundLoop) -> Iterator[FakeUpstream]:
-    yield from _fake(background_loop, "upstream-b")
+    fake = FakeUpstream(background_loop, "upstream-b").start()
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture
@@ -71,64 +65,6 @@ def upstream_b(_upstream_b: FakeUpstream) -> FakeUpstream:
 @pytest.fixture(autouse=True)
 def _upstream_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_UPSTREAM_KEY", UPSTREAM_KEY)
-
-
-def model_entry(model_id: str, upstream: FakeUpstream, **params: Any) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "model_name": model_id,
-        "litellm_params": {
-            "model": "openai/fake-model",
-            "api_base": upstream.base_url,
-            "api_key": "os.environ/FAKE_UPSTREAM_KEY",
-            **params,
-        },
-    }
-    if STREAM_READER is not None:
-        entry["stream_reader"] = STREAM_READER
-    return entry
-
-
-def config_for(upstream: FakeUpstream, **extra: Any) -> dict[str, Any]:
-    """A config mapping chat-model and title-model to `upstream`, no retries."""
-    return {
-        "model_list": [model_entry("chat-model", upstream), model_entry("title-model", upstream)],
-        "router_settings": {"num_retries": 0, "timeout": 10},
-        **extra,
-    }
-
-
-class Gateway:
-    """A gateway app served on a real loopback port, with an httpx client pointed at it."""
-
-    def __init__(self, loop: BackgroundLoop, config_path: Path, **settings: Any) -> None:
-        self.config_path = config_path
-        self.settings = Settings(config=config_path, _env_file=None, **settings)
-        self._loop = loop
-        self._served: ServedApp | None = None
-        self.client: httpx.Client | None = None
-
-    def start(self) -> Gateway:
-        self.app = create_app(self.settings)
-        self._served = ServedApp(self._loop, self.app)
-        self._served.start()
-        self.client = httpx.Client(base_url=self._served.url, timeout=15)
-        return self
-
-    @property
-    def url(self) -> str:
-        assert self._served is not None
-        return self._served.url
-
-    def stop(self) -> None:
-        if self.client is not None:
-            self.client.close()
-        if self._served is not None:
-            self._served.stop()
-
-    def chat(self, **body: Any) -> httpx.Response:
-        assert self.client is not None
-        payload = {"model": "chat-model", "messages": [{"role": "user", "content": "hi"}], **body}
-        return self.client.post("/api/chat", json=payload)
 
 
 @pytest.fixture
@@ -161,40 +97,11 @@ def weather(background_loop: BackgroundLoop) -> Iterator[FakeWeather]:
     fake.stop()
 
 
-def tool_config(upstream: FakeUpstream, weather: FakeWeather, **options: Any) -> dict[str, Any]:
-    """config_for() plus tools: built-ins against the fake weather API, and test-only tools."""
-    config = config_for(upstream)
-    config["model_list"][1]["tools"] = []  # title-model is offered no tools
-    config["gateway"] = {
-        "tools": ["get_weather", "current_time", "add", "explode", "slow"],
-        "tool_modules": ["tests.tools_for_tests"],
-        "tool_options": {
-            "get_weather": {"geocoding_url": weather.url, "forecast_url": weather.url}
-        },
-        "tool_timeout": 0.5,
-        **options,
-    }
-    return config
-
-
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     server = RedisServer().start()
     yield server
     server.stop()
-
-
-def parse_lines(body: str) -> list[tuple[str, Any]]:
-    """The frontend line format, `CODE:JSON` per line, parsed strictly."""
-    import json
-
-    parts = []
-    for line in body.split("\n"):
-        if not line:
-            continue
-        code, _, payload = line.partition(":")
-        parts.append((code, json.loads(payload)))
-    return parts
 
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.ai_sdk import run_data_stream_client, run_ui_message_stream_client
-from tests.conftest import Gateway, tool_config
-from tests.fake_upstream import FakeToolCall, FakeUpstream, Reply
+from tests.support.ai_sdk import run_data_stream_client, run_ui_message_stream_client
+from tests.support.configs import tool_config
+from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Reply
+from tests.support.gateways import Gateway
 
 # Every test here runs on both stream readers (tests/conftest.py, stream_reader).
 pytestmark = pytest.mark.usefixtures("stream_reader")
@@ -207,7 +208,7 @@ def test_ai4_parser_rejects_the_typed_dialect(gateway: Gateway) -> None:
 
 
 def test_ui_client_reports_a_delta_without_its_start(background_loop: Any) -> None:
-    from tests.serving import ServedApp, serve_lifespan
+    from tests.support.serving import ServedApp, serve_lifespan
 
     broken = (
         b'data: {"type":"start"}\n\ndata: {"type":"start-step"}\n\n'

@@ -16,8 +16,9 @@ import anthropic
 import pytest
 from anthropic.types import Message
 
-from tests.conftest import Gateway, config_for, model_entry
-from tests.fake_upstream import FakeToolCall, FakeUpstream, Fault, Reply
+from tests.support.configs import config_for, model_entry
+from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Fault, Reply
+from tests.support.gateways import Gateway
 
 # Every test here runs on both stream readers (tests/conftest.py, stream_reader).
 pytestmark = pytest.mark.usefixtures("stream_reader")
@@ -110,7 +111,6 @@ def test_stream_is_anthropic_sse_and_the_sdk_accumulates_the_final_message(
     assert (final.usage.input_tokens, final.usage.output_tokens) == (9, 3)
 
     # The wire itself, event by event, as Anthropic sends it.
-    assert gateway.client is not None
     upstream.script(Reply(chunks=["a", "b"], prompt_tokens=5, completion_tokens=2))
     body = {"model": "chat-model", "max_tokens": 50, "messages": USER, "stream": True}
     response = gateway.client.post("/v1/messages", json=body, headers={"x-api-key": KEY})
@@ -508,7 +508,6 @@ def test_the_request_log_names_the_protocol_and_the_key(
     gateway: Gateway, upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level("INFO", logger="gateway.request")
-    assert gateway.client is not None
     for stream in (True, False):
         upstream.script(Reply(chunks=["ok"], prompt_tokens=4, completion_tokens=1))
         body = {"model": "chat-model", "max_tokens": 10, "messages": USER, "stream": stream}
@@ -587,7 +586,6 @@ CLIENT_MISTAKES: list[tuple[Any, str]] = [
 def test_a_client_mistake_is_a_400_naming_the_field(
     gateway: Gateway, upstream: FakeUpstream, body: Any, needle: str
 ) -> None:
-    assert gateway.client is not None
     response = gateway.client.post("/v1/messages", json=body, headers={"x-api-key": KEY})
 
     assert response.status_code == 400, response.text
@@ -598,7 +596,6 @@ def test_a_client_mistake_is_a_400_naming_the_field(
 
 
 def test_a_body_that_is_not_json_is_a_400(gateway: Gateway) -> None:
-    assert gateway.client is not None
     garbled = gateway.client.post(
         "/v1/messages",
         content=b"{not json",

@@ -14,8 +14,9 @@ import pytest
 from gateway.app import create_app
 from gateway.auth import KeyConfigError, KeyStore
 from gateway.settings import Settings
-from tests.conftest import Gateway, config_for
-from tests.fake_upstream import FakeUpstream
+from tests.support.configs import config_for
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.gateways import Gateway
 
 KEY_A = "key-a-0123456789abcdef"
 KEY_B = "key-b-fedcba9876543210"
@@ -31,7 +32,6 @@ def bearer(key: str) -> dict[str, str]:
 
 
 def post_chat(gateway: Gateway, headers: dict[str, str] | None = None) -> object:
-    assert gateway.client is not None
     body = {"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}
     return gateway.client.post("/api/chat", json=body, headers=headers or {})
 
@@ -60,7 +60,6 @@ def test_each_configured_key_is_accepted(keyed: Gateway) -> None:
 
 
 def test_health_stays_open(keyed: Gateway) -> None:
-    assert keyed.client is not None
     assert keyed.client.get("/health").status_code == 200
     assert keyed.client.get("/health/ready").status_code == 200
 
@@ -163,7 +162,6 @@ def test_too_many_characters_is_413(
         "model": "chat-model",
         "messages": [{"role": "user", "parts": [{"type": "text", "text": "y" * 101}]}],
     }
-    assert gateway.client is not None
     assert gateway.client.post("/api/chat", json=ui).status_code == 413
     assert upstream.requests == []
 
@@ -176,7 +174,6 @@ def test_a_key_limited_to_some_models_sees_no_other(
         f"- name: titles\n  key: {KEY_A}\n  models: [title-model]\n- name: all\n  key: {KEY_B}\n"
     )
     gateway = start_gateway(config_for(upstream), api_keys_file=str(keys_file))
-    assert gateway.client is not None
     limited, full = bearer(KEY_A), bearer(KEY_B)
     listed = gateway.client.get("/v1/models", headers=limited).json()["data"]
     assert [m["id"] for m in listed] == ["title-model"]

@@ -29,10 +29,11 @@ from gateway.chats.store import ActiveStream, RedisChatStore
 from gateway.config import ChatOptions
 from gateway.errors import UpstreamError
 from gateway.serving.lifecycle import Drain
-from tests.conftest import Gateway, config_for
-from tests.fake_upstream import FakeUpstream, Fault
-from tests.redis_server import RedisServer
-from tests.serving import BackgroundLoop
+from tests.support.configs import config_for
+from tests.support.fake_upstream import FakeUpstream, Fault
+from tests.support.gateways import Gateway
+from tests.support.redis_server import RedisServer
+from tests.support.serving import BackgroundLoop
 
 UI = "?protocol=ui-message-stream"
 
@@ -264,7 +265,6 @@ def test_failed_chat_answers_leave_no_task_running_and_no_alive_flag_refreshed(
     gateway = start_gateway(
         config_for(upstream, gateway={"chats": options}), redis_url=redis_server.url
     )
-    assert gateway.client is not None
     client = gateway.client
 
     def ask(n: int) -> str:

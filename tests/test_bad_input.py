@@ -13,9 +13,9 @@ import openai
 import pytest
 
 from gateway.observability import metrics
-from tests.conftest import Gateway, config_for, model_entry
-from tests.fake_upstream import FakeUpstream
-from tests.test_embeddings import embedding_config
+from tests.support.configs import config_for, embedding_config, model_entry
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.gateways import Gateway
 
 OK_MESSAGES = [{"role": "user", "content": "hi"}]
 SDK_KEY = "bad-input-sdk-key-0123456789"
@@ -50,7 +50,6 @@ CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments
 def test_malformed_bodies_get_422_naming_the_field(
     gateway_for: Gateway, upstream: FakeUpstream, body: Any, needle: str
 ) -> None:
-    assert gateway_for.client is not None
     response = gateway_for.client.post("/api/chat", json=body)
     assert response.status_code == 422, response.text
     error = response.json()["error"]
@@ -63,7 +62,6 @@ def test_malformed_bodies_get_422_naming_the_field(
     "raw", [b"{not json", b"", b"\xff\xfe", b'{"model": "chat-model", "messages": [}']
 )
 def test_invalid_json_gets_422(gateway_for: Gateway, raw: bytes) -> None:
-    assert gateway_for.client is not None
     response = gateway_for.client.post(
         "/api/chat", content=raw, headers={"content-type": "application/json"}
     )
@@ -100,7 +98,6 @@ def test_oversized_chunked_body_without_length_is_413(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream
 ) -> None:
     gateway = start_gateway(config_for(upstream), max_body_bytes=4096)
-    assert gateway.client is not None
 
     def chunks() -> Any:
         yield b'{"model": "chat-model", "messages": [{"role": "user", "content": "'
@@ -125,7 +122,6 @@ def test_oversized_body_is_413_in_each_doors_shape(
         "max_tokens": 5,
         "messages": [{"role": "user", "content": "x" * 5000}],
     }
-    assert gateway.client is not None
     openai_error = gateway.client.post("/v1/chat/completions", json=big).json()["error"]
     assert (openai_error["code"], openai_error["param"]) == ("request_too_large", "body")
     anthropic_error = gateway.client.post("/v1/messages", json=big).json()
@@ -156,13 +152,11 @@ def test_model_whose_key_is_unset_names_the_variable_not_a_value(
     assert error["type"] == "model_unavailable"
     assert "NEVER_SET_PROVIDER_KEY" in error["message"]
     assert gateway.chat().status_code == 200  # the other models still serve
-    assert gateway.client is not None
     ready = gateway.client.get("/health/ready").json()
     assert "NEVER_SET_PROVIDER_KEY" in ready["config"]["unavailable_models"]["chat-model-reasoning"]
 
 
 def test_unknown_route_and_wrong_method_are_json(gateway_for: Gateway) -> None:
-    assert gateway_for.client is not None
     missing = gateway_for.client.get("/api/nothing-here")
     assert missing.status_code == 404
     assert missing.json()["error"]["type"] == "not_found"
@@ -172,7 +166,6 @@ def test_unknown_route_and_wrong_method_are_json(gateway_for: Gateway) -> None:
 
 
 def test_wrong_content_type_is_a_clear_error_not_500(gateway_for: Gateway) -> None:
-    assert gateway_for.client is not None
     response = gateway_for.client.post(
         "/api/chat", content=b"model=chat-model", headers={"content-type": "text/plain"}
     )
@@ -201,7 +194,6 @@ def upstream_errors_counted() -> float:
 
 def post_raw(gateway: Gateway, path: str, body: dict[str, Any]) -> Any:
     """Send `body` as Python's json module writes it: surrogates escaped, NaN and Infinity bare."""
-    assert gateway.client is not None
     raw = json.dumps(body).encode()
     return gateway.client.post(path, content=raw, headers={"content-type": "application/json"})
 
@@ -322,7 +314,6 @@ NOT_MISTAKES = {
 def test_what_is_not_a_mistake_is_still_served(
     gateway_for: Gateway, upstream: FakeUpstream, body: dict[str, Any]
 ) -> None:
-    assert gateway_for.client is not None
     response = gateway_for.client.post("/api/chat", json=body)
     assert response.status_code == 200, response.text
     assert len(upstream.requests) == 1
@@ -450,7 +441,6 @@ def test_malformed_bytes_are_a_4xx_naming_the_field_on_every_door(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream, path: str
 ) -> None:
     gateway = start_gateway(embedding_config(upstream))
-    assert gateway.client is not None
     shape, valid = DOORS[path]
     wrong = []
     for case, (make, content_type, field, needle) in MALFORMED.items():
@@ -479,7 +469,6 @@ def test_admin_routes_take_no_body_and_ignore_one(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream
 ) -> None:
     gateway = start_gateway(config_for(upstream), admin_key="admin-key-0123456789")
-    assert gateway.client is not None
     headers = {"authorization": "Bearer admin-key-0123456789", "content-type": "application/json"}
     for raw in (NESTED_10000.encode(), b"9" * 5000, b'{"a": 1, "a": 2}', b"\xff", b"null"):
         response = gateway.client.post("/admin/reload", content=raw, headers=headers)

@@ -7,10 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import UPSTREAM_KEY
-from tests.fake_upstream import FakeUpstream
-from tests.processes import clean_env, free_port
-from tests.test_metrics_port import refuses_connections, serve_to_exit, write_config
+from tests.support.configs import UPSTREAM_KEY
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.processes import (
+    clean_env,
+    free_port,
+    refuses_connections,
+    serve_to_exit,
+    write_config,
+)
 
 
 @pytest.mark.parametrize(

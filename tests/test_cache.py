@@ -18,13 +18,14 @@ import pytest
 import redis
 
 from gateway.cache import MemoryStore
-from tests import tools_for_tests
-from tests.ai_sdk import run_data_stream_client, run_ui_message_stream_client
-from tests.conftest import Gateway, config_for, parse_lines, tool_config
-from tests.fake_upstream import FakeToolCall, FakeUpstream, Fault, Reply
-from tests.fake_weather import FakeWeather
-from tests.redis_server import RedisServer
-from tests.test_protocols import parse_sse, summary_of
+from tests.support import tools_for_tests
+from tests.support.ai_sdk import run_data_stream_client, run_ui_message_stream_client
+from tests.support.configs import config_for, tool_config
+from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Fault, Reply
+from tests.support.fake_weather import FakeWeather
+from tests.support.gateways import Gateway
+from tests.support.redis_server import RedisServer
+from tests.support.wire import parse_lines, parse_sse, summary_of
 
 # Every test here runs on both stream readers (tests/conftest.py, stream_reader).
 pytestmark = pytest.mark.usefixtures("stream_reader")
@@ -44,7 +45,6 @@ def fresh_question() -> list[dict[str, str]]:
 
 
 def post(gateway: Gateway, path: str = "/api/chat", **body: Any) -> httpx.Response:
-    assert gateway.client is not None
     headers = body.pop("headers", None)
     payload = {"model": "chat-model", **body}
     return gateway.client.post(path, json=payload, headers=headers)
@@ -280,7 +280,6 @@ def test_a_stream_the_client_abandoned_is_not_cached(
     gateway = start_gateway(cached(config_for(upstream)))
     upstream.script(Reply(chunks=["slow"] * 20, chunk_delay=0.1))
     question = fresh_question()
-    assert gateway.client is not None
     with gateway.client.stream(
         "POST", "/api/chat", json={"model": "chat-model", "messages": question}
     ) as response:
@@ -437,7 +436,6 @@ def test_a_cached_answer_replays_into_every_door(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream
 ) -> None:
     gateway = start_gateway(cached(config_for(upstream)))
-    assert gateway.client is not None
     said = [{"role": "user", "content": "the same question"}]
     first = gateway.client.post(
         "/api/chat", json={"model": "chat-model", "messages": said, "max_tokens": 64}

@@ -31,7 +31,7 @@ from gateway.events import (
     ToolResult,
     Usage,
 )
-from tests.ai_sdk import read_ui_message_stream_bytes
+from tests.support.ai_sdk import read_ui_message_stream_bytes
 
 MESSAGE_ID = "msg-0001"
 START = {"createdAt": 1_700_000_000_000, "model": "chat-model"}

@@ -12,9 +12,10 @@ import openai
 import pytest
 import redis
 
-from tests.conftest import Gateway, config_for
-from tests.fake_upstream import FakeUpstream
-from tests.redis_server import RedisServer
+from tests.support.configs import config_for
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.gateways import Gateway
+from tests.support.redis_server import RedisServer
 
 UI = "?protocol=ui-message-stream"
 
@@ -49,7 +50,6 @@ GOOD_IDS = ["aB3dE5fG7hJ9kL1m", "chat-Xy12Ab34Cd56Ef78", "0b6f7e0c-3f7a-4d2e-9c4
 def test_the_ids_the_ai_sdk_makes_are_chat_ids(
     gateway: Gateway, upstream: FakeUpstream, chat_id: str
 ) -> None:
-    assert gateway.client is not None
     assert gateway.client.post("/api/chat" + UI, json=ask(chat_id)).status_code == 200
     stored = gateway.client.get(f"/api/chat/{chat_id}/messages")
     assert stored.status_code == 200 and len(stored.json()["messages"]) == 2
@@ -68,7 +68,6 @@ ROUTES = [
 def test_a_malformed_chat_id_is_a_422_naming_the_field_on_every_route(
     gateway: Gateway, upstream: FakeUpstream, chat_id: str
 ) -> None:
-    assert gateway.client is not None
     for method, path in ROUTES:
         response = gateway.client.request(method, path.format(chat_id))
         assert response.status_code == 422, (method, path, response.text)
@@ -85,7 +84,6 @@ def test_a_chat_id_cannot_reach_a_stored_response(gateway: Gateway, upstream: Fa
     deleting the raw record, through the chat id `response:<id>`."""
     client = sdk(gateway)
     first = client.responses.create(model="chat-model", input="remember me")
-    assert gateway.client is not None
     named = f"response:{first.id}"
     for method, path in ROUTES:
         response = gateway.client.request(method, path.format(named))
@@ -109,7 +107,6 @@ def test_a_chat_and_a_stored_response_of_the_same_id_are_two_things(
 ) -> None:
     client = sdk(gateway)
     first = client.responses.create(model="chat-model", input="the response's words")
-    assert gateway.client is not None
     assert gateway.client.post("/api/chat" + UI, json=ask(first.id, "the chat's words")).is_success
     messages = gateway.client.get(f"/api/chat/{first.id}/messages").json()["messages"]
     assert messages[0]["parts"] == [{"type": "text", "text": "the chat's words"}]
@@ -128,7 +125,6 @@ def test_in_redis_chats_and_stored_responses_have_their_own_key_prefixes(
 ) -> None:
     gateway = start_gateway(config_for(upstream), redis_url=redis_server.url)
     first = sdk(gateway).responses.create(model="chat-model", input="hi")
-    assert gateway.client is not None
     assert gateway.client.post("/api/chat" + UI, json=ask("namespaced-chat")).is_success
 
     keys = redis.Redis(port=redis_server.port)

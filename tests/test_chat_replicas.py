@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.ai_sdk import ChatTransportClient, run_chat_transport_client
-from tests.conftest import config_for
-from tests.fake_upstream import FakeUpstream, Reply
-from tests.processes import GatewayProcess, serve_config
-from tests.redis_server import RedisServer
+from tests.support.ai_sdk import ChatTransportClient, run_chat_transport_client
+from tests.support.configs import config_for
+from tests.support.fake_upstream import FakeUpstream, Reply
+from tests.support.processes import GatewayProcess, serve_config
+from tests.support.redis_server import RedisServer
 
 KEY_ALICE = "sk-replica-alice-0123456789abcdef"
 KEY_BOB = "sk-replica-bob-0123456789abcdefgh"

@@ -18,9 +18,10 @@ from typing import Any
 import httpx
 import redis
 
-from tests.conftest import Gateway, config_for
-from tests.fake_upstream import FakeUpstream, Reply
-from tests.redis_server import RedisServer
+from tests.support.configs import config_for
+from tests.support.fake_upstream import FakeUpstream, Reply
+from tests.support.gateways import Gateway
+from tests.support.redis_server import RedisServer
 
 UI = "?protocol=ui-message-stream"
 WORDS = ["one ", "two ", "three"]
@@ -99,7 +100,6 @@ def ask_while_paused(
 
 
 def chat(gateway: Gateway, chat_id: str) -> dict[str, Any]:
-    assert gateway.client is not None
     response = gateway.client.get(f"/api/chat/{chat_id}/messages")
     assert response.status_code == 200, response.text
     return dict(response.json())
@@ -137,7 +137,6 @@ def test_answers_that_end_while_redis_is_paused_are_all_stored_and_leave_no_acti
     ]
     assert len(stored) == ANSWERS
     assert [c["activeStreamId"] for c in chats] == [None] * ANSWERS
-    assert gateway.client is not None
     for asker in askers:
         assert gateway.client.get(f"/api/chat/{asker.chat_id}/stream").status_code == 204
 
@@ -163,7 +162,6 @@ def test_an_answer_that_cannot_be_stored_says_so_and_leaves_no_dangling_active_s
         )
     finally:
         plain.close()
-    assert gateway.client is not None
     for asker in askers:
         # The first look already finds no answer in progress, and clears it.
         assert gateway.client.get(f"/api/chat/{asker.chat_id}/stream").status_code == 204

@@ -5,8 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import UPSTREAM_KEY, Gateway, parse_lines
-from tests.fake_upstream import FakeUpstream, Fault, Reply
+from tests.support.configs import UPSTREAM_KEY
+from tests.support.fake_upstream import FakeUpstream, Fault, Reply
+from tests.support.gateways import Gateway
+from tests.support.wire import parse_lines
 
 # Every test here runs on both stream readers (tests/conftest.py, stream_reader).
 pytestmark = pytest.mark.usefixtures("stream_reader")
@@ -91,7 +93,6 @@ def test_parts_are_flushed_as_they_arrive(gateway_for: Gateway, upstream: FakeUp
     assert gateway_for.chat(messages=USER).status_code == 200
     completed = upstream.completed_streams
     upstream.script(Reply(chunks=[f"w{i} " for i in range(8)], chunk_delay=0.15))
-    assert gateway_for.client is not None
     payload = {"model": "chat-model", "messages": USER}
     with gateway_for.client.stream("POST", "/api/chat", json=payload) as response:
         lines = response.iter_lines()
@@ -126,7 +127,6 @@ def test_client_disconnect_cancels_the_upstream_request(
     gateway_for: Gateway, upstream: FakeUpstream
 ) -> None:
     upstream.script(Reply(chunks=[f"{i} " for i in range(100)], chunk_delay=0.1))
-    assert gateway_for.client is not None
     payload = {"model": "chat-model", "messages": USER}
     with gateway_for.client.stream("POST", "/api/chat", json=payload) as response:
         next(response.iter_lines())
@@ -163,7 +163,7 @@ def test_upstream_rate_limit_passes_retry_after(
 def test_upstream_timeout_before_first_byte_is_a_504(
     start_gateway: ..., upstream: FakeUpstream
 ) -> None:
-    from tests.conftest import config_for
+    from tests.support.configs import config_for
 
     config = config_for(upstream)
     config["router_settings"]["timeout"] = 0.5
@@ -202,7 +202,6 @@ def test_stream_false_upstream_error_is_json(gateway_for: Gateway, upstream: Fak
 
 
 def test_cors_allows_the_configured_frontend_origin(gateway_for: Gateway) -> None:
-    assert gateway_for.client is not None
     preflight = gateway_for.client.options(
         "/api/chat",
         headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"},

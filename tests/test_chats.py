@@ -15,11 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Gateway, config_for, tool_config
-from tests.fake_upstream import FakeToolCall, FakeUpstream, Reply
-from tests.fake_weather import FakeWeather
-from tests.processes import free_port
-from tests.redis_server import RedisServer
+from tests.support.configs import config_for, tool_config
+from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Reply
+from tests.support.fake_weather import FakeWeather
+from tests.support.gateways import Gateway
+from tests.support.processes import free_port
+from tests.support.redis_server import RedisServer
 
 KEY_A = "sk-chat-alice-0123456789abcdef"
 KEY_B = "sk-chat-bob-0123456789abcdefgh"
@@ -54,7 +55,6 @@ def text_of(parts: list[dict[str, Any]]) -> str:
 
 
 def stored(gateway: Gateway, chat_id: str, **headers: str) -> httpx.Response:
-    assert gateway.client is not None
     return gateway.client.get(f"/api/chat/{chat_id}/messages", headers=headers)
 
 
@@ -87,7 +87,6 @@ def started(
 def test_the_stock_body_is_answered_and_the_next_message_carries_the_history(
     started: Gateway, upstream: FakeUpstream
 ) -> None:
-    assert started.client is not None
     first = started.client.post("/api/chat" + UI, json=stock("chat-1", user("hi", "u1")))
     assert first.status_code == 200, first.text
     parts = chunks(first.text)
@@ -119,7 +118,6 @@ def test_the_stock_body_is_answered_and_the_next_message_carries_the_history(
 def test_full_messages_replace_the_history_and_regenerate_answers_again(
     started: Gateway, upstream: FakeUpstream
 ) -> None:
-    assert started.client is not None
     started.client.post("/api/chat" + UI, json=stock("chat-2", user("one", "u1")))
     started.client.post("/api/chat" + UI, json=stock("chat-2", user("two", "u2")))
     replaced = started.client.post(
@@ -152,7 +150,6 @@ def test_full_messages_replace_the_history_and_regenerate_answers_again(
 def test_an_edited_message_replaces_itself_and_what_came_after(
     started: Gateway, upstream: FakeUpstream
 ) -> None:
-    assert started.client is not None
     started.client.post("/api/chat" + UI, json=stock("chat-3", user("one", "u1")))
     started.client.post("/api/chat" + UI, json=stock("chat-3", user("two", "u2")))
     started.client.post("/api/chat" + UI, json=stock("chat-3", user("one, edited", "u1")))
@@ -163,7 +160,6 @@ def test_an_edited_message_replaces_itself_and_what_came_after(
 def test_a_stop_ends_the_answer_closes_the_provider_stream_and_keeps_the_partial_text(
     started: Gateway, upstream: FakeUpstream
 ) -> None:
-    assert started.client is not None
     upstream.default = Reply(chunks=[f"w{i} " for i in range(200)], chunk_delay=0.02)
     seen: list[dict[str, Any]] = []
 
@@ -201,7 +197,6 @@ def test_a_stop_ends_the_answer_closes_the_provider_stream_and_keeps_the_partial
 def test_a_resumable_answer_outlives_its_client_and_resumes_from_its_first_part(
     started: Gateway, upstream: FakeUpstream
 ) -> None:
-    assert started.client is not None
     words = [f"w{i} " for i in range(40)]
     upstream.default = Reply(chunks=words, chunk_delay=0.03)
     leave_after_first_words(started.url, "chat-5")
@@ -245,7 +240,6 @@ def test_a_chat_is_invisible_to_another_key(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream, store: dict[str, str]
 ) -> None:
     gateway = start_gateway(chat_config(upstream), api_keys=f"alice:{KEY_A},bob:{KEY_B}", **store)
-    assert gateway.client is not None
     alice = {"Authorization": f"Bearer {KEY_A}"}
     bob = {"Authorization": f"Bearer {KEY_B}"}
     made = gateway.client.post(
@@ -281,7 +275,6 @@ def test_a_client_at_the_unread_answers_cap_is_refused_while_another_is_served(
 ) -> None:
     config = chat_config(upstream, max_unread_answers=2)
     gateway = start_gateway(config, api_keys=f"alice:{KEY_A},bob:{KEY_B}", **store)
-    assert gateway.client is not None
     alice = {"Authorization": f"Bearer {KEY_A}"}
     bob = {"Authorization": f"Bearer {KEY_B}"}
     upstream.default = Reply(chunks=[f"w{i} " for i in range(400)], chunk_delay=0.02)
@@ -343,7 +336,6 @@ def test_answers_admitted_together_then_left_unread_beyond_the_cap_are_stopped(
         stopped = next(c for c in chats if c["activeStreamId"] is None)
         assert stopped["messages"][-1]["metadata"]["status"] == "failed"
     finally:
-        assert gateway.client is not None
         for chat_id in ids:
             gateway.client.post(f"/api/chat/{chat_id}/stop", json={})
 
@@ -389,7 +381,6 @@ def test_answers_admitted_together_then_left_unread_beyond_the_cap_are_stopped(
 def test_bad_chat_requests_are_4xx_and_store_nothing(
     started: Gateway, upstream: FakeUpstream, body: dict[str, Any], status: int, needle: str
 ) -> None:
-    assert started.client is not None
     response = started.client.post("/api/chat" + UI, json=body)
     assert response.status_code == status, response.text
     assert needle in response.json()["error"]["message"]
@@ -402,7 +393,6 @@ def test_a_history_over_the_caps_is_refused_and_the_chat_stays_as_it_was(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream, store: dict[str, str]
 ) -> None:
     gateway = start_gateway(chat_config(upstream, max_messages=4), **store)
-    assert gateway.client is not None
     gateway.client.post("/api/chat" + UI, json=stock("chat-9", user("one", "u1")))
     refused = gateway.client.post("/api/chat" + UI, json=stock("chat-9", user("two", "u2")))
     assert refused.status_code == 200  # 3 messages + its answer = 4
@@ -412,14 +402,12 @@ def test_a_history_over_the_caps_is_refused_and_the_chat_stays_as_it_was(
     assert len(stored(gateway, "chat-9").json()["messages"]) == 4
 
     big = start_gateway(chat_config(upstream, max_bytes=2048), **store)
-    assert big.client is not None
     huge = big.client.post("/api/chat" + UI, json=stock("chat-10", user("x" * 5000, "u1")))
     assert huge.status_code == 413
     assert stored(big, "chat-10").status_code == 404
 
 
 def test_a_second_message_while_answering_is_409(started: Gateway, upstream: FakeUpstream) -> None:
-    assert started.client is not None
     upstream.default = Reply(chunks=[f"w{i} " for i in range(100)], chunk_delay=0.02)
     with httpx.stream(
         "POST", started.url + "/api/chat" + UI, json=stock("chat-11", user("go", "u1"))
@@ -436,7 +424,6 @@ def test_a_second_message_while_answering_is_409(started: Gateway, upstream: Fak
 def test_without_an_id_nothing_is_stored(started: Gateway, upstream: FakeUpstream) -> None:
     response = started.chat()
     assert response.status_code == 200
-    assert started.client is not None
     # AI SDK 4 sends an id with OpenAI-shaped messages: answered as before, nothing stored.
     v4 = started.client.post(
         "/api/chat",
@@ -456,7 +443,6 @@ def test_an_unreachable_chat_store_is_a_503_or_an_answer_without_history(
 ) -> None:
     dead = f"redis://127.0.0.1:{free_port()}/0"
     gateway = start_gateway(chat_config(upstream, on_store_failure=policy), redis_url=dead)
-    assert gateway.client is not None
     response = gateway.client.post("/api/chat" + UI, json=stock("chat-12", user("hi", "u1")))
     if policy == "refuse":
         assert response.status_code == 503
@@ -478,7 +464,6 @@ def test_a_tool_step_is_stored_as_tool_parts_and_replayed_to_the_provider(
 ) -> None:
     config = tool_config(upstream, weather)
     gateway = start_gateway(config, **store)
-    assert gateway.client is not None
     call = FakeToolCall("add", '{"a": 2, "b": 3}')
     upstream.script(Reply(chunks=[], tool_calls=[call]), Reply(chunks=["It is 5."]))
     first = gateway.client.post("/api/chat" + UI, json=stock("chat-13", user("2+3?", "u1")))

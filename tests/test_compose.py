@@ -27,7 +27,7 @@ import yaml
 from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import GatewayConfig, load_config
 from gateway.settings import Settings
-from tests.test_container_command import args_of, dockerfile_env
+from tests.support.dockerfile import args_of, dockerfile_env
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "compose.yaml"

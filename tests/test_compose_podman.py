@@ -33,8 +33,7 @@ from limits import parse
 
 from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import load_config
-from tests.conftest import parse_lines
-from tests.podman import (
+from tests.support.podman import (
     NGINX_BASE,
     PYTHON_BASE,
     REDIS_BASE,
@@ -43,7 +42,8 @@ from tests.podman import (
     podman_env,
     require_images,
 )
-from tests.processes import free_port
+from tests.support.processes import free_port
+from tests.support.wire import parse_lines
 
 pytestmark = pytest.mark.container
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import socket
 import subprocess
@@ -20,46 +19,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import wait_healthy as wait_until_healthy
+from tests.support.dockerfile import DOCKERFILE, args_of, dockerfile_env, instructions
+from tests.support.processes import wait_healthy as wait_until_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCKERFILE = ROOT / "Dockerfile"
 BIN = Path(sys.executable).parent
 STOP_TIMEOUT = 10.0
-
-
-def instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, with comments dropped and continuation lines joined."""
-    result: list[tuple[str, str]] = []
-    pending = ""
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if line.startswith("#") or (not line and not pending):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        line = pending + line
-        pending = ""
-        keyword, _, args = line.partition(" ")
-        result.append((keyword.upper(), args.strip()))
-    assert not pending, "Dockerfile ends inside a continued line"
-    return result
-
-
-def args_of(keyword: str) -> list[str]:
-    return [args for kw, args in instructions() if kw == keyword]
-
-
-def dockerfile_env() -> dict[str, str]:
-    env: dict[str, str] = {}
-    for args in args_of("ENV"):
-        words = shlex.split(args)
-        if "=" in words[0]:
-            env.update(word.split("=", 1) for word in words)
-        else:  # legacy `ENV KEY value with spaces`
-            env[words[0]] = args.split(None, 1)[1]
-    return env
 
 
 def exec_form(args: str) -> list[str]:

@@ -23,8 +23,9 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Gateway, config_for
-from tests.fake_upstream import FakeUpstream, Fault, Reply
+from tests.support.configs import config_for
+from tests.support.fake_upstream import FakeUpstream, Fault, Reply
+from tests.support.gateways import Gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "llm-gateway.json"
@@ -296,7 +297,6 @@ def exported(start_gateway: Callable[..., Gateway], upstream: FakeUpstream) -> E
     }
     gateway = start_gateway(config, admin_key=ADMIN_KEY)
     client = gateway.client
-    assert client is not None
     upstream.default = Reply(chunks=["ok", " then"], prompt_tokens=5, completion_tokens=3)
     hi = [{"role": "user", "content": "hi"}]
     # chat-model, three times: a stream, a chat by id (its answer ends: done), a plain answer.

@@ -20,9 +20,10 @@ import yaml
 from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import load_config
 from gateway.upstream.router import build_router
-from tests.ai_sdk import run_data_stream_client, run_ui_message_stream_client
-from tests.conftest import Gateway, parse_lines
-from tests.processes import GatewayProcess, clean_env
+from tests.support.ai_sdk import run_data_stream_client, run_ui_message_stream_client
+from tests.support.gateways import Gateway
+from tests.support.processes import GatewayProcess, clean_env
+from tests.support.wire import parse_lines
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -73,7 +74,6 @@ def test_demo_model_emits_a_tool_call_through_litellm() -> None:
 def shipped(start_gateway: Callable[..., Gateway]) -> tuple[Gateway, httpx.Client]:
     """A gateway on the shipped config and default settings, and its client."""
     gateway = start_gateway(yaml.safe_load((REPO / "litellm_config.yaml").read_text()))
-    assert gateway.client is not None
     return gateway, gateway.client
 
 

@@ -27,26 +27,14 @@ from gateway.cache.answers import CorruptAnswer
 from gateway.cache.embeddings import CachedEmbeddings, decode_embeddings, encode_embeddings
 from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import ConfigError, parse_config
-from tests.conftest import UPSTREAM_KEY, Gateway, config_for, model_entry
-from tests.fake_upstream import EmbeddingReply, FakeUpstream, Fault, fake_vector
-from tests.redis_server import RedisServer
+from tests.support.configs import EMBEDDING_PROVIDER_MODEL as PROVIDER_MODEL
+from tests.support.configs import UPSTREAM_KEY, embedding_config, model_entry
+from tests.support.fake_upstream import EmbeddingReply, FakeUpstream, Fault, fake_vector
+from tests.support.gateways import Gateway
+from tests.support.redis_server import RedisServer
 
 KEY_A = "key-a-0123456789abcdef"
 KEY_B = "key-b-fedcba9876543210"
-PROVIDER_MODEL = "text-embedding-3-small"
-
-
-def embedding_config(upstream: FakeUpstream, **gateway: Any) -> dict[str, Any]:
-    """config_for() (chat-model, title-model) plus embed-model, marked as LiteLLM Proxy does."""
-    config = config_for(upstream)
-    entry = model_entry("embed-model", upstream, model=f"openai/{PROVIDER_MODEL}")
-    entry["model_info"] = {"mode": "embedding"}
-    config["model_list"].append(entry)
-    if gateway:
-        config["gateway"] = gateway
-    return config
-
-
 def sdk(gateway: Gateway, key: str = "unused") -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0)
 
@@ -181,7 +169,6 @@ def test_keys_are_required_when_configured(
     gateway = start_gateway(embedding_config(upstream), api_keys=f"a:{KEY_A}")
     with pytest.raises(openai.AuthenticationError):
         sdk(gateway, "not-a-key").embeddings.create(model="embed-model", input="hi")
-    assert gateway.client is not None
     bare = gateway.client.post("/v1/embeddings", json={"model": "embed-model", "input": "hi"})
     assert bare.status_code == 401 and bare.json()["error"]["code"] == "unauthorized"
     assert sdk(gateway, KEY_A).embeddings.create(model="embed-model", input="hi").data
@@ -422,7 +409,6 @@ def test_a_client_that_hangs_up_cancels_the_provider_call_and_is_logged_499(
 def test_bad_input_is_a_400_naming_the_field(
     gateway: Gateway, upstream: FakeUpstream, body: dict[str, Any], names: str
 ) -> None:
-    assert gateway.client is not None
     # ASCII-escaped, so a lone surrogate is sent as JSON's own "\ud800".
     response = gateway.client.post(
         "/v1/embeddings", content=json.dumps(body), headers={"content-type": "application/json"}
@@ -450,7 +436,6 @@ def test_bad_input_is_a_400_naming_the_field(
 def test_hostile_bodies_are_refused_not_failed(
     gateway: Gateway, upstream: FakeUpstream, raw: str
 ) -> None:
-    assert gateway.client is not None
     response = gateway.client.post(
         "/v1/embeddings", content=raw.encode(), headers={"content-type": "application/json"}
     )
@@ -463,7 +448,6 @@ def test_input_over_the_character_cap_is_413(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream
 ) -> None:
     gateway = start_gateway(embedding_config(upstream), max_total_chars=10)
-    assert gateway.client is not None
     response = gateway.client.post(
         "/v1/embeddings", json={"model": "embed-model", "input": ["12345", "123456"]}
     )
@@ -496,7 +480,6 @@ def test_the_request_log_and_metrics_name_the_embeddings_door(
     assert (hit["cache"], hit["status"]) == ("hit", 200)
     assert failed["status"] == 502 and failed["error_type"] == "upstream_error"
     assert "boom" in failed["error"]
-    assert gateway.client is not None
     metrics = gateway.client.get("/metrics").text
     assert (
         'gateway_requests_total{model="embed-model",protocol="embeddings",'

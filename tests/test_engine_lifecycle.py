@@ -18,10 +18,12 @@ from gateway.app import create_app
 from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import GatewayConfig, load_config
 from gateway.settings import Settings
-from tests.conftest import Gateway, config_for, parse_lines, tool_config
-from tests.fake_upstream import FakeToolCall, FakeUpstream, Reply
-from tests.fake_weather import FakeWeather
-from tests.serving import BackgroundLoop, ServedApp
+from tests.support.configs import config_for, tool_config
+from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Reply
+from tests.support.fake_weather import FakeWeather
+from tests.support.gateways import Gateway
+from tests.support.serving import BackgroundLoop, ServedApp
+from tests.support.wire import parse_lines
 
 
 def tool_results(response_text: str) -> list[dict[str, Any]]:

@@ -6,14 +6,15 @@ from collections.abc import Callable
 
 import yaml
 
-from tests.conftest import Gateway, config_for, model_entry, parse_lines
-from tests.fake_upstream import FakeUpstream, Reply
-from tests.redis_server import RedisServer
-from tests.serving import free_socket
+from tests.support.configs import config_for, model_entry
+from tests.support.fake_upstream import FakeUpstream, Reply
+from tests.support.gateways import Gateway
+from tests.support.redis_server import RedisServer
+from tests.support.serving import free_socket
+from tests.support.wire import parse_lines
 
 
 def test_health_is_open_and_cheap(gateway_for: Gateway, upstream: FakeUpstream) -> None:
-    assert gateway_for.client is not None
     assert gateway_for.client.get("/health").json() == {"status": "ok"}
     ready = gateway_for.client.get("/health/ready")
     assert ready.status_code == 200
@@ -26,7 +27,6 @@ def test_ready_checks_redis_when_configured(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream, redis_server: RedisServer
 ) -> None:
     gateway = start_gateway(config_for(upstream), redis_url=redis_server.url)
-    assert gateway.client is not None
     ready = gateway.client.get("/health/ready")
     assert ready.status_code == 200
     assert ready.json()["redis"] == "ok"
@@ -43,7 +43,6 @@ def test_ready_reports_unreachable_redis_that_nothing_needs(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream
 ) -> None:
     gateway = start_gateway(config_for(upstream), redis_url=_dead_redis_url())
-    assert gateway.client is not None
     ready = gateway.client.get("/health/ready")
     assert ready.status_code == 200  # no cache, no limits: nothing this process does needs it
     assert ready.json() | {"config": None} == {
@@ -65,7 +64,6 @@ def test_ready_with_redis_down_and_allow_serves_degraded(
         "cache": {"ttl": 60, "models": ["chat-model"]},
     }
     gateway = start_gateway(config_for(upstream, gateway=options), redis_url=_dead_redis_url())
-    assert gateway.client is not None
     ready = gateway.client.get("/health/ready")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
@@ -83,7 +81,6 @@ def test_ready_with_redis_down_and_deny_is_503(
 ) -> None:
     options = {"rate_limit": {"default": "100/minute", "on_store_error": "deny"}}
     gateway = start_gateway(config_for(upstream, gateway=options), redis_url=_dead_redis_url())
-    assert gateway.client is not None
     ready = gateway.client.get("/health/ready")
     assert ready.status_code == 503
     body = ready.json()
@@ -97,7 +94,6 @@ def test_ready_with_redis_up_and_deny_is_ready(
 ) -> None:
     options = {"rate_limit": {"default": "100/minute", "on_store_error": "deny"}}
     gateway = start_gateway(config_for(upstream, gateway=options), redis_url=redis_server.url)
-    assert gateway.client is not None
     ready = gateway.client.get("/health/ready")
     assert ready.status_code == 200
     assert ready.json() | {"config": None} == {

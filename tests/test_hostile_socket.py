@@ -21,10 +21,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Gateway, config_for, parse_lines
-from tests.fake_upstream import FakeUpstream, Reply
-from tests.processes import GatewayProcess, serve_config, worker_serving
-from tests.test_observability import sample
+from tests.support.configs import config_for
+from tests.support.fake_upstream import FakeUpstream, Reply
+from tests.support.gateways import Gateway
+from tests.support.processes import GatewayProcess, serve_config, worker_serving
+from tests.support.prometheus import sample
+from tests.support.wire import parse_lines
 
 # Small limits so a test sees them act; DEADLINE bounds every wait on the server.
 TIMEOUTS = {"GATEWAY_HEADER_TIMEOUT_SECONDS": "1", "GATEWAY_BODY_TIMEOUT_SECONDS": "1"}
@@ -358,7 +360,6 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_requests_in_fl
     config = config_for(upstream)
     config["gateway"] = {"rate_limit": {"trusted_proxies": ["127.0.0.1"]}}
     gateway = start_gateway(config, max_connections_per_client=2)
-    assert gateway.client is not None
     stalled = Reply(chunks=["late"], stall_before=1, stall_seconds=20)
     upstream.script(stalled, stalled, Reply(chunks=["served"]))
     host, port = gateway.url.removeprefix("http://").split(":")
@@ -423,7 +424,6 @@ def test_a_request_with_both_content_length_and_transfer_encoding_is_refused_and
 
 
 def test_api_routes_never_redirect_to_the_client_host(gateway_for: Gateway) -> None:
-    assert gateway_for.client is not None
     evil = {"host": "evil.example.com"}
     models = gateway_for.client.get("/v1/models/", headers=evil, follow_redirects=False)
     chat = gateway_for.client.post("/api/chat/", json=CHAT, headers=evil, follow_redirects=False)

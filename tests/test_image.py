@@ -22,11 +22,12 @@ import pytest
 import yaml
 from packaging.utils import canonicalize_name
 
-from tests.conftest import UPSTREAM_KEY, config_for, parse_lines
-from tests.fake_upstream import FakeUpstream, Reply
-from tests.locks import read_lock
-from tests.podman import PYTHON_BASE, ROOT, podman, require_images
-from tests.processes import free_port
+from tests.support.configs import UPSTREAM_KEY, config_for
+from tests.support.fake_upstream import FakeUpstream, Reply
+from tests.support.locks import read_lock
+from tests.support.podman import PYTHON_BASE, ROOT, podman, require_images
+from tests.support.processes import free_port
+from tests.support.wire import parse_lines
 
 pytestmark = pytest.mark.container
 

@@ -23,9 +23,10 @@ import pytest
 
 from gateway.observability.logs import JsonFormatter, TextFormatter
 from gateway.redaction import LOG_SECRETS, Redactor
-from tests.conftest import UPSTREAM_KEY, Gateway, config_for, model_entry, tool_config
-from tests.fake_upstream import FakeToolCall, FakeUpstream, Fault, Reply
-from tests.fake_weather import FakeWeather
+from tests.support.configs import UPSTREAM_KEY, config_for, model_entry, tool_config
+from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Fault, Reply
+from tests.support.fake_weather import FakeWeather
+from tests.support.gateways import Gateway
 
 KEY = UPSTREAM_KEY
 CORE = KEY.removeprefix("sk-")
@@ -125,7 +126,6 @@ def keyed_gateway(start_gateway: Callable[..., Gateway], upstream: FakeUpstream)
 
 
 def _doors(gateway: Gateway) -> dict[str, Callable[[], list[str]]]:
-    assert gateway.client is not None
     http = gateway.client
     chat = {"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}
     v1 = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="unused", max_retries=0)
@@ -216,7 +216,6 @@ def test_a_spelled_out_key_in_an_error_after_the_first_step_is_scrubbed_mid_stre
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     gateway = start_gateway(tool_config(upstream, weather))
-    assert gateway.client is not None
     spelled = SPELLINGS["zero-width joined"]
     upstream.script(
         Reply(chunks=["adding"], tool_calls=[FakeToolCall("add", '{"a": 1, "b": 2}')]),

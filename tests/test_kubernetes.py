@@ -22,10 +22,12 @@ import yaml
 from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import load_config
 from gateway.settings import Settings
-from tests.conftest import Gateway, config_for, model_entry, parse_lines
-from tests.fake_upstream import FakeUpstream, Reply
-from tests.test_container_command import dockerfile_env
-from tests.test_live_reload import SWITCH_DEADLINE, answer_text, ready, wait_until
+from tests.support.configs import config_for, model_entry
+from tests.support.dockerfile import dockerfile_env
+from tests.support.fake_upstream import FakeUpstream, Reply
+from tests.support.gateways import Gateway
+from tests.support.polling import SWITCH_DEADLINE, ready, wait_until
+from tests.support.wire import answer_text, parse_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 KUSTOMIZE = ROOT / "deploy" / "kubernetes"
@@ -400,7 +402,6 @@ def test_live_reload_follows_a_configmap_symlink_swap(
     upstream.default = STEADY
 
     gateway = Gateway(background_loop, path, config_poll_seconds=0.1).start()
-    assert gateway.client is not None
     client = gateway.client
 
     def model_ids() -> set[str]:

@@ -27,11 +27,11 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-from tests.conftest import config_for
-from tests.fake_upstream import FakeUpstream, Fault, Reply
-from tests.processes import serve_config
-from tests.serving import BackgroundLoop
-from tests.test_tracing import Receiver, attributes
+from tests.support.configs import config_for
+from tests.support.fake_upstream import FakeUpstream, Fault, Reply
+from tests.support.otlp_receiver import Receiver, attributes
+from tests.support.processes import serve_config
+from tests.support.serving import BackgroundLoop
 
 LANGFUSE_PATH = "/api/public/otel/v1/traces"
 PUBLIC_KEY = "pk-lf-public-0123456789"
@@ -88,9 +88,9 @@ class LangfuseReceiver(Receiver):
 @pytest.fixture
 def langfuse(background_loop: BackgroundLoop) -> Iterator[LangfuseReceiver]:
     found = LangfuseReceiver(background_loop)
-    found._served.start()
+    found.start()
     yield found
-    found._served.stop()
+    found.stop()
 
 
 def model_calls(spans: list[Any]) -> dict[str, Any]:

@@ -3,8 +3,9 @@ LiteLLM so they really fire (streamed and plain answers, failures), gone after a
 them, and read through LiteLLM's stream wrapper (which is what runs them for streams).
 
 Two real callbacks, both offline: a CustomLogger instance named by dotted path
-(tests/callbacks_for_tests.py), and LiteLLM's own `datadog` integration posting its logs to a
-small HTTP receiver on loopback standing in for a Datadog agent (LITELLM_DD_AGENT_HOST/PORT)."""
+(tests/support/callbacks_for_tests.py), and LiteLLM's own `datadog` integration posting its logs
+to a small HTTP receiver on loopback standing in for a Datadog agent
+(LITELLM_DD_AGENT_HOST/PORT)."""
 
 from __future__ import annotations
 
@@ -24,13 +25,15 @@ import yaml
 from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import ConfigError, parse_config
 from gateway.upstream.litellm_callbacks import CallbackPlan, install_process_callbacks
-from tests.callbacks_for_tests import other_recorder, recorder
-from tests.conftest import Gateway, config_for, model_entry, parse_lines
-from tests.fake_upstream import FakeUpstream, Fault, Reply
+from tests.support.callbacks_for_tests import other_recorder, recorder
+from tests.support.configs import config_for, model_entry
+from tests.support.fake_upstream import FakeUpstream, Fault, Reply
+from tests.support.gateways import Gateway
+from tests.support.wire import parse_lines
 
 ADMIN_KEY = "admin-key-0123456789abcdef"
-RECORDER = "tests.callbacks_for_tests.recorder"
-OTHER_RECORDER = "tests.callbacks_for_tests.other_recorder"
+RECORDER = "tests.support.callbacks_for_tests.recorder"
+OTHER_RECORDER = "tests.support.callbacks_for_tests.other_recorder"
 USER = [{"role": "user", "content": "hi"}]
 DEADLINE = 10.0  # seconds a callback may take to be run after its answer (a bound, not a timing)
 
@@ -126,7 +129,6 @@ def test_success_callbacks_fire_for_streamed_and_plain_answers_on_both_doors(
     gateway = start_gateway(
         with_callbacks(upstream, success_callback=["datadog"], callbacks=[RECORDER])
     )
-    assert gateway.client is not None
     upstream.script(
         Reply(chunks=["streamed", " answer"]),
         Reply(chunks=["plain", " answer"]),
@@ -167,7 +169,6 @@ def test_embedding_calls_are_logged_too(
     entry["model_info"] = {"mode": "embedding"}
     config["model_list"].append(entry)
     gateway = start_gateway(config)
-    assert gateway.client is not None
 
     body = {"model": "embed-model", "input": "a question"}
     assert gateway.client.post("/v1/embeddings", json=body).status_code == 200
@@ -186,7 +187,6 @@ def test_failure_callbacks_fire_when_the_upstream_fails(
             upstream, failure_callback=["datadog", RECORDER], success_callback=[OTHER_RECORDER]
         )
     )
-    assert gateway.client is not None
     upstream.script(Fault(500, "database on fire"), Reply())
 
     assert gateway.chat(messages=USER).status_code == 502
@@ -214,7 +214,6 @@ def test_a_reload_that_drops_callbacks_stops_them(
         config_poll_seconds=0,
         admin_key=ADMIN_KEY,
     )
-    assert gateway.client is not None
     assert gateway.chat(messages=USER).status_code == 200
     wait_for(lambda: len(recorder.events) == 1, "the recorder before the reload")
     wait_for(lambda: receiver.statuses() == ["success"], "datadog before the reload")
@@ -287,7 +286,6 @@ def test_callbacks_are_streamed_through_litellm_when_the_gateway_serves(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream, receiver: LogReceiver
 ) -> None:
     gateway = start_gateway(with_callbacks(upstream, callbacks=[RECORDER]))
-    assert gateway.client is not None
     readers = gateway.client.get("/health/ready").json()
     assert "litellm_settings callbacks" in json.dumps(readers)
 
@@ -302,10 +300,10 @@ litellm_settings:
     - langfsue
   failure_callback:
     - datadgo
-    - tests.callbacks_for_tests.not_a_logger
-    - tests.callbacks_for_tests.Recorder
+    - tests.support.callbacks_for_tests.not_a_logger
+    - tests.support.callbacks_for_tests.Recorder
     - tests.no_such_module.handler
-    - tests.callbacks_for_tests.nothing_here
+    - tests.support.callbacks_for_tests.nothing_here
   callbacks: langfuse
   success_callbacks: [langfuse]
 """
@@ -326,12 +324,12 @@ def test_unknown_callbacks_are_refused_at_load_with_place_and_suggestion() -> No
     )
     assert problems[2] == (
         "models.yaml:10: litellm_settings.failure_callback[1]: "
-        "'tests.callbacks_for_tests.not_a_logger' is a object, not a "
+        "'tests.support.callbacks_for_tests.not_a_logger' is a object, not a "
         "litellm.integrations.custom_logger.CustomLogger instance"
     )
     assert problems[3].startswith(
         "models.yaml:11: litellm_settings.failure_callback[2]: "
-        "'tests.callbacks_for_tests.Recorder' is a CustomLogger class; name an instance"
+        "'tests.support.callbacks_for_tests.Recorder' is a CustomLogger class; name an instance"
     )
     assert problems[4].startswith(
         "models.yaml:12: litellm_settings.failure_callback[3]: cannot import "
@@ -339,7 +337,7 @@ def test_unknown_callbacks_are_refused_at_load_with_place_and_suggestion() -> No
     )
     assert problems[5] == (
         "models.yaml:13: litellm_settings.failure_callback[4]: module "
-        "'tests.callbacks_for_tests' has no attribute 'nothing_here'"
+        "'tests.support.callbacks_for_tests' has no attribute 'nothing_here'"
     )
     assert problems[6] == (
         "models.yaml:14: litellm_settings.callbacks: must be a list of callback names, "

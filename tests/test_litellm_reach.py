@@ -16,8 +16,9 @@ from litellm.llms.base_llm.base_model_iterator import BaseModelResponseIterator
 from litellm.llms.openai.chat.gpt_transformation import OpenAIChatCompletionStreamingHandler
 
 from gateway.upstream.litellm_reach import GatewayRouter
-from tests.conftest import Gateway, config_for, model_entry
-from tests.fake_upstream import FakeUpstream
+from tests.support.configs import config_for, model_entry
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.gateways import Gateway
 
 
 def test_the_router_hook_the_lean_reader_overrides_is_still_there() -> None:
@@ -88,7 +89,6 @@ def test_check_config_and_readiness_say_which_reader_each_deployment_gets(
     )
     config["model_list"][1]["stream_reader"] = "litellm"
     gateway = start_gateway(config)
-    assert gateway.client is not None
     readers = gateway.client.get("/health/ready").json()["config"]["stream_readers"]
     assert readers == {
         "chat-model#0": "lean: OpenAI-shaped provider",

@@ -16,15 +16,15 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.conftest import UPSTREAM_KEY, Gateway, config_for, model_entry, parse_lines
-from tests.fake_upstream import FakeUpstream, Reply
-from tests.processes import clean_env, serve_config
-from tests.test_observability import sample
+from tests.support.configs import UPSTREAM_KEY, config_for, model_entry
+from tests.support.fake_upstream import FakeUpstream, Reply
+from tests.support.gateways import Gateway
+from tests.support.polling import SWITCH_DEADLINE, ready, wait_until
+from tests.support.processes import clean_env, serve_config
+from tests.support.prometheus import sample
+from tests.support.wire import answer_text, parse_lines
 
 ADMIN_KEY = "admin-key-0123456789abcdef"
-SWITCH_DEADLINE = 2.0  # seconds: the issue's promise for an edit to take effect
-
-
 def write_atomically(path: Path, config: dict[str, Any] | str) -> None:
     """How deploy tools and careful operators edit: a new file renamed over the old one."""
     text = config if isinstance(config, str) else yaml.safe_dump(config)
@@ -33,38 +33,16 @@ def write_atomically(path: Path, config: dict[str, Any] | str) -> None:
     os.replace(temporary, path)
 
 
-def answer_text(response: httpx.Response) -> str:
-    return "".join(part["textDelta"] for code, part in parse_lines(response.text) if code == "0")
-
-
-def ready(gateway: Gateway) -> dict[str, Any]:
-    assert gateway.client is not None
-    report: dict[str, Any] = gateway.client.get("/health/ready").json()
-    return report
-
-
 def reloads(gateway: Gateway, result: str) -> float:
-    assert gateway.client is not None
     return sample(
         gateway.client.get("/metrics").text, "gateway_config_reloads_total", result=result
     )
-
-
-def wait_until(condition: Callable[[], bool], seconds: float) -> float:
-    """Poll `condition`; return how long it took, or fail after `seconds`."""
-    started = time.monotonic()
-    while not condition():
-        elapsed = time.monotonic() - started
-        assert elapsed < seconds, f"not true within {seconds} s"
-        time.sleep(0.05)
-    return time.monotonic() - started
 
 
 def test_an_edit_moves_new_requests_and_spares_the_stream_in_flight(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream, upstream_b: FakeUpstream
 ) -> None:
     gateway = start_gateway(config_for(upstream))
-    assert gateway.client is not None
     slow = Reply(chunks=[f"old{i} " for i in range(30)], chunk_delay=0.1)  # about 3 s
     upstream.script(slow)
     in_flight: dict[str, Any] = {}
@@ -136,7 +114,6 @@ def test_models_list_shows_what_is_live(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream
 ) -> None:
     gateway = start_gateway(config_for(upstream))
-    assert gateway.client is not None
 
     def listed() -> list[str]:
         return [m["id"] for m in gateway.client.get("/v1/models").json()["data"]]  # type: ignore[union-attr]
@@ -152,11 +129,9 @@ def test_admin_reload_needs_the_admin_key_and_reports_the_result(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream, upstream_b: FakeUpstream
 ) -> None:
     closed = start_gateway(config_for(upstream), config_poll_seconds=0)
-    assert closed.client is not None
     assert closed.client.post("/admin/reload").status_code == 403
 
     gateway = start_gateway(config_for(upstream), config_poll_seconds=0, admin_key=ADMIN_KEY)
-    assert gateway.client is not None
 
     def reload(key: str = ADMIN_KEY) -> httpx.Response:
         return gateway.client.post("/admin/reload", headers={"authorization": f"Bearer {key}"})  # type: ignore[union-attr]

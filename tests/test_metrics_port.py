@@ -11,50 +11,31 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import httpx
-import pytest
-import yaml
 
-from tests.conftest import UPSTREAM_KEY, config_for
-from tests.fake_upstream import FakeUpstream, Reply
-from tests.processes import clean_env, free_port, serve_config, worker_serving
-from tests.test_observability import sample
+from tests.support.configs import UPSTREAM_KEY, config_for
+from tests.support.fake_upstream import FakeUpstream, Reply
+from tests.support.processes import (
+    clean_env,
+    free_port,
+    refuses_connections,
+    serve_config,
+    serve_to_exit,
+    worker_serving,
+    write_config,
+)
+from tests.support.prometheus import sample
 
 CHAT = {"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}
 ROUTE = {"route": "/api/chat", "model": "chat-model", "protocol": "typed", "status": "200"}
-EXIT_TIMEOUT = 60.0
-
-
-def serve_to_exit(home: Path, *args: str, env: dict[str, str]) -> tuple[int, str]:
-    """Run a `gateway serve *args` that should stop by itself: its exit code and output."""
-    command = [sys.executable, "-m", "gateway", "serve", *args]
-    try:
-        done = subprocess.run(
-            command, cwd=home, env=env, capture_output=True, timeout=EXIT_TIMEOUT, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"`gateway serve` did not stop within {EXIT_TIMEOUT} s: {exc.output!r}")
-    return done.returncode, (done.stdout + done.stderr).decode("utf-8", errors="replace")
-
-
 def scrape(port: int) -> str:
     response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     return response.text
-
-
-def refuses_connections(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=5).close()
-    except ConnectionRefusedError:
-        return True
-    return False
 
 
 def test_metrics_are_served_on_their_own_port_and_not_on_the_main_one(
@@ -133,12 +114,6 @@ def test_with_two_workers_the_metrics_port_sums_both(
         server.stop()
     assert server.process.returncode == 0, server.output()
     assert refuses_connections(metrics_port), "the metrics listener outlived the gateway"
-
-
-def write_config(upstream: FakeUpstream, home: Path) -> Path:
-    path = home / "config.yaml"
-    path.write_text(yaml.safe_dump(config_for(upstream)), encoding="utf-8")
-    return path
 
 
 def test_a_taken_metrics_port_stops_the_start(upstream: FakeUpstream, tmp_path: Path) -> None:

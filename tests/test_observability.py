@@ -20,9 +20,11 @@ import pytest
 from gateway.doors.common import answering
 from gateway.doors.frontend.typed_lines_encoder import TypedLineEncoder
 from gateway.observability.logs import JsonFormatter, TextFormatter
-from tests.conftest import UPSTREAM_KEY, Gateway, config_for
-from tests.fake_upstream import FakeUpstream, Fault, Reply
-from tests.processes import serve_config
+from tests.support.configs import UPSTREAM_KEY, config_for
+from tests.support.fake_upstream import FakeUpstream, Fault, Reply
+from tests.support.gateways import Gateway
+from tests.support.processes import serve_config
+from tests.support.prometheus import sample
 
 KEY = "key-ops-0123456789abcdef"
 SECRET_WORDS = "my-private-question"
@@ -35,7 +37,6 @@ def request_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
 
 
 def test_request_id_is_taken_from_the_client_or_made(gateway_for: Gateway) -> None:
-    assert gateway_for.client is not None
     given = gateway_for.client.get("/health", headers={"x-request-id": "trace-42.a"})
     made = gateway_for.client.get("/health")
     hostile = gateway_for.client.get("/health", headers={"x-request-id": "a b\tc" * 40})
@@ -50,7 +51,6 @@ def test_one_log_line_per_chat_request_with_what_operators_need(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     gateway = start_gateway(config_for(upstream), api_keys=f"ops:{KEY}")
-    assert gateway.client is not None
     upstream.script(Reply(chunks=["Hi", " there"], prompt_tokens=9, completion_tokens=2))
     caplog.set_level(logging.INFO, logger="gateway.request")
 
@@ -162,7 +162,6 @@ def test_a_client_that_leaves_a_stream_is_logged_499(
 ) -> None:
     caplog.set_level(logging.INFO, logger="gateway.request")
     upstream.script(Reply(chunks=["slow"] * 50, chunk_delay=0.1))
-    assert gateway_for.client is not None
     with gateway_for.client.stream("POST", "/api/chat", json=CHAT) as response:
         assert response.status_code == 200
         next(response.iter_raw())
@@ -195,17 +194,6 @@ def test_log_formats_carry_the_fields() -> None:
     assert TextFormatter().format(record).endswith("POST /x request_id=r1")
 
 
-def sample(metrics_text: str, name: str, **labels: str) -> float:
-    """The value of one sample in Prometheus text, 0 when absent."""
-    for line in metrics_text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
-        if all(found.get(key) == value for key, value in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
 def test_metrics_count_what_just_happened(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream
 ) -> None:
@@ -215,7 +203,6 @@ def test_metrics_count_what_just_happened(
         "rate_limit": {"models": {"chat-model": "2/minute"}},
     }
     gateway = start_gateway(config)
-    assert gateway.client is not None
 
     def scrape() -> str:
         response = gateway.client.get("/metrics")  # type: ignore[union-attr]
@@ -304,7 +291,6 @@ def test_a_served_gateway_logs_only_json_lines_when_asked(
 def test_in_flight_requests_are_counted_while_they_stream(
     gateway_for: Gateway, upstream: FakeUpstream
 ) -> None:
-    assert gateway_for.client is not None
 
     def in_flight() -> float:
         return sample(gateway_for.client.get("/metrics").text, "gateway_requests_in_flight")  # type: ignore[union-attr]

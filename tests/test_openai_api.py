@@ -8,8 +8,8 @@ from typing import Any
 import openai
 import pytest
 
-from tests.conftest import Gateway
-from tests.fake_upstream import FakeToolCall, FakeUpstream, Fault, Reply
+from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Fault, Reply
+from tests.support.gateways import Gateway
 
 # Every test here runs on both stream readers (tests/conftest.py, stream_reader).
 pytestmark = pytest.mark.usefixtures("stream_reader")
@@ -233,7 +233,6 @@ OPENAI_CHAT_BODY: dict[str, Any] = {
 def test_ai_sdk_request_bodies_are_accepted_and_sent_on(
     gateway_for: Gateway, upstream: FakeUpstream, body: dict[str, Any]
 ) -> None:
-    assert gateway_for.client is not None
     response = gateway_for.client.post("/v1/chat/completions", json=body)
 
     assert response.status_code == 200, response.text

@@ -2,57 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.conftest import Gateway, parse_lines, tool_config
-from tests.fake_upstream import FakeToolCall, FakeUpstream, Reply
+from tests.support.configs import tool_config
+from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Reply
+from tests.support.gateways import Gateway
+from tests.support.wire import parse_sse, summary_of
 
 # Every test here runs on both stream readers (tests/conftest.py, stream_reader).
 pytestmark = pytest.mark.usefixtures("stream_reader")
-
-
-def parse_data_stream(body: str) -> list[tuple[str, Any]]:
-    return parse_lines(body)
-
-
-def parse_sse(body: str) -> list[Any]:
-    events = [block.removeprefix("data: ") for block in body.split("\n\n") if block]
-    assert events[-1] == "[DONE]"
-    return [json.loads(event) for event in events[:-1]]
-
-
-def summary_of(protocol: str, body: str) -> dict[str, Any]:
-    """Text, tool calls and results, read from one protocol's bytes."""
-    text, calls, results = [], [], []
-    if protocol == "typed":
-        for code, part in parse_lines(body):
-            if code == "0":
-                text.append(part["textDelta"])
-            elif code == "9":
-                calls.append((part["toolCallId"], part["toolName"], part["args"]))
-            elif code == "a":
-                results.append((part["toolCallId"], part["result"]))
-    elif protocol == "data-stream":
-        for code, part in parse_data_stream(body):
-            if code == "0":
-                text.append(part)
-            elif code == "9":
-                calls.append((part["toolCallId"], part["toolName"], part["args"]))
-            elif code == "a":
-                results.append((part["toolCallId"], part["result"]))
-    else:
-        for chunk in parse_sse(body):
-            if chunk["type"] == "text-delta":
-                text.append(chunk["delta"])
-            elif chunk["type"] == "tool-input-available":
-                calls.append((chunk["toolCallId"], chunk["toolName"], chunk["input"]))
-            elif chunk["type"] == "tool-output-available":
-                results.append((chunk["toolCallId"], chunk["output"]))
-    return {"text": "".join(text), "calls": calls, "results": results}
 
 
 @pytest.mark.parametrize("protocol", ["typed", "data-stream", "ui-message-stream"])
@@ -62,7 +23,6 @@ def test_same_conversation_same_content_in_every_protocol(
     gateway = start_gateway(tool_config(upstream, weather))
     call = FakeToolCall("add", '{"a": 2, "b": 40}', id="call_same", pieces=2)
     upstream.script(Reply(chunks=["Adding. "], tool_calls=[call]), Reply(chunks=["It is ", "42."]))
-    assert gateway.client is not None
 
     response = gateway.client.post(
         f"/api/chat?protocol={protocol}",
@@ -78,7 +38,6 @@ def test_same_conversation_same_content_in_every_protocol(
 
 
 def test_protocol_headers(gateway_for: Gateway) -> None:
-    assert gateway_for.client is not None
     body = {"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}
     data = gateway_for.client.post(
         "/api/chat", json=body, headers={"x-stream-protocol": "data-stream"}
@@ -94,7 +53,6 @@ def test_protocol_headers(gateway_for: Gateway) -> None:
 def test_unknown_protocol_is_400_naming_the_valid_ones(
     gateway_for: Gateway, upstream: FakeUpstream
 ) -> None:
-    assert gateway_for.client is not None
     body = {"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}
     response = gateway_for.client.post("/api/chat?protocol=grpc", json=body)
     assert response.status_code == 400
@@ -106,7 +64,6 @@ def test_unknown_protocol_is_400_naming_the_valid_ones(
 def test_ui_message_history_with_a_tool_round_replays_in_order(
     gateway_for: Gateway, upstream: FakeUpstream
 ) -> None:
-    assert gateway_for.client is not None
     body = {
         "id": "chat-1",
         "trigger": "submit-message",
@@ -173,7 +130,6 @@ def test_ui_message_history_with_a_tool_round_replays_in_order(
 
 
 def test_malformed_ui_message_names_the_field(gateway_for: Gateway) -> None:
-    assert gateway_for.client is not None
     body = {"model": "chat-model", "messages": [{"id": "m1", "role": "robot", "parts": []}]}
     response = gateway_for.client.post("/api/chat", json=body)
     assert response.status_code == 422
@@ -181,7 +137,6 @@ def test_malformed_ui_message_names_the_field(gateway_for: Gateway) -> None:
 
 
 def test_ui_stream_error_mid_stream(gateway_for: Gateway, upstream: FakeUpstream) -> None:
-    assert gateway_for.client is not None
     upstream.script(Reply(chunks=["one ", "two ", "three"], cut_after=3))
     body = {"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}
     chunks = parse_sse(

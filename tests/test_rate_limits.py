@@ -17,11 +17,12 @@ import redis
 import yaml
 
 from gateway.limits.rate_limits import _hit_all
-from tests.conftest import UPSTREAM_KEY, Gateway, config_for
-from tests.crowd import post_at_once
-from tests.fake_upstream import FakeUpstream, Reply
-from tests.processes import GatewayProcess, clean_env
-from tests.redis_server import RedisServer
+from tests.support.configs import UPSTREAM_KEY, config_for
+from tests.support.crowd import post_at_once
+from tests.support.fake_upstream import FakeUpstream, Reply
+from tests.support.gateways import Gateway
+from tests.support.processes import GatewayProcess, clean_env
+from tests.support.redis_server import RedisServer
 
 KEY_A = "key-a-0123456789abcdef"
 KEY_B = "key-b-fedcba9876543210"
@@ -63,7 +64,6 @@ def test_every_chat_route_is_limited(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream
 ) -> None:
     gateway = start_gateway(limited(upstream, default="1/minute"))
-    assert gateway.client is not None
     assert gateway.chat().status_code == 200
     openai_door = gateway.client.post("/v1/chat/completions", json=BODY)
     assert openai_door.status_code == 429
@@ -77,7 +77,6 @@ def test_per_model_limits_and_keys_counted_apart(
         limited(upstream, default="10/minute", models={"title-model": "1/minute"}),
         api_keys=f"a:{KEY_A},b:{KEY_B}",
     )
-    assert gateway.client is not None
 
     def chat(key: str, model: str) -> int:
         headers = {"authorization": f"Bearer {key}"}
@@ -96,7 +95,6 @@ def test_streams_still_stream_under_the_limiter(
 ) -> None:
     gateway = start_gateway(limited(upstream, default="100/minute"), redis_url=redis_server.url)
     upstream.script(Reply(chunks=[f"w{i} " for i in range(8)], chunk_delay=0.15))
-    assert gateway.client is not None
     with gateway.client.stream("POST", "/api/chat", json=BODY) as response:
         lines = response.iter_lines()
         first = next(lines)
@@ -128,7 +126,6 @@ def test_redis_down_with_allow_keeps_serving_and_says_so(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream, private_redis: RedisServer
 ) -> None:
     gateway = start_gateway(limited(upstream, default="100/minute"), redis_url=private_redis.url)
-    assert gateway.client is not None
     assert gateway.chat().status_code == 200
     assert gateway.client.get("/health/ready").json()["rate_limit_store"] == "redis"
 
@@ -205,7 +202,6 @@ def test_a_key_can_carry_its_own_limit(
         f"- {{name: tight, key: {KEY_A}, rate_limit: 1/minute}}\n- {{name: normal, key: {KEY_B}}}\n"
     )
     gateway = start_gateway(limited(upstream, default="3/minute"), api_keys_file=keys)
-    assert gateway.client is not None
 
     def status(key: str) -> int:
         headers = {"authorization": f"Bearer {key}"}
@@ -224,7 +220,6 @@ def test_token_budget_refuses_the_request_after_the_one_that_crossed_it(
         redis_url=redis_server.url,
         api_keys=f"a:{KEY_A},b:{KEY_B}",
     )
-    assert gateway.client is not None
 
     def chat(key: str, model: str = "chat-model", stream: bool = True) -> Any:
         body = {**BODY, "model": model, "stream": stream}
@@ -251,7 +246,6 @@ def test_a_key_can_carry_its_own_token_budget(
     keys = tmp_path / "keys.yaml"
     keys.write_text(f"- {{name: big, key: {KEY_A}, tokens_per_minute: 1000}}\n")
     gateway = start_gateway(limited(upstream, tokens_per_minute=20), api_keys_file=keys)
-    assert gateway.client is not None
     headers = {"authorization": f"Bearer {KEY_A}"}
     statuses = [
         gateway.client.post("/api/chat", json=BODY, headers=headers).status_code for _ in range(3)
@@ -267,7 +261,6 @@ def test_forwarded_client_ip_is_believed_only_from_trusted_proxies(
 ) -> None:
     trusted = any(ipaddress.ip_address("127.0.0.1") in ipaddress.ip_network(p) for p in proxies)
     gateway = start_gateway(limited(upstream, default="1/minute", trusted_proxies=proxies))
-    assert gateway.client is not None
 
     def status(forwarded_for: str) -> int:
         headers = {"x-forwarded-for": forwarded_for}

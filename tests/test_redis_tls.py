@@ -15,10 +15,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.conftest import Gateway
-from tests.fake_upstream import FakeUpstream
-from tests.redis_server import RedisTlsServer, make_tls_files
-from tests.test_redis_topologies import client_of, everything, post, send_to_chat
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.gateways import Gateway
+from tests.support.redis_server import RedisTlsServer, make_tls_files
+from tests.support.redis_topology import everything, post, send_to_chat
 
 # A password that cannot appear in a log line or an answer by accident.
 PASSWORD = f"tls-pw-{uuid.uuid4().hex}"
@@ -60,7 +60,7 @@ def test_limits_cache_and_chats_over_tls(
     tenant, api_keys, headers = fresh_key()
     assert tls_redis.url.startswith("rediss://") and "ssl_ca_certs=" in tls_redis.url
     gateway = start_gateway(everything(upstream), redis_url=tls_redis.url, api_keys=api_keys)
-    client = client_of(gateway)
+    client = gateway.client
     redis_tls = tls_redis.client()  # verifies the server against the CA, as the gateway must
 
     first_ready = client.get("/health/ready")
@@ -143,7 +143,7 @@ def test_an_unverified_or_plain_connection_is_not_used(
     redis_tls = tls_redis.client()
     cached_before = set(redis_tls.scan_iter("gateway:cache:*"))
     gateway = start_gateway(everything(upstream), redis_url=url, api_keys=api_keys)
-    client = client_of(gateway)
+    client = gateway.client
 
     first_ready = client.get("/health/ready")
     assert first_ready.status_code == 200  # on_store_error: allow keeps this process ready

@@ -22,12 +22,13 @@ from redis.cluster import RedisCluster
 
 from gateway.chats.store import Chat, RedisChatStore
 from gateway.redis_client import topology
-from tests.conftest import Gateway, config_for, parse_lines
-from tests.fake_upstream import FakeUpstream, Reply
-from tests.processes import serve_config
-from tests.redis_server import RedisClusterServers, RedisSentinels
+from tests.support.fake_upstream import FakeUpstream, Reply
+from tests.support.gateways import Gateway
+from tests.support.processes import serve_config
+from tests.support.redis_server import RedisClusterServers, RedisSentinels
+from tests.support.redis_topology import everything, post, send_to_chat
+from tests.support.wire import parse_lines
 
-UI = "?protocol=ui-message-stream"
 # The failover's load: this many streams at once, each a chunk every CHUNK_DELAY seconds
 # (WORDS chunks: ~2 s a stream), so streams are in flight while the master dies.
 STREAMS = 20
@@ -64,41 +65,10 @@ def redis_url(request: pytest.FixtureRequest) -> str:
     return str(servers.url)
 
 
-def everything(upstream: FakeUpstream) -> dict[str, Any]:
-    """Rate limits (title-model: 2/minute), the response cache (chat-model), and chats."""
-    return config_for(
-        upstream,
-        gateway={
-            "rate_limit": {"default": "1000/minute", "models": {"title-model": "2/minute"}},
-            "cache": {"ttl": 60, "models": ["chat-model"]},
-        },
-    )
-
-
 def fresh_key() -> tuple[str, dict[str, str]]:
     """api_keys for a tenant of this test's own (counts in Redis outlive a test)."""
     tenant, key = f"t{uuid.uuid4().hex[:8]}", f"sk-{uuid.uuid4().hex}"
     return f"{tenant}:{key}", {"authorization": f"Bearer {key}"}
-
-
-def client_of(gateway: Gateway) -> httpx.Client:
-    assert gateway.client is not None
-    return gateway.client
-
-
-def post(client: httpx.Client, headers: dict[str, str], model: str, text: str) -> httpx.Response:
-    """POST /api/chat, streamed in the line format (its default), read to the end."""
-    body = {"model": model, "messages": [{"role": "user", "content": text}]}
-    return client.post("/api/chat", json=body, headers=headers)
-
-
-def send_to_chat(
-    client: httpx.Client, headers: dict[str, str], chat_id: str, text: str
-) -> httpx.Response:
-    """One new user message to the chat `chat_id`, as the ai-chatbot template sends it."""
-    message = {"id": uuid.uuid4().hex, "role": "user", "parts": [{"type": "text", "text": text}]}
-    body = {"id": chat_id, "message": message, "selectedChatModel": "chat-model"}
-    return client.post("/api/chat" + UI, json=body, headers=headers)
 
 
 def chat_by_id(client: httpx.Client, headers: dict[str, str], chat_id: str, text: str) -> None:
@@ -177,7 +147,7 @@ def test_limits_cache_and_chats_through_the_gateway(
     redis_url: str, start_gateway: Callable[..., Gateway], upstream: FakeUpstream
 ) -> None:
     api_keys, headers = fresh_key()
-    client = client_of(start_gateway(everything(upstream), redis_url=redis_url, api_keys=api_keys))
+    client = start_gateway(everything(upstream), redis_url=redis_url, api_keys=api_keys).client
     assert_on_redis(client)
 
     # The rate limit: 2/minute on title-model, the third is a 429.
@@ -235,7 +205,7 @@ def two_gateways(
     )
     a = httpx.Client(base_url=served.url, timeout=15)
     try:
-        b = client_of(start_gateway(config, redis_url=redis_url, api_keys_file=str(keys_file)))
+        b = start_gateway(config, redis_url=redis_url, api_keys_file=str(keys_file)).client
         yield a, b, headers, budgeted
     finally:
         a.close()
@@ -326,11 +296,9 @@ def test_a_sentinel_failover_under_20_streams_costs_no_500_and_cuts_no_stream(
     api_keys, headers = fresh_key()
     load_keys, load_headers = fresh_key()
     sentinels = sentinels_to_kill
-    client = client_of(
-        start_gateway(
-            everything(upstream), redis_url=sentinels.url, api_keys=f"{api_keys},{load_keys}"
-        )
-    )
+    client = start_gateway(
+        everything(upstream), redis_url=sentinels.url, api_keys=f"{api_keys},{load_keys}"
+    ).client
     assert_on_redis(client)
     old_master = sentinels.master_port()
     assert old_master == sentinels.master.port

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from tests.ai_sdk import run_data_stream_client
-from tests.conftest import Gateway, model_entry, parse_lines
-from tests.fake_upstream import FakeUpstream, Fault, Reply
+from tests.support.ai_sdk import run_data_stream_client
+from tests.support.configs import model_entry
+from tests.support.fake_upstream import FakeUpstream, Fault, Reply
+from tests.support.gateways import Gateway
+from tests.support.wire import parse_lines
 
 # Every test here runs on both stream readers (tests/conftest.py, stream_reader).
 pytestmark = pytest.mark.usefixtures("stream_reader")

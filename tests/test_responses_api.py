@@ -13,11 +13,12 @@ import openai
 import pytest
 from openai.types.responses import Response
 
-from tests.ai_sdk import run_openai_provider_client
-from tests.conftest import Gateway, config_for
-from tests.fake_upstream import FakeToolCall, FakeUpstream, Reply
-from tests.processes import free_port
-from tests.redis_server import RedisServer
+from tests.support.ai_sdk import run_openai_provider_client
+from tests.support.configs import config_for
+from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Reply
+from tests.support.gateways import Gateway
+from tests.support.processes import free_port
+from tests.support.redis_server import RedisServer
 
 # Every test here runs on both stream readers (tests/conftest.py, stream_reader).
 pytestmark = pytest.mark.usefixtures("stream_reader")

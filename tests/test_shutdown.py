@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import config_for, parse_lines
-from tests.fake_upstream import FakeUpstream, Reply
-from tests.processes import GatewayProcess, serve_config
+from tests.support.configs import config_for
+from tests.support.fake_upstream import FakeUpstream, Reply
+from tests.support.processes import GatewayProcess, serve_config
+from tests.support.wire import parse_lines
 
 BODY = {"model": "chat-model", "messages": [{"role": "user", "content": "tell me slowly"}]}
 

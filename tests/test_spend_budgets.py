@@ -26,10 +26,12 @@ from gateway.auth import KeyConfigError, KeyStore
 from gateway.catalog import GATEWAY_CATALOG
 from gateway.cli import main
 from gateway.config import ConfigError, parse_config
-from tests.conftest import Gateway, config_for, model_entry, parse_lines
-from tests.crowd import post_at_once
-from tests.fake_upstream import FakeUpstream, Fault, Reply
-from tests.redis_server import RedisServer
+from tests.support.configs import config_for, model_entry
+from tests.support.crowd import post_at_once
+from tests.support.fake_upstream import FakeUpstream, Fault, Reply
+from tests.support.gateways import Gateway
+from tests.support.redis_server import RedisServer
+from tests.support.wire import parse_lines
 
 KEY = "spender-0123456789abcdef"
 HEADERS = {"authorization": f"Bearer {KEY}"}
@@ -61,7 +63,6 @@ def priced_config(upstream: FakeUpstream, **extra: Any) -> dict[str, Any]:
 
 
 def ask(gateway: Gateway, text: str = "hi", **body: Any) -> httpx.Response:
-    assert gateway.client is not None
     payload = {
         "model": "chat-model",
         "messages": [{"role": "user", "content": text}],
@@ -110,7 +111,6 @@ def test_a_key_over_its_money_budget_gets_429_on_every_door(
     assert len(upstream.requests) == calls, "a refused request reached the provider"
 
     # Another key is not affected.
-    assert gateway.client is not None
     other = gateway.client.post(
         "/api/chat",
         json={"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]},
@@ -121,7 +121,6 @@ def test_a_key_over_its_money_budget_gets_429_on_every_door(
 
 def spent_dollars(gateway: Gateway, model_id: str = "chat-model") -> float:
     """gateway_spend_dollars_total for `model_id`: what answers cost, as the gateway counted."""
-    assert gateway.client is not None
     exposition = gateway.client.get("/metrics").text
     return sum(
         sample.value
@@ -181,7 +180,6 @@ def test_a_failed_call_refunds_its_reservation(
     config["model_list"].append(model_entry("embed-model", upstream, **ENTRY_PRICE))
     config["model_list"][-1]["model_info"] = {"mode": "embedding"}
     gateway = start_gateway(config, api_keys_file=keys_file(tmp_path, 0.04))
-    assert gateway.client is not None
     upstream.script(Fault(500, "the provider fell over"))
     if door == "embeddings":
         failed = gateway.client.post(
@@ -208,7 +206,6 @@ def test_prices_come_from_litellms_cost_map_and_are_exported(
     assert first.status_code == second.status_code == 200
     assert remaining(first) - remaining(second) == pytest.approx(cost, abs=1e-6)
 
-    assert gateway.client is not None
     exposition = gateway.client.get("/metrics").text
     spend = {
         sample.labels["model"]: sample.value
@@ -223,10 +220,10 @@ def test_prices_come_from_litellms_cost_map_and_are_exported(
 def test_a_tool_loop_pays_for_every_model_call(
     start_gateway: Callable[..., Gateway], upstream: FakeUpstream, tmp_path: Path
 ) -> None:
-    from tests.fake_upstream import FakeToolCall
+    from tests.support.fake_upstream import FakeToolCall
 
     config = priced_config(upstream)
-    config["gateway"] = {"tools": ["add"], "tool_modules": ["tests.tools_for_tests"]}
+    config["gateway"] = {"tools": ["add"], "tool_modules": ["tests.support.tools_for_tests"]}
     gateway = start_gateway(config, api_keys_file=keys_file(tmp_path, 1.0))
     upstream.script(
         Reply(chunks=[], tool_calls=[FakeToolCall("add", '{"a": 1, "b": 2}')]),

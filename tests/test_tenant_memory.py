@@ -9,9 +9,10 @@ from typing import Any
 import openai
 
 from gateway.chats.store import Chat, MemoryChatStore
-from tests.conftest import Gateway, config_for
-from tests.fake_upstream import FakeUpstream
-from tests.serving import BackgroundLoop
+from tests.support.configs import config_for
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.gateways import Gateway
+from tests.support.serving import BackgroundLoop
 
 KEY_A = "sk-tenant-alice-0123456789abcdef"
 KEY_B = "sk-tenant-bob-0123456789abcdefgh"
@@ -33,7 +34,6 @@ def test_one_client_making_1100_chats_leaves_anothers_chat_and_stored_response(
     background_loop: BackgroundLoop,
 ) -> None:
     gateway = start_gateway(config_for(upstream), api_keys=f"alice:{KEY_A},bob:{KEY_B}")
-    assert gateway.client is not None
     made = gateway.client.post("/api/chat" + UI, json=ask("alice-1", "mine"), headers=bearer(KEY_A))
     assert made.status_code == 200
     alice = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=KEY_A, max_retries=0)
@@ -88,7 +88,6 @@ def test_one_client_filling_the_answer_cache_leaves_anothers_cached_answers(
         upstream, gateway={"cache": {"ttl": 600, "models": ["chat-model"], "max_entries": 4}}
     )
     gateway = start_gateway(config, api_keys=f"alice:{KEY_A},bob:{KEY_B}")
-    assert gateway.client is not None
 
     def ask_cached(key: str, text: str) -> str:
         body = {"model": "chat-model", "messages": [{"role": "user", "content": text}]}

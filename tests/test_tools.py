@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
-from tests import tools_for_tests
-from tests.conftest import Gateway, parse_lines, tool_config
-from tests.fake_upstream import FakeToolCall, FakeUpstream, Reply
-from tests.fake_weather import FakeWeather
+from tests.support import tools_for_tests
+from tests.support.configs import tool_config
+from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Reply
+from tests.support.fake_weather import FakeWeather
+from tests.support.gateways import Gateway
+from tests.support.wire import parse_lines
 
 # Every test here runs on both stream readers (tests/conftest.py, stream_reader).
 pytestmark = pytest.mark.usefixtures("stream_reader")
@@ -278,8 +280,8 @@ from gateway.config import GatewayConfig, GatewayOptions
 from gateway.tools import REGISTRY, load_tools
 assert REGISTRY.names == [], REGISTRY.names
 assert load_tools().names == ["current_time", "get_weather"]
-assert "tests.tools_for_tests" not in sys.modules
-options = GatewayOptions(tool_modules=["tests.tools_for_tests"])
+assert "tests.support.tools_for_tests" not in sys.modules
+options = GatewayOptions(tool_modules=["tests.support.tools_for_tests"])
 config = GatewayConfig(Path("x"), (), options=options)
 first = load_tools(config)
 assert {"add", "current_time", "get_weather"} <= set(first.names), first.names

@@ -7,68 +7,26 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tests.conftest import config_for
-from tests.fake_upstream import FakeToolCall, FakeUpstream, Reply
-from tests.processes import serve_config
-from tests.serving import BackgroundLoop, ServedApp
+from tests.support.configs import config_for
+from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Reply
+from tests.support.otlp_receiver import Receiver, attributes
+from tests.support.processes import serve_config
+from tests.support.serving import BackgroundLoop
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
 
 
-class Receiver:
-    """An OTLP/HTTP trace endpoint: POST /v1/traces with a protobuf body."""
-
-    def __init__(self, loop: BackgroundLoop) -> None:
-        self.spans: list[Any] = []
-        self.services: set[str] = set()
-        self._served = ServedApp(loop, self._app)
-
-    @property
-    def url(self) -> str:
-        return self._served.url
-
-    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        if scope["path"] == "/v1/traces":
-            request = ExportTraceServiceRequest.FromString(body)
-            for resource_spans in request.resource_spans:
-                for attribute in resource_spans.resource.attributes:
-                    if attribute.key == "service.name":
-                        self.services.add(attribute.value.string_value)
-                for scope_spans in resource_spans.scope_spans:
-                    self.spans.extend(scope_spans.spans)
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-
 @pytest.fixture
 def receiver(background_loop: BackgroundLoop) -> Iterator[Receiver]:
     found = Receiver(background_loop)
-    found._served.start()
+    found.start()
     yield found
-    found._served.stop()
-
-
-def attributes(span: Any) -> dict[str, Any]:
-    found = {}
-    for attribute in span.attributes:
-        value = attribute.value
-        found[attribute.key] = getattr(value, value.WhichOneof("value"))
-    return found
+    found.stop()
 
 
 def test_a_request_is_one_trace_joined_to_the_callers(

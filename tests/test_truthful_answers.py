@@ -14,9 +14,11 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import UPSTREAM_KEY, Gateway, config_for, model_entry, parse_lines, tool_config
-from tests.fake_upstream import FakeToolCall, FakeUpstream, Fault, Reply
-from tests.fake_weather import FakeWeather
+from tests.support.configs import UPSTREAM_KEY, config_for, model_entry, tool_config
+from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Fault, Reply
+from tests.support.fake_weather import FakeWeather
+from tests.support.gateways import Gateway
+from tests.support.wire import parse_lines
 
 # Every test here runs on both stream readers (tests/conftest.py, stream_reader).
 pytestmark = pytest.mark.usefixtures("stream_reader")
@@ -66,7 +68,6 @@ def test_an_unfinished_stream_ends_with_an_error_on_every_protocol(
     gateway_for: Gateway, upstream: FakeUpstream, protocol: str, fault: Reply | Fault
 ) -> None:
     upstream.script(fault)
-    assert gateway_for.client is not None
     response = gateway_for.client.post(
         f"/api/chat?protocol={protocol}",
         json={"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]},
@@ -95,7 +96,6 @@ def test_an_empty_non_streamed_answer_is_an_error_that_says_so(
     gateway_for: Gateway, upstream: FakeUpstream, door: str
 ) -> None:
     upstream.script(Fault(status=200, body=b""))
-    assert gateway_for.client is not None
     response = gateway_for.client.post(
         door,
         json={

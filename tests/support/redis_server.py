@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import redis
 
-from tests.serving import free_socket
+from tests.support.serving import free_socket
 
 
 def server_command(binary: str, port: str, directory: str, extra: list[str]) -> list[str]:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.serving import BackgroundLoop, ServedApp, serve_lifespan
+from tests.support.serving import BackgroundLoop, ServedApp, serve_lifespan
 
 PLACES = {
     "beijing": {"name": "Beijing", "country": "China", "latitude": 39.9, "longitude": 116.4},

@@ -1,9 +1,9 @@
 """Run the real AI SDK parsers (npm packages, under Node) against a live URL, or piped bytes.
 
-`tests/node/` pins `ai@4` (as `ai4`), `ai@6` (as `ai6`) and the current `ai` side by side, and
-`@ai-sdk/openai` (the OpenAI provider, which speaks the Responses API); its scripts POST a body
-(or read a stream from stdin), parse the response with the SDK's own code and print what the
-client rebuilt as JSON. `chat_transport_client.mjs` is a whole chat client: ai@6's
+`tests/support/node/` pins `ai@4` (as `ai4`), `ai@6` (as `ai6`) and the current `ai` side by
+side, and `@ai-sdk/openai` (the OpenAI provider, which speaks the Responses API); its scripts
+POST a body (or read a stream from stdin), parse the response with the SDK's own code and print
+what the client rebuilt as JSON. `chat_transport_client.mjs` is a whole chat client: ai@6's
 DefaultChatTransport as the resume-streams recipe configures it.
 """
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONTAINERS_CONF = ROOT / "scripts" / "containers.conf"
 PYTHON_BASE = "docker.io/library/python:3.11-slim"
 REDIS_BASE = "docker.io/library/redis:7-alpine"

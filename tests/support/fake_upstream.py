@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.serving import BackgroundLoop, ServedApp, serve_lifespan
+from tests.support.serving import BackgroundLoop, ServedApp, serve_lifespan
 
 
 @dataclass

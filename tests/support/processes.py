@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,9 +17,12 @@ import httpx
 import pytest
 import yaml
 
-from tests.serving import free_socket
+from tests.support.configs import UPSTREAM_KEY, config_for
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.serving import free_socket
 
 START_TIMEOUT = 60.0
+EXIT_TIMEOUT = 60.0
 
 
 def free_port() -> int:
@@ -30,7 +34,7 @@ def free_port() -> int:
 
 # The checkout these tests belong to: a child imports its `gateway`, not whichever one the
 # virtualenv's editable install points at (another worktree's, say).
-CHECKOUT = Path(__file__).resolve().parent.parent
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -107,8 +111,6 @@ class GatewayProcess:
 
 def serve_config(config: dict[str, Any], home: Path, *args: str, **env: str) -> GatewayProcess:
     """Write `config` to home/config.yaml and serve it (the fake upstream's key set), ready."""
-    from tests.conftest import UPSTREAM_KEY
-
     path = home / "config.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     environment = clean_env(FAKE_UPSTREAM_KEY=UPSTREAM_KEY, **env)
@@ -145,3 +147,30 @@ def worker_serving(parent: int, client_port: int, server_port: int) -> int:
                     if os.readlink(fd) == f"socket:[{inode}]":
                         return pid
     pytest.fail(f"no worker of {parent} holds the connection from port {client_port}")
+
+
+def write_config(upstream: FakeUpstream, home: Path) -> Path:
+    """config_for(upstream) as home/config.yaml."""
+    path = home / "config.yaml"
+    path.write_text(yaml.safe_dump(config_for(upstream)), encoding="utf-8")
+    return path
+
+
+def serve_to_exit(home: Path, *args: str, env: dict[str, str]) -> tuple[int, str]:
+    """Run a `gateway serve *args` that should stop by itself: its exit code and output."""
+    command = [sys.executable, "-m", "gateway", "serve", *args]
+    try:
+        done = subprocess.run(
+            command, cwd=home, env=env, capture_output=True, timeout=EXIT_TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"`gateway serve` did not stop within {EXIT_TIMEOUT} s: {exc.output!r}")
+    return done.returncode, (done.stdout + done.stderr).decode("utf-8", errors="replace")
+
+
+def refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
