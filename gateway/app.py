@@ -28,9 +28,10 @@ from gateway.doors.common.error_responses import (
 from gateway.doors.common.request_log import RequestLog
 from gateway.doors.door_list import DOORS, ERROR_SHAPES, METRICS
 from gateway.engine import Engine
-from gateway.limits.rate_limits import ChatRateLimiter
+from gateway.limits.rate_limits import RateLimitCounts
 from gateway.live_config import LiveConfig
 from gateway.observability import tracing
+from gateway.runtime import GatewayApp, Runtime
 from gateway.serving.lifecycle import Drain, install_signal_handlers
 from gateway.serving.peer_connections import PEER_CONNECTIONS, PeerConnections
 from gateway.settings import Settings
@@ -60,7 +61,7 @@ def _announce_keys(keys: KeyStore) -> None:
         log.info("API keys loaded: %s", ", ".join(keys.names))
 
 
-def create_app(settings: Settings | None = None, config: GatewayConfig | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, config: GatewayConfig | None = None) -> GatewayApp:
     settings = settings or Settings()
     config = config or load_config(settings.config, GATEWAY_CATALOG)
     for problem in config.env_problems():
@@ -82,13 +83,25 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         else MemoryChatStore(config.options.chats.max_chats_in_memory)
     )
     stored_chats = Chats(chat_store, shared=settings.redis_url is not None, drain=drain)
+    # Replaces its engine on every reload; a request leases the one serving when it arrives.
+    live = LiveConfig(Engine(config, cache), cache)
+    runtime = Runtime(
+        settings=settings,
+        keys=keys,
+        drain=drain,
+        cache=cache,
+        chats=stored_chats,
+        rate_limits=RateLimitCounts(settings.redis_url, timeout_seconds=settings.redis_timeout),
+        live=live,
+    )
 
     def trusted_proxy(address: str) -> bool:
-        return bool(app.state.engine.config.options.rate_limit.trusts(address))
+        # For what runs before a request is routed (its connection's and in-flight caps):
+        # the config serving when it arrives.
+        return bool(live.engine.config.options.rate_limit.trusts(address))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        live: LiveConfig = app.state.live
         background = _start_reload_triggers(live, drain, settings)
         # Everything loaded so far (LiteLLM, its cost map, the config) lives as long as the
         # process: out of the collector's sight, full collections pause the loop for ~30 ms
@@ -110,7 +123,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         await live.aclose()
         await cache.aclose()
 
-    app = FastAPI(
+    app = GatewayApp(
         title="LLM gateway",
         version=__version__,
         docs_url=None,
@@ -124,16 +137,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         # child.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.settings = settings
-    app.state.keys = keys
-    app.state.drain = drain
-    app.state.cache = cache
-    app.state.chats = stored_chats
-    app.state.rate_limiter = ChatRateLimiter(
-        config.options.rate_limit, settings.redis_url, timeout_seconds=settings.redis_timeout
-    )
-    # Sets app.state.engine, and replaces it on every reload.
-    app.state.live = LiveConfig(app.state, Engine(config, cache), cache)
+    app.runtime = runtime  # the doors take it through gateway/doors/common/dependencies.py
     for door, shape in ERROR_SHAPES.items():
         register_error_shape(door, shape)
     install_error_handlers(app)
@@ -142,7 +146,9 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     if settings.metrics_port is None:  # else only on its own listener (gateway/serving/server.py)
         app.include_router(METRICS)
     app.add_middleware(UnexpectedErrors)  # innermost: its 500 passes CORS and the request log
-    app.add_middleware(ClientConcurrency, max_requests=settings.connections_per_client)
+    app.add_middleware(
+        ClientConcurrency, max_requests=settings.connections_per_client, trusts=trusted_proxy
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

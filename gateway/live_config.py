@@ -1,8 +1,9 @@
 """The config the gateway serves from, replaced whole when the YAML changes.
 
 A reload reads and validates the file fully, builds a new Engine (its own LiteLLM Router) and
-swaps `app.state.engine` in one assignment. Requests take the engine once when they start, so
-those in flight finish on the snapshot they began with; the old engine is closed once idle. A
+swaps it in one assignment. A request leases the engine once, before anything else it does
+(gateway/doors/common/dependencies.py), so it runs on one snapshot throughout and those in
+flight finish on the one they began with; the old engine is closed once idle. A
 file that does not validate is refused: the old snapshot keeps serving and the problems are
 kept for /health/ready until a good file replaces it.
 
@@ -24,8 +25,7 @@ from typing import Any, Literal
 from gateway.cache import MemoryStore, ResponseCache
 from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import ConfigError, ConfigProblem, parse_config, read_config_text, text_digest
-from gateway.engine import Engine
-from gateway.limits.rate_limits import ChatRateLimiter
+from gateway.engine import Engine, Lease
 from gateway.observability import metrics
 from gateway.tasks import OwnedTasks
 
@@ -60,9 +60,8 @@ class RefusedEdit:
 
 
 class LiveConfig:
-    def __init__(self, state: Any, engine: Engine, cache: ResponseCache) -> None:
-        self._state = state  # app.state: holds `engine` and `rate_limiter`
-        self._state.engine = engine
+    def __init__(self, engine: Engine, cache: ResponseCache) -> None:
+        self._engine = engine
         self._cache = cache
         self.path = engine.config.path
         self.generation = 1
@@ -76,8 +75,12 @@ class LiveConfig:
 
     @property
     def engine(self) -> Engine:
-        engine: Engine = self._state.engine
-        return engine
+        """The engine serving now; a request holds it through lease(), not through this."""
+        return self._engine
+
+    def lease(self) -> Lease:
+        """A hold on the engine serving now: it is not closed while held, whatever reloads."""
+        return self._engine.lease()
 
     async def reload(self, reason: str) -> ReloadResult:
         """Validate the file and swap it in; never raises for a bad file."""
@@ -107,10 +110,9 @@ class LiveConfig:
             return self._result("applied")
 
     def _swap(self, engine: Engine, digest: bytes) -> None:
-        old = self.engine
-        self._state.engine = engine
-        limiter: ChatRateLimiter = self._state.rate_limiter
-        limiter.configure(engine.config.options.rate_limit)
+        # The rate limits come with the engine's config (RateLimitCounts.limiter): nothing to
+        # reconfigure, and a request admitted under the old limits keeps them.
+        old, self._engine = self._engine, engine
         if isinstance(self._cache.store, MemoryStore):
             self._cache.store.max_entries = engine.config.options.cache.max_entries
         self._digest = digest

@@ -220,7 +220,7 @@ def test_stopping_the_gateway_ends_its_background_tasks_and_closes_a_retiring_en
     gateway stops meanwhile. The retiring task must end and still close that engine, and the
     file watch and the stop listener must end too."""
     gateway = start_gateway(config_for(upstream))  # watches its file (GATEWAY_CONFIG_POLL_SECONDS)
-    old = gateway.app.state.engine
+    old = gateway.app.runtime.engine
     closed: list[str] = []
     close = old.aclose
 
@@ -234,7 +234,7 @@ def test_stopping_the_gateway_ends_its_background_tasks_and_closes_a_retiring_en
         lease = old.lease()  # a request still answering on the old engine
         config = gateway.config_path.read_text(encoding="utf-8")
         gateway.config_path.write_text(config.replace("timeout: 10", "timeout: 11"))
-        result = await gateway.app.state.live.reload("test")
+        result = await gateway.app.runtime.live.reload("test")
         return lease, result.status
 
     lease, status = background_loop.run(hold_and_reload())

@@ -338,7 +338,7 @@ def test_the_memory_store_keeps_within_its_bound(
     questions = [fresh_question() for _ in range(3)]
     for question in questions:
         post(gateway, messages=question)
-    store = gateway.app.state.cache.store
+    store = gateway.app.runtime.cache.store
     assert isinstance(store, MemoryStore) and len(store) == 2
 
     assert post(gateway, messages=questions[2]).headers["x-cache"] == "hit"

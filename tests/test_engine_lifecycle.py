@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,13 @@ import litellm
 import pytest
 import yaml
 
-import gateway.doors.common.admission as admission
 import gateway.doors.common.answering as answering
-import gateway.doors.common.caching as caching
+import gateway.doors.common.dependencies as dependencies
 from gateway.app import create_app
 from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import GatewayConfig, load_config
+from gateway.doors.frontend.frontend_schemas import ChatRequest
+from gateway.live_config import LiveConfig
 from gateway.settings import Settings
 from tests.support.configs import config_for, tool_config
 from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Reply
@@ -50,8 +52,7 @@ def test_a_reload_never_closes_the_engine_under_a_request_that_holds_it(
     real_admit = answering.admit
 
     async def admit_during_a_reload(*args: Any, **kwargs: Any) -> Any:
-        request = args[0]
-        live = request.app.state.live
+        live = gateway.app.runtime.live
         assert (await live.reload("test")).status == "applied"
         retiring = list(live._retiring)
         if retiring:  # give the old engine every chance to be closed now, if it would be
@@ -75,7 +76,7 @@ def test_a_closed_engine_lets_go_of_its_tool_client(
     from gateway.tools import REGISTRY
 
     gateway = start_gateway(tool_config(upstream, weather))
-    engine = gateway.app.state.engine
+    engine = gateway.app.runtime.engine
     tool = REGISTRY.get("get_weather")
     assert tool is not None
     assert not engine._tool_context(tool).http.is_closed
@@ -89,12 +90,12 @@ def test_removing_drop_params_from_the_file_really_removes_it(
 ) -> None:
     config = config_for(upstream, litellm_settings={"drop_params": True})
     gateway = start_gateway(config)
-    old_engine = gateway.app.state.engine
+    old_engine = gateway.app.runtime.engine
     del config["litellm_settings"]
     gateway.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    result = background_loop.run(gateway.app.state.live.reload("test"))
+    result = background_loop.run(gateway.app.runtime.live.reload("test"))
     assert result.status == "applied"
-    new_engine = gateway.app.state.engine
+    new_engine = gateway.app.runtime.engine
     assert litellm.drop_params is False
     assert all("drop_params" not in d["litellm_params"] for d in new_engine.router.model_list)
     # The old engine's calls (streams still running on it) keep the setting they started with.
@@ -116,9 +117,9 @@ def test_an_edit_made_during_start_up_is_applied_by_the_next_reload(
     served = ServedApp(background_loop, app)
     served.start()
     try:
-        result = background_loop.run(app.state.live.reload("test"))
+        result = background_loop.run(app.runtime.live.reload("test"))
         assert result.status == "applied"
-        assert "renamed-model" in app.state.engine.config.model_ids
+        assert "renamed-model" in app.runtime.engine.config.model_ids
     finally:
         served.stop()
 
@@ -129,26 +130,44 @@ def test_a_request_is_prepared_once(
     weather: FakeWeather,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    gateway = start_gateway(tool_config(upstream, weather))
-    counts = {"tools": 0, "identity": 0}
-    tools_for = GatewayConfig.tools_for
+    """On every chat door (a plain chat, a stored chat, a Responses request), the live engine
+    is leased once, the client identified once, the tools chosen once, the UI messages read
+    once. Each counter is patched where it is looked up: a name that moved fails here."""
+    config = tool_config(upstream, weather)
+    config["gateway"]["chats"] = {"enabled": True}
+    gateway = start_gateway(config)
+    assert gateway.client is not None
+    counts: Counter[str] = Counter()
 
-    def counted_tools_for(self: GatewayConfig, model_id: str) -> list[str]:
-        counts["tools"] += 1
-        return tools_for(self, model_id)
+    def counted(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def count(*args: Any, **kwargs: Any) -> Any:
+            counts[name] += 1
+            return real(*args, **kwargs)
 
-    identity = admission.client_identity
+        return count
 
-    def counted_identity(request: Any) -> str:
-        counts["identity"] += 1
-        return identity(request)
+    monkeypatch.setattr(GatewayConfig, "tools_for", counted("tools", GatewayConfig.tools_for))
+    monkeypatch.setattr(LiveConfig, "lease", counted("lease", LiveConfig.lease))
+    identity = counted("identity", dependencies.client_identity)
+    monkeypatch.setattr(dependencies, "client_identity", identity)
+    monkeypatch.setattr(ChatRequest, "ui_messages", counted("ui", ChatRequest.ui_messages))
 
-    monkeypatch.setattr(GatewayConfig, "tools_for", counted_tools_for)
-    for module in (admission, caching, answering):
-        if hasattr(module, "client_identity"):
-            monkeypatch.setattr(module, "client_identity", counted_identity)
     assert gateway.chat().status_code == 200
-    assert counts == {"tools": 1, "identity": 1}
+    assert counts == Counter(tools=1, lease=1, identity=1)  # no UI messages, none read
+
+    counts.clear()
+    message = {"id": "m1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}
+    stored = gateway.chat(id="chat-prepared-once", message=message, messages=None)
+    assert stored.status_code == 200, stored.text
+    assert counts == Counter(tools=1, lease=1, identity=1, ui=1)
+
+    counts.clear()
+    responses = gateway.client.post(
+        "/v1/responses", json={"model": "chat-model", "input": "hi", "store": True}
+    )
+    assert responses.status_code == 200, responses.text
+    # The Responses door runs only the client's tools: the YAML's are not even looked up.
+    assert counts == Counter(lease=1, identity=1)
 
 
 def test_retired_engines_leave_no_litellm_callbacks_behind(
@@ -156,7 +175,7 @@ def test_retired_engines_leave_no_litellm_callbacks_behind(
 ) -> None:
     config = config_for(upstream)
     gateway = start_gateway(config)
-    live = gateway.app.state.live
+    live = gateway.app.runtime.live
 
     def hooked() -> int:
         return sum(

@@ -335,9 +335,9 @@ def test_the_memory_store_gives_each_of_many_threads_its_own_count() -> None:
     # The race of the crowd above, narrowed to the threads the checks run in: 50 of them
     # released at once, switching as often as the interpreter allows, 100 times over.
     from gateway.config import RateLimitOptions
-    from gateway.limits.rate_limits import ChatRateLimiter
+    from gateway.limits.rate_limits import RateLimitCounts
 
-    limiter = ChatRateLimiter(RateLimitOptions(default="10/minute"), redis_url=None)
+    limiter = RateLimitCounts(redis_url=None).limiter(RateLimitOptions(default="10/minute"))
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
     try:

@@ -41,9 +41,9 @@ def test_one_client_making_1100_chats_leaves_anothers_chat_and_stored_response(
 
     # Bob's chats, straight into the store on the gateway's loop (1,100 model calls would
     # only make this slow), then a few more through the route itself.
-    store = gateway.app.state.chats.store
+    store = gateway.app.runtime.chats.store
     assert isinstance(store, MemoryChatStore)
-    ttl = gateway.app.state.engine.config.options.chats.ttl
+    ttl = gateway.app.runtime.engine.config.options.chats.ttl
 
     def bobs_chat(n: int) -> Callable[[Chat | None], Chat]:
         message = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": f"{n}"}]}

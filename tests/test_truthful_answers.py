@@ -294,7 +294,7 @@ def test_non_openai_providers_get_no_empty_text_block(
     )
     config["router_settings"]["fallbacks"] = [{"title-model": ["claude"]}]
     gateway = start_gateway(config)
-    engine = gateway.app.state.engine
+    engine = gateway.app.runtime.engine
     contents = {
         model: engine.prepare(ChatCall(model, []), CacheDirective()).empty_assistant_content
         for model in ("chat-model", "claude", "title-model")

@@ -8,6 +8,9 @@ thread, with short Redis timeouts, and applies the limits explicitly on every ch
 When Redis fails, `on_store_error: allow` falls back to per-process memory (logged once, shown
 in /health/ready) and probes Redis every few seconds to resume shared counting; `deny` refuses
 with a 503.
+
+The counts (RateLimitCounts) outlive every config; the limits (ChatRateLimiter) are one
+config's and never change, so a request counted under one config is not judged by the next.
 """
 
 from __future__ import annotations
@@ -63,12 +66,12 @@ def _unused_key_func() -> str:  # slowapi requires one; the gateway passes ident
     return ""
 
 
-class ChatRateLimiter:
-    def __init__(
-        self, limits: RateLimitOptions, redis_url: str | None, timeout_seconds: float = 0.25
-    ) -> None:
-        self.configure(limits)
-        self._shared = redis_url is not None
+class RateLimitCounts:
+    """The counts every config's limits share: in Redis (or process memory while it is down,
+    or without Redis). Lives as long as the process; a reload keeps every count made."""
+
+    def __init__(self, redis_url: str | None, timeout_seconds: float = 0.25) -> None:
+        self.shared = redis_url is not None
         self._storage_uri = redis_url or "memory://"
         self._storage_options = _redis_options(redis_url, timeout_seconds) if redis_url else {}
         # Made on first use: a Redis Cluster client connects as it is made, and an unreachable
@@ -83,11 +86,86 @@ class ChatRateLimiter:
         self._lock = threading.Lock()
         self.degraded = False
         self._next_probe = 0.0
+        self._latest: ChatRateLimiter | None = None
 
-    def configure(self, limits: RateLimitOptions) -> None:
-        """Take the limits of a (re)loaded config; counts already made are kept."""
-        self._default = parse(limits.default) if limits.default else None
-        self._per_model = {model_id: parse(text) for model_id, text in limits.models.items()}
+    def limiter(self, limits: RateLimitOptions) -> ChatRateLimiter:
+        """`limits` (one config's) over these counts; the same object while the config serves."""
+        latest = self._latest
+        if latest is None or latest.options is not limits:
+            latest = self._latest = ChatRateLimiter(limits, self)
+        return latest
+
+    def run(self, action: Any, on_store_error: str, *args: Any) -> Any:
+        """Run `action(limiter, *args)` on Redis, or on process memory while Redis is down."""
+        if self.shared:
+            self._maybe_recover()
+            if not self.degraded:
+                try:
+                    return action(self._primary(), *args)
+                except Exception as exc:
+                    self._storage_failed(exc, on_store_error)
+        with self._memory_lock:
+            return action(self._fallback, *args)
+
+    def ledger(self, limiter: Limiter) -> SpendLedger:
+        if limiter is self._fallback:
+            return self._memory_ledger
+        if self._redis_ledger is None:
+            with self._lock:
+                if self._redis_ledger is None:
+                    self._redis_ledger = RedisLedger(limiter.limiter.storage)
+        return self._redis_ledger
+
+    def _primary(self) -> Limiter:
+        if self._primary_limiter is None:
+            with self._lock:
+                if self._primary_limiter is None:
+                    self._primary_limiter = Limiter(
+                        key_func=_unused_key_func,
+                        storage_uri=self._storage_uri,
+                        storage_options=self._storage_options,
+                    )
+        return self._primary_limiter
+
+    def _storage_failed(self, exc: Exception, on_store_error: str) -> None:
+        if on_store_error == "deny":
+            log.warning("rate-limit store unavailable (%s): refusing", exc.__class__.__name__)
+            raise StoreUnavailable(
+                "the rate-limit store is unavailable; try again shortly",
+                headers={"Retry-After": "5"},
+            ) from None
+        with self._lock:
+            if not self.degraded:
+                log.error(
+                    "rate-limit store unavailable (%s): counting per process until it is back",
+                    exc.__class__.__name__,
+                )
+                self.degraded = True
+                self._next_probe = time.monotonic() + PROBE_INTERVAL
+
+    def _maybe_recover(self) -> None:
+        if not self.degraded or time.monotonic() < self._next_probe:
+            return
+        with self._lock:
+            self._next_probe = time.monotonic() + PROBE_INTERVAL
+        try:
+            healthy = bool(self._primary().limiter.storage.check())
+        except Exception:
+            healthy = False
+        if healthy:
+            log.warning("rate-limit store is back: shared counting resumes")
+            self.degraded = False
+
+
+class ChatRateLimiter:
+    """One config's limits, counted in the counts every config shares. Never changed: a
+    request keeps the limits of the config it arrived under, whatever a reload does meanwhile."""
+
+    def __init__(self, limits: RateLimitOptions, counts: RateLimitCounts) -> None:
+        self.options = limits
+        self._counts = counts
+        self._default = _parse_limit(limits.default) if limits.default else None
+        self._per_model = {m: _parse_limit(text) for m, text in limits.models.items()}
         self._tokens = limits.tokens_per_minute
         self._model_tokens = dict(limits.model_tokens_per_minute)
         self._on_store_error = limits.on_store_error
@@ -99,7 +177,12 @@ class ChatRateLimiter:
     @property
     def needs_store(self) -> bool:
         """Whether requests are refused (503) while Redis is down: limits on, shared, `deny`."""
-        return self.enabled and self._shared and self._on_store_error == "deny"
+        return self.enabled and self._counts.shared and self._on_store_error == "deny"
+
+    @property
+    def degraded(self) -> bool:
+        """Counting per process because Redis is down."""
+        return self._counts.degraded
 
     async def check(self, client: str, model_id: str, override: str | None = None) -> Decision:
         """Count one request of `client` for `model_id`; the most constraining limit decides.
@@ -164,79 +247,22 @@ class ChatRateLimiter:
                 self._with_backend, self._settle, client, budget, reserved, cost
             )
 
-    def _ledger(self, limiter: Limiter) -> SpendLedger:
-        if limiter is self._fallback:
-            return self._memory_ledger
-        if self._redis_ledger is None:
-            with self._lock:
-                if self._redis_ledger is None:
-                    self._redis_ledger = RedisLedger(limiter.limiter.storage)
-        return self._redis_ledger
-
     def _reserve(
         self, limiter: Limiter, client: str, budget: SpendBudget, units: int
     ) -> BudgetState:
         key = _spend_key(client, budget)
-        spent, reset_at = self._ledger(limiter).reserve(key, budget.units, units, budget.seconds)
+        ledger = self._counts.ledger(limiter)
+        spent, reset_at = ledger.reserve(key, budget.units, units, budget.seconds)
         return BudgetState(budget, budget.units - spent, reset_at)
 
     def _settle(
         self, limiter: Limiter, client: str, budget: SpendBudget, reserved: int, cost: int
     ) -> None:
         key = _spend_key(client, budget)
-        self._ledger(limiter).settle(key, reserved, cost, budget.seconds)
-
-    def _primary(self) -> Limiter:
-        if self._primary_limiter is None:
-            with self._lock:
-                if self._primary_limiter is None:
-                    self._primary_limiter = Limiter(
-                        key_func=_unused_key_func,
-                        storage_uri=self._storage_uri,
-                        storage_options=self._storage_options,
-                    )
-        return self._primary_limiter
+        self._counts.ledger(limiter).settle(key, reserved, cost, budget.seconds)
 
     def _with_backend(self, action: Any, *args: Any) -> Any:
-        """Run `action(limiter, *args)` on Redis, or on process memory while Redis is down."""
-        if self._shared:
-            self._maybe_recover()
-            if not self.degraded:
-                try:
-                    return action(self._primary(), *args)
-                except Exception as exc:
-                    self._storage_failed(exc)
-        with self._memory_lock:
-            return action(self._fallback, *args)
-
-    def _storage_failed(self, exc: Exception) -> None:
-        if self._on_store_error == "deny":
-            log.warning("rate-limit store unavailable (%s): refusing", exc.__class__.__name__)
-            raise StoreUnavailable(
-                "the rate-limit store is unavailable; try again shortly",
-                headers={"Retry-After": "5"},
-            ) from None
-        with self._lock:
-            if not self.degraded:
-                log.error(
-                    "rate-limit store unavailable (%s): counting per process until it is back",
-                    exc.__class__.__name__,
-                )
-                self.degraded = True
-                self._next_probe = time.monotonic() + PROBE_INTERVAL
-
-    def _maybe_recover(self) -> None:
-        if not self.degraded or time.monotonic() < self._next_probe:
-            return
-        with self._lock:
-            self._next_probe = time.monotonic() + PROBE_INTERVAL
-        try:
-            healthy = bool(self._primary().limiter.storage.check())
-        except Exception:
-            healthy = False
-        if healthy:
-            log.warning("rate-limit store is back: shared counting resumes")
-            self.degraded = False
+        return self._counts.run(action, self._on_store_error, *args)
 
 
 def _redis_options(redis_url: str, timeout_seconds: float) -> dict[str, Any]:

@@ -10,24 +10,25 @@ from __future__ import annotations
 from functools import cache
 
 import litellm
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from gateway.config import GatewayConfig
 from gateway.doors.anthropic.anthropic_encoder import AnthropicSSEEncoder, collect_message
 from gateway.doors.anthropic.anthropic_schemas import MessagesRequest
-from gateway.doors.common.admission import authenticate
 from gateway.doors.common.answering import answer
+from gateway.doors.common.dependencies import DOOR_DEPENDENCIES, AdmissionDep
 from gateway.doors.common.door_routes import door_router
-from gateway.engine import ChatCall, Engine
+from gateway.engine import ChatCall
 
-router = door_router("anthropic", prefix="/v1", dependencies=[Depends(authenticate)])
+router = door_router("anthropic", prefix="/v1", dependencies=DOOR_DEPENDENCIES)
 
 
 @router.post("/messages", response_model=None)
-async def create_message(body: MessagesRequest, request: Request) -> Response:
-    engine: Engine = request.app.state.engine
-    form = body.to_openai(keep_thinking=takes_thinking(engine.config, body.model))
+async def create_message(
+    body: MessagesRequest, request: Request, admission: AdmissionDep
+) -> Response:
+    form = body.to_openai(keep_thinking=takes_thinking(admission.engine.config, body.model))
     call = ChatCall(
         model_id=body.model,
         messages=form.messages,
@@ -39,11 +40,21 @@ async def create_message(body: MessagesRequest, request: Request) -> Response:
     )
     if not body.stream:
         return await answer(
-            request, call, protocol="anthropic-json", collector=collect_message, encoder=None
+            request,
+            admission,
+            call,
+            protocol="anthropic-json",
+            collector=collect_message,
+            encoder=None,
         )
     encoder = AnthropicSSEEncoder(body.model)
     return await answer(
-        request, call, protocol="anthropic-sse", collector=collect_message, encoder=encoder
+        request,
+        admission,
+        call,
+        protocol="anthropic-sse",
+        collector=collect_message,
+        encoder=encoder,
     )
 
 

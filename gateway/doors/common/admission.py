@@ -1,4 +1,6 @@
-"""Admission for the chat routes: who the client is, and whether the request is within limits."""
+"""Admission for the chat routes: who the client is, and whether the request is within limits.
+
+Plain functions of what they are given; the dependencies that give it are in dependencies.py."""
 
 from __future__ import annotations
 
@@ -25,12 +27,12 @@ from gateway.settings import Settings
 from gateway.upstream.pricing import PriceList
 
 
-async def authenticate(request: Request) -> None:
-    """FastAPI dependency: set request.state.api_key, or refuse with 401."""
-    keys: KeyStore = request.app.state.keys
+def authenticate(request: Request, keys: KeyStore) -> ApiKey | None:
+    """The request's API key (None when the gateway has none), or 401. Left in
+    request.state.api_key too, where the request log finds it."""
     request.state.api_key = None
     if keys.is_open:
-        return
+        return None
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip() if scheme.lower() == "bearer" else ""
     # Anthropic's SDKs (and the tools built on them) send the key as `x-api-key`.
@@ -44,10 +46,16 @@ async def authenticate(request: Request) -> None:
     if key is None:
         raise Unauthorized("the API key is not valid")
     request.state.api_key = key
+    return key
 
 
 async def admit(
-    request: Request, client: str, model_id: str, meter: Meter, cost: Callable[[], float]
+    limiter: ChatRateLimiter,
+    key: ApiKey | None,
+    client: str,
+    model_id: str,
+    meter: Meter,
+    cost: Callable[[], float],
 ) -> dict[str, str]:
     """Count this request against the client's limits; 429 with the limit named when over.
 
@@ -55,8 +63,6 @@ async def admit(
     settles it when the call has run. Returns the headers that say where the client stands
     (rate limit, spend budget).
     """
-    limiter: ChatRateLimiter = request.app.state.rate_limiter
-    key: ApiKey | None = getattr(request.state, "api_key", None)
     override = key.rate_limit if key is not None else None
     decision = await limiter.check(client, model_id, override)
     if not decision.allowed:
@@ -96,9 +102,15 @@ class Meter:
     For a key with a money budget, what the call may cost is reserved before it runs (see
     gateway/limits/spend_ledger.py); the first settle replaces the reservation by the real cost."""
 
-    def __init__(self, request: Request, client: str, model_id: str, prices: PriceList) -> None:
-        self._limiter: ChatRateLimiter = request.app.state.rate_limiter
-        key: ApiKey | None = getattr(request.state, "api_key", None)
+    def __init__(
+        self,
+        limiter: ChatRateLimiter,
+        key: ApiKey | None,
+        client: str,
+        model_id: str,
+        prices: PriceList,
+    ) -> None:
+        self._limiter = limiter
         self._key_tokens = _key_tokens(key)
         self._budget = key.budget if key is not None else None
         self._client = client
@@ -166,29 +178,27 @@ async def metered(meter: Meter, events: AsyncIterator[Event]) -> AsyncIterator[E
                 await meter.settle()
 
 
-def allowed_models(request: Request) -> frozenset[str] | None:
-    """The model IDs the request's key may use; None when any (or when auth is off)."""
-    key: ApiKey | None = getattr(request.state, "api_key", None)
+def allowed_models(key: ApiKey | None) -> frozenset[str] | None:
+    """The model IDs `key` may use; None when any (or when auth is off)."""
     return key.models if key is not None else None
 
 
-def client_identity(request: Request) -> str:
-    """The API key when auth is on; else the client IP, via X-Forwarded-For from trusted proxies."""
-    key = getattr(request.state, "api_key", None)
+def client_identity(request: Request, key: ApiKey | None, trusts: Callable[[str], bool]) -> str:
+    """The API key when auth is on; else the client IP, via X-Forwarded-For from the proxies
+    `trusts` names (the request's config's `rate_limit.trusted_proxies`)."""
     if key is not None:
         return str(key.tenant)
-    return f"ip:{client_address(request)}"
+    return f"ip:{client_address(request, trusts)}"
 
 
-def client_address(request: Request) -> str:
+def client_address(request: Request, trusts: Callable[[str], bool]) -> str:
     """The client's IP: the peer's, or behind a trusted proxy the one X-Forwarded-For names."""
     peer = request.client.host if request.client else "unknown"
-    limits = request.app.state.engine.config.options.rate_limit
-    if limits.trusts(peer):
+    if trusts(peer):
         forwarded = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",")]
         # The rightmost address a trusted proxy did not add is the client.
         for hop in reversed([hop for hop in forwarded if hop]):
-            if not limits.trusts(hop):
+            if not trusts(hop):
                 return hop
     return peer
 

@@ -1,6 +1,6 @@
 """The path every chat door shares once it has built its ChatCall, read as a sentence:
-lease the live engine → prepare the call → admit the client → run → answer as one JSON body
-or as a stream, with the outcome's headers."""
+on the request's leased engine (dependencies.py) → prepare the call → admit the client →
+run → answer as one JSON body or as a stream, with the outcome's headers."""
 
 from __future__ import annotations
 
@@ -17,16 +17,15 @@ from gateway.doors.common.admission import (
     admit,
     allowed_models,
     check_request_size,
-    client_identity,
     metered,
 )
 from gateway.doors.common.caching import cache_directive
+from gateway.doors.common.dependencies import Admission
 from gateway.doors.common.encoder_base import StreamEncoder
 from gateway.doors.common.streaming import stream_response
-from gateway.engine import ChatCall, Engine
+from gateway.engine import ChatCall
 from gateway.events import Event
 from gateway.limits.spend_estimate import chat_cost
-from gateway.settings import Settings
 
 Collector = Callable[[str, AsyncIterator[Event]], Awaitable[dict[str, Any]]]
 # Turns the run's events into the response, when a door does more than stream or collect them.
@@ -35,6 +34,7 @@ Responder = Callable[[AsyncIterator[Event]], Awaitable[Response]]
 
 async def answer(
     request: Request,
+    admission: Admission,
     call: ChatCall,
     *,
     protocol: str,
@@ -44,26 +44,27 @@ async def answer(
 ) -> Response:
     """Answer `call` as a stream with `encoder`, or (encoder None) as `collector`'s JSON;
     or hand the events to `respond`."""
-    # One engine per request, held from this line on: a reload swaps app.state.engine but
-    # closes the old one only when no request holds it.
-    engine: Engine = request.app.state.engine
+    engine = admission.engine  # leased by the request (LeasedEngine): one engine throughout
+    settings = admission.settings
+    # The run's own hold on that engine, released when the run ends: a stored chat's answer
+    # goes on after its request (and the request's lease) is over.
     lease = engine.lease()
     try:
-        settings: Settings = request.app.state.settings
         outcome = call.outcome
         request.state.outcome = outcome
         outcome.protocol = protocol
         outcome.model_id = call.model_id
         outcome.stream = encoder is not None
         check_request_size(call.messages, settings)
-        client = client_identity(request)
+        client = admission.client
         prepared = engine.prepare(
-            replace(call, allowed_models=allowed_models(request)), cache_directive(request, client)
+            replace(call, allowed_models=allowed_models(admission.key)),
+            cache_directive(request, client),
         )
         outcome.model_known = True
         if settings.log_content:
             outcome.messages = call.messages
-        meter = Meter(request, client, call.model_id, engine.prices)
+        meter = Meter(admission.limiter, admission.key, client, call.model_id, engine.prices)
         cost = functools.partial(
             chat_cost,
             engine.prices,
@@ -73,14 +74,14 @@ async def answer(
             call.params,
             engine.config.options.budget_answer_tokens,
         )
-        standing = await admit(request, client, call.model_id, meter, cost)
+        standing = await admit(admission.limiter, admission.key, client, call.model_id, meter, cost)
         events = metered(meter, engine.run(prepared, lease))
         if respond is not None:
             response: Response = await respond(events)
         elif encoder is None:
             response = JSONResponse(await collector(call.model_id, events))
         else:
-            response = await stream_response(events, encoder, request.app.state.drain)
+            response = await stream_response(events, encoder, admission.drain)
     except BaseException:
         lease.release()  # the run may never have started (a refusal): let go here too
         raise

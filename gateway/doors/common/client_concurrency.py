@@ -7,11 +7,15 @@ complete head, as `X-Forwarded-For` names it. Here, with the head read, each cli
 `GATEWAY_MAX_CONNECTIONS_PER_CLIENT` requests in flight in this worker; one more is a 429
 `too_many_requests_in_flight`. Health probes are not counted: they have headroom of their own.
 Pure ASGI, so a stream holds its place until its last byte and adds nothing per chunk.
+
+It runs before the request is routed, so before its lease: `trusts` is the serving config's
+`rate_limit.trusts`, read as the request arrives (create_app wires it).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -23,9 +27,10 @@ from gateway.serving.peer_connections import PROBE_PATHS
 
 
 class ClientConcurrency:
-    def __init__(self, app: ASGIApp, max_requests: int) -> None:
+    def __init__(self, app: ASGIApp, max_requests: int, trusts: Callable[[str], bool]) -> None:
         self.app = app
         self.max_requests = max_requests
+        self.trusts = trusts
         self._in_flight: Counter[str] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -33,7 +38,7 @@ class ClientConcurrency:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        address = client_address(request)
+        address = client_address(request, self.trusts)
         if self._in_flight[address] >= self.max_requests:
             refusal = TooManyRequestsInFlight(
                 f"this client has {self._in_flight[address]} requests in flight, the most one "

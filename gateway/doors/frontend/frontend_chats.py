@@ -26,8 +26,15 @@ from gateway.chats.history import check_caps, next_history
 from gateway.chats.service import Chats
 from gateway.chats.store import ActiveStream
 from gateway.config import ChatOptions
-from gateway.doors.common.admission import authenticate, client_identity
 from gateway.doors.common.answering import answer
+from gateway.doors.common.dependencies import (
+    DOOR_DEPENDENCIES,
+    Admission,
+    ChatOptionsDep,
+    ClientIdentity,
+    DrainDep,
+    RuntimeDep,
+)
 from gateway.doors.common.door_routes import door_router
 from gateway.doors.common.request_models import RequestModel
 from gateway.doors.common.streaming import stream_response
@@ -40,22 +47,29 @@ from gateway.errors import ChatBusy, ChatNotFound, ChatStoreUnavailable
 from gateway.events import Event
 from gateway.ids import new_id
 
-router = door_router("gateway", dependencies=[Depends(authenticate)])
+router = door_router("gateway", dependencies=DOOR_DEPENDENCIES)
 
 ChatIdPath = Annotated[str, Path(pattern=CHAT_ID_PATTERN)]
 
 
-def _options(request: Request) -> ChatOptions:
-    options: ChatOptions = request.app.state.engine.config.options.chats
-    return options
+async def _chats(runtime: RuntimeDep) -> Chats:
+    return runtime.chats
 
 
-def chats_apply(request: Request, body: ChatRequest) -> bool:
-    """Does this request with an id use the chat store? Not when chats are off, nor for a
-    conversation in OpenAI's message shape (an AI SDK 4 client): those answer as before."""
-    if not _options(request).enabled:
-        return False
-    return body.messages is None or body.ui_messages() is not None
+# The chat service: stored chats, and the answers that run apart from their connection.
+ChatsDep = Annotated[Chats, Depends(_chats)]
+
+
+def chat_input(options: ChatOptions, body: ChatRequest) -> list[UIMessage] | None:
+    """The UI messages a request with an id adds to its stored chat (maybe none); None when it
+    does not use the chat store: chats are off, or the conversation is in OpenAI's message
+    shape (an AI SDK 4 client), and those answer as before."""
+    if not options.enabled:
+        return None
+    incoming = body.ui_messages()
+    if body.messages is not None and incoming is None:
+        return None
+    return incoming or []
 
 
 def _stored(message: UIMessage) -> dict[str, Any]:
@@ -87,18 +101,25 @@ def _call(
     )
 
 
-async def answer_in_chat(request: Request, body: ChatRequest, protocol: str) -> Response:
+async def answer_in_chat(
+    request: Request,
+    admission: Admission,
+    chats: Chats,
+    options: ChatOptions,
+    body: ChatRequest,
+    given: list[UIMessage],
+    protocol: str,
+) -> Response:
+    """Answer from the chat's stored history and `given` (chat_input), as body.id's owner."""
     assert body.id is not None
     chat_id = body.id
-    options = _options(request)
-    chats: Chats = request.app.state.chats
-    owner = client_identity(request)
-    incoming = [_stored(m) for m in body.ui_messages() or ()]
+    owner = admission.client
+    incoming = [_stored(m) for m in given]
     try:
         chat = await chats.load(chat_id, owner)
     except ChatStoreUnavailable:
         if options.on_store_failure == "answer" and incoming:
-            return await _answer_alone(request, body, protocol, incoming)
+            return await _answer_alone(request, admission, body, protocol, incoming)
         raise
     regenerating = body.trigger == "regenerate-message"
     if regenerating and chat is None:
@@ -132,12 +153,11 @@ async def answer_in_chat(request: Request, body: ChatRequest, protocol: str) -> 
         if encoder is None:
             async with aclosing(generation.follow(requester=True)) as followed:
                 return JSONResponse(await collect(body.model, followed))
-        return await stream_response(
-            generation.follow(requester=True), encoder, request.app.state.drain
-        )
+        return await stream_response(generation.follow(requester=True), encoder, admission.drain)
 
     return await answer(
         request,
+        admission,
         call,
         protocol=protocol if body.stream else "json",
         collector=collect,
@@ -147,13 +167,18 @@ async def answer_in_chat(request: Request, body: ChatRequest, protocol: str) -> 
 
 
 async def _answer_alone(
-    request: Request, body: ChatRequest, protocol: str, incoming: list[dict[str, Any]]
+    request: Request,
+    admission: Admission,
+    body: ChatRequest,
+    protocol: str,
+    incoming: list[dict[str, Any]],
 ) -> Response:
     """The chat store is down and the YAML says answer anyway: from the request alone."""
     call = _call(body, incoming)
     encoder = make_encoder(protocol, None) if body.stream else None
     return await answer(
         request,
+        admission,
         call,
         protocol=protocol if body.stream else "json",
         collector=collect,
@@ -162,12 +187,17 @@ async def _answer_alone(
 
 
 @router.get("/api/chat/{chat_id}/stream", response_model=None)
-async def resume_stream(chat_id: ChatIdPath, request: Request) -> Response:
+async def resume_stream(
+    chat_id: ChatIdPath,
+    request: Request,
+    chats: ChatsDep,
+    options: ChatOptionsDep,
+    owner: ClientIdentity,
+    drain: DrainDep,
+) -> Response:
     """The answer in progress, from its first part, following it live; 204 when none runs."""
     protocol = choose_protocol(request, "ui-message-stream")
-    chats: Chats = request.app.state.chats
-    options = _options(request)
-    chat = await chats.load(chat_id, client_identity(request))
+    chat = await chats.load(chat_id, owner)
     active = await chats.running_answer(chat_id, chat, options) if chat is not None else None
     if active is None:
         return Response(status_code=204)
@@ -176,7 +206,7 @@ async def resume_stream(chat_id: ChatIdPath, request: Request) -> Response:
         return Response(status_code=204)
     encoder = make_encoder(protocol, active.metadata)
     try:
-        return await stream_response(events, encoder, request.app.state.drain)
+        return await stream_response(events, encoder, drain)
     except StopAsyncIteration:
         return Response(status_code=204)  # it ended, having said nothing, as we looked
 
@@ -192,27 +222,31 @@ class StopRequest(RequestModel):
 
 @router.post("/api/chat/{chat_id}/stop")
 async def stop_chat(
-    chat_id: ChatIdPath, request: Request, body: Annotated[StopRequest | None, Body()] = None
+    chat_id: ChatIdPath,
+    chats: ChatsDep,
+    options: ChatOptionsDep,
+    owner: ClientIdentity,
+    body: Annotated[StopRequest | None, Body()] = None,
 ) -> dict[str, bool]:
-    chats: Chats = request.app.state.chats
-    chat = await chats.load(chat_id, client_identity(request))
+    chat = await chats.load(chat_id, owner)
     body = body or StopRequest()
     if chat is None or chat.active is None:
         return {"success": True}
     if body.active_stream_id is not None and body.active_stream_id != chat.active.stream_id:
         return {"success": True}  # a stale stop: that answer is over
     partial = _stored(body.assistant_message) if body.assistant_message is not None else None
-    await chats.stop(chat_id, chat.active, partial, _options(request))
+    await chats.stop(chat_id, chat.active, partial, options)
     return {"success": True}
 
 
 @router.get("/api/chat/{chat_id}/messages")
-async def chat_messages(chat_id: ChatIdPath, request: Request) -> dict[str, Any]:
-    chats: Chats = request.app.state.chats
-    chat = await chats.load(chat_id, client_identity(request))
+async def chat_messages(
+    chat_id: ChatIdPath, chats: ChatsDep, options: ChatOptionsDep, owner: ClientIdentity
+) -> dict[str, Any]:
+    chat = await chats.load(chat_id, owner)
     if chat is None:
         raise ChatNotFound("no chat with this id")
-    active = await chats.running_answer(chat_id, chat, _options(request))
+    active = await chats.running_answer(chat_id, chat, options)
     return {
         "id": chat_id,
         "messages": chat.messages,
@@ -221,7 +255,8 @@ async def chat_messages(chat_id: ChatIdPath, request: Request) -> dict[str, Any]
 
 
 @router.delete("/api/chat/{chat_id}")
-async def delete_chat(chat_id: ChatIdPath, request: Request) -> dict[str, bool]:
-    chats: Chats = request.app.state.chats
-    await chats.delete(chat_id, client_identity(request))
+async def delete_chat(
+    chat_id: ChatIdPath, chats: ChatsDep, owner: ClientIdentity
+) -> dict[str, bool]:
+    await chats.delete(chat_id, owner)
     return {"success": True}

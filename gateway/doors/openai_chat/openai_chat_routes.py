@@ -8,17 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import Response
 
-from gateway.doors.common.admission import allowed_models, authenticate
+from gateway.doors.common.admission import allowed_models
 from gateway.doors.common.answering import answer
+from gateway.doors.common.dependencies import (
+    DOOR_DEPENDENCIES,
+    AdmissionDep,
+    LeasedEngine,
+    RequestKey,
+)
 from gateway.doors.common.door_routes import door_router
 from gateway.doors.openai_chat.openai_chat_encoder import OpenAIChunkEncoder, collect_completion
 from gateway.doors.openai_chat.openai_chat_schemas import ChatCompletionRequest
-from gateway.engine import ChatCall, Engine
+from gateway.engine import ChatCall
 
-router = door_router("openai", prefix="/v1", dependencies=[Depends(authenticate)])
+router = door_router("openai", prefix="/v1", dependencies=DOOR_DEPENDENCIES)
 
 # Parameters passed to the model as given (LiteLLM translates them per provider).
 _PASSED_THROUGH = {
@@ -29,7 +35,9 @@ _PASSED_THROUGH = {
 
 
 @router.post("/chat/completions", response_model=None)
-async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
+async def chat_completions(
+    body: ChatCompletionRequest, request: Request, admission: AdmissionDep
+) -> Response:
     fields = body.model_dump(exclude_none=True)
     call = ChatCall(
         model_id=body.model,
@@ -42,21 +50,30 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
     )
     if not body.stream:
         return await answer(
-            request, call, protocol="openai-json", collector=collect_completion, encoder=None
+            request,
+            admission,
+            call,
+            protocol="openai-json",
+            collector=collect_completion,
+            encoder=None,
         )
     include_usage = bool((body.stream_options or {}).get("include_usage"))
     encoder = OpenAIChunkEncoder(body.model, include_usage)
     return await answer(
-        request, call, protocol="openai-sse", collector=collect_completion, encoder=encoder
+        request,
+        admission,
+        call,
+        protocol="openai-sse",
+        collector=collect_completion,
+        encoder=encoder,
     )
 
 
 @router.get("/models")
-async def models(request: Request) -> dict[str, Any]:
+async def models(engine: LeasedEngine, key: RequestKey) -> dict[str, Any]:
     """OpenAI's model list; `mode` (chat | embedding) says which door each ID answers."""
-    engine: Engine = request.app.state.engine
     config = engine.config
-    allowed = allowed_models(request)
+    allowed = allowed_models(key)
     return {
         "object": "list",
         "data": [

@@ -9,18 +9,16 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from gateway.doors.common.dependencies import AppSettings, RuntimeDep
 from gateway.errors import AdminDisabled, Unauthorized
-from gateway.live_config import LiveConfig
-from gateway.settings import Settings
 
 router = APIRouter(prefix="/admin")
 
 
-def require_admin(request: Request) -> None:
-    settings: Settings = request.app.state.settings
+async def require_admin(request: Request, settings: AppSettings) -> None:
     if not settings.admin_key:
         raise AdminDisabled("the admin API is off: set GATEWAY_ADMIN_KEY to use it")
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -30,10 +28,9 @@ def require_admin(request: Request) -> None:
         raise Unauthorized("the admin key is missing or wrong")
 
 
-@router.post("/reload")
-async def reload(request: Request) -> JSONResponse:
-    require_admin(request)
-    live: LiveConfig = request.app.state.live
+@router.post("/reload", dependencies=[Depends(require_admin)])
+async def reload(runtime: RuntimeDep) -> JSONResponse:
+    live = runtime.live
     result = await live.reload("POST /admin/reload")
     body: dict[str, Any] = {
         "status": result.status,

@@ -7,14 +7,11 @@ import contextlib
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from gateway.engine import Engine
-from gateway.limits.rate_limits import ChatRateLimiter
-from gateway.live_config import LiveConfig
+from gateway.doors.common.dependencies import LeasedEngine, Limiter, RuntimeDep
 from gateway.redis_client import connect
-from gateway.settings import Settings
 
 router = APIRouter()
 
@@ -25,11 +22,10 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/health/ready")
-async def ready(request: Request) -> JSONResponse:
-    engine: Engine = request.app.state.engine
-    settings: Settings = request.app.state.settings
+async def ready(runtime: RuntimeDep, engine: LeasedEngine, limiter: Limiter) -> JSONResponse:
+    settings = runtime.settings
     config = engine.config
-    live: LiveConfig = request.app.state.live
+    live = runtime.live
     report: dict[str, Any] = {
         "status": "ready",
         "config": {
@@ -57,7 +53,6 @@ async def ready(request: Request) -> JSONResponse:
             model_id: f"environment variable {', '.join(names)} is not set"
             for model_id, names in unavailable.items()
         }
-    limiter: ChatRateLimiter = request.app.state.rate_limiter
     if limiter.enabled:
         store = "redis" if settings.redis_url else "memory"
         report["rate_limit_store"] = "degraded: per-process memory" if limiter.degraded else store
