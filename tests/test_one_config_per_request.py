@@ -5,6 +5,7 @@ and limits all come from the config that was serving when it arrived."""
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -81,6 +82,7 @@ def test_a_reload_between_a_doors_dependencies_and_its_run_changes_nothing_of_th
         return await real_answer(*args, **kwargs)
 
     monkeypatch.setattr(door_module, "answer", answer_after_a_reload)
+    first_engine = gateway.app.runtime.engine
     upstream.requests.clear()
     response = gateway.client.post(path, json=body, headers=forwarded)
     assert reloads == ["applied"]
@@ -91,6 +93,11 @@ def test_a_reload_between_a_doors_dependencies_and_its_run_changes_nothing_of_th
     # third request), not the proxy's own address (which would have 4 left).
     assert response.headers["x-ratelimit-limit"] == "5"
     assert response.headers["x-ratelimit-remaining"] == "2"
+    # Its lease is let go once the answer is sent: the retired engine goes idle, and closes.
+    deadline = time.monotonic() + 5
+    while first_engine.in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert first_engine.in_flight == 0
 
     # The next request is the second config's throughout.
     monkeypatch.setattr(door_module, "answer", real_answer)
