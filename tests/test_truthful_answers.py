@@ -285,8 +285,9 @@ def test_non_openai_providers_get_no_empty_text_block(
     )
 
     from gateway.cache import CacheDirective
-    from gateway.engine import ChatCall, _assistant_message
+    from gateway.engine import ChatCall
     from gateway.events import ToolCall
+    from gateway.tool_loop_messages import assistant_message
 
     config = config_for(upstream)
     config["model_list"].append(
@@ -301,7 +302,7 @@ def test_non_openai_providers_get_no_empty_text_block(
     }
     # title-model falls back to Anthropic, so it gets what Anthropic needs.
     assert contents == {"chat-model": "", "claude": None, "title-model": None}
-    turn = _assistant_message("", [ToolCall("call_1", "add", {"a": 1}, '{"a": 1}')], None)
+    turn = assistant_message("", [ToolCall("call_1", "add", {"a": 1}, '{"a": 1}')], None)
     messages = [
         {"role": "user", "content": "add"},
         turn,
