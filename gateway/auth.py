@@ -21,6 +21,7 @@ from limits import parse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway.limits.budgets import SpendBudget, check_duration
+from gateway.validation_problems import FieldProblem, Wording, field_problems
 
 MIN_KEY_LENGTH = 16
 
@@ -172,13 +173,16 @@ def _entry(raw: Any, where: str) -> _KeyEntry:
     except ValidationError as exc:
         # Name the field, never echo the input: it may be a key.
         fields = ", ".join(
-            f"{'.'.join(map(str, err['loc'])) or 'entry'}: {_safe_message(err)}"
-            for err in exc.errors()
+            f"{problem.dotted('entry')}: {_safe_message(problem)}"
+            for problem in field_problems(exc, _KEYS_FILE_WORDS)
         )
         raise KeyConfigError(f"{where}: {fields}") from None
 
 
-def _safe_message(err: Any) -> str:
-    if err["type"] == "string_too_short" and err["loc"] == ("key",):
+_KEYS_FILE_WORDS = Wording(by_type={"missing": "missing"})
+
+
+def _safe_message(problem: FieldProblem) -> str:
+    if problem.error_type == "string_too_short" and problem.loc == ("key",):
         return f"keys must be at least {MIN_KEY_LENGTH} characters"
-    return "missing" if err["type"] == "missing" else str(err["msg"])
+    return problem.message

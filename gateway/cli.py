@@ -6,13 +6,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.settings import Settings
 from gateway.tools import load_tools
+from gateway.validation_problems import FieldProblem, Wording, field_problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,15 +25,18 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args))
     except ValidationError as exc:
         # A setting from the environment or .env is wrong: say which, without a traceback.
-        for err in exc.errors():
-            print(f"setting error: {_setting_problem(err)}", file=sys.stderr)
+        for problem in field_problems(exc, _SETTING_WORDS):
+            print(f"setting error: {_setting_problem(problem)}", file=sys.stderr)
         return 1
 
 
-def _setting_problem(err: Any) -> str:
-    # pydantic's "Value error, ..." prefix says nothing to an operator.
-    message = str(err["msg"]).removeprefix("Value error, ")
-    field = "_".join(str(part) for part in err["loc"]).upper()
+# pydantic's "Value error, ..." prefix says nothing to an operator.
+_SETTING_WORDS = Wording(validator_reason=True)
+
+
+def _setting_problem(problem: FieldProblem) -> str:
+    message = problem.message
+    field = "_".join(str(part) for part in problem.loc).upper()
     name = field if field in ("", "REDIS_URL") else f"GATEWAY_{field}"
     return message if not name or message.startswith(name) else f"{name}: {message}"
 

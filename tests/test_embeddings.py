@@ -35,6 +35,8 @@ from tests.support.redis_server import RedisServer
 
 KEY_A = "key-a-0123456789abcdef"
 KEY_B = "key-b-fedcba9876543210"
+
+
 def sdk(gateway: Gateway, key: str = "unused") -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0)
 

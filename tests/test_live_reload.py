@@ -25,6 +25,8 @@ from tests.support.prometheus import sample
 from tests.support.wire import answer_text, parse_lines
 
 ADMIN_KEY = "admin-key-0123456789abcdef"
+
+
 def write_atomically(path: Path, config: dict[str, Any] | str) -> None:
     """How deploy tools and careful operators edit: a new file renamed over the old one."""
     text = config if isinstance(config, str) else yaml.safe_dump(config)

@@ -31,6 +31,8 @@ from tests.support.prometheus import sample
 
 CHAT = {"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}
 ROUTE = {"route": "/api/chat", "model": "chat-model", "protocol": "typed", "status": "200"}
+
+
 def scrape(port: int) -> str:
     response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
     assert response.status_code == 200

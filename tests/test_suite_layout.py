@@ -16,8 +16,10 @@ TESTS = Path(__file__).resolve().parent
 def _is_forbidden(module: str) -> bool:
     """tests.conftest, or a test module (tests.test_*), as an import names them."""
     parts = module.split(".")
-    return parts[0] == "tests" and len(parts) > 1 and (
-        parts[1] == "conftest" or parts[1].startswith("test_")
+    return (
+        parts[0] == "tests"
+        and len(parts) > 1
+        and (parts[1] == "conftest" or parts[1].startswith("test_"))
     )
 
 

@@ -31,6 +31,12 @@ from gateway.config.model import (
 from gateway.config.options import GatewayOptions, StreamReader
 from gateway.config.problems import ConfigError, ConfigProblem
 from gateway.config.yaml_source import YamlDocument
+from gateway.validation_problems import Wording, field_problems
+
+# An operator reads the YAML's words: a field is missing or unknown, a validator says why.
+_OPERATOR_WORDS = Wording(
+    by_type={"missing": "missing", "extra_forbidden": "unknown field"}, validator_reason=True
+)
 
 TOP_LEVEL_KEYS = ("model_list", "router_settings", "litellm_settings", "gateway")
 # LiteLLM module settings the YAML may set (the rest of LiteLLM Proxy's litellm_settings concern
@@ -132,10 +138,10 @@ class Validator:
         try:
             schema = _EntrySchema.model_validate(entry)
         except ValidationError as exc:
-            for err in exc.errors():
-                loc = tuple(err["loc"])
-                field_name = ".".join(str(part) for part in loc) or "entry"
-                self.problem((*at, *loc), f"{label}: {field_name}", _pydantic_message(err))
+            for problem in field_problems(exc, _OPERATOR_WORDS):
+                self.problem(
+                    (*at, *problem.loc), f"{label}: {problem.dotted('entry')}", problem.message
+                )
             return None
         params = schema.litellm_params
         model = params.get("model")
@@ -342,10 +348,9 @@ class Validator:
         try:
             return GatewayOptions.model_validate(raw)
         except ValidationError as exc:
-            for err in exc.errors():
-                loc = tuple(err["loc"])
+            for problem in field_problems(exc, _OPERATOR_WORDS):
                 self.problem(
-                    ("gateway", *loc), "gateway." + ".".join(map(str, loc)), _pydantic_message(err)
+                    ("gateway", *problem.loc), f"gateway.{problem.dotted('')}", problem.message
                 )
             return GatewayOptions()
 
@@ -357,16 +362,6 @@ def _is_price(value: object) -> bool:
         and math.isfinite(value)
         and value >= 0
     )
-
-
-def _pydantic_message(err: Any) -> str:
-    if err["type"] == "missing":
-        return "missing"
-    if err["type"] == "extra_forbidden":
-        return "unknown field"
-    if err["type"] == "value_error" and "error" in err.get("ctx", {}):
-        return str(err["ctx"]["error"])
-    return str(err["msg"])
 
 
 def _provider_problem(

@@ -21,6 +21,8 @@ from typing import Any, get_type_hints
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
+from gateway.validation_problems import Wording, field_problems
+
 log = logging.getLogger("gateway.tools")
 
 ENTRY_POINT_GROUP = "llm_gateway.tools"
@@ -135,12 +137,12 @@ def tool(function: Callable[..., Any] | None = None, *, name: str | None = None)
     return register(function) if function is not None else register
 
 
+# The model reads these and tries again: say what its call got wrong in its terms.
+_MODEL_WORDS = Wording(
+    by_type={"missing": "required", "extra_forbidden": "not a parameter of this tool"}
+)
+
+
 def describe_validation_error(error: ValidationError) -> str:
-    problems = []
-    for err in error.errors()[:5]:
-        where = ".".join(str(part) for part in err["loc"]) or "arguments"
-        message = "required" if err["type"] == "missing" else err["msg"]
-        if err["type"] == "extra_forbidden":
-            message = "not a parameter of this tool"
-        problems.append(f"{where}: {message}")
-    return "; ".join(problems)
+    problems = field_problems(error, _MODEL_WORDS, limit=5)
+    return "; ".join(f"{problem.dotted('arguments')}: {problem.message}" for problem in problems)

@@ -19,6 +19,7 @@ from gateway.doors.common.json_body import field_path
 from gateway.doors.common.openai_errors import openai_error
 from gateway.doors.common.request_models import UNION_TAGS
 from gateway.errors import GatewayError
+from gateway.validation_problems import Wording, field_problems
 
 log = logging.getLogger("gateway.api")
 
@@ -36,6 +37,8 @@ _HTTP_ERROR_TYPES = {
 # Where FastAPI found a value: not part of the field's name.
 _LOCATION_KINDS = ("body", "query", "path", "header", "cookie")
 
+_CLIENT_WORDS = Wording(by_type={"missing": "field required"})
+
 
 def gateway_error(
     status: int, error_type: str, message: str, param: str | None = None
@@ -49,17 +52,16 @@ def describe_validation_errors(errors: list[Any]) -> tuple[str, str]:
     """The first field named, and one readable line per problem: `messages[0].role: ...`."""
     lines = []
     fields = []
-    for err in errors[:10]:
-        loc = list(err.get("loc", ()))
+    for problem in field_problems(errors, _CLIENT_WORDS, limit=10):
+        loc = list(problem.loc)
         if loc and loc[0] in _LOCATION_KINDS:
             loc = loc[1:]
         # Pydantic puts union tags into locations; they name no field of the client's.
         parts = [part for part in loc if not (isinstance(part, str) and part in UNION_TAGS)]
         # A check of the whole body names the field it found wrong in its context.
-        where = (err.get("ctx") or {}).get("param") or field_path(parts)
-        message = "field required" if err.get("type") == "missing" else err.get("msg", "invalid")
+        where = problem.context.get("param") or field_path(parts)
         fields.append(where)
-        lines.append(f"{where}: {message}")
+        lines.append(f"{where}: {problem.message}")
     return (fields[0] if fields else "body"), "; ".join(dict.fromkeys(lines))
 
 
