@@ -9,6 +9,7 @@ The servers, each one process (one worker) on 127.0.0.1, all in front of one lea
            LiteLLM-backed server;
   gateway  `python -m gateway serve` (this checkout) with a YAML mapping `chat-model` to the
            fake, router num_retries 0, GATEWAY_CONFIG_POLL_SECONDS=0, log level warning;
+  baseline the same, with the gateway package as it was at another commit (--baseline REV);
   proxy    LiteLLM Proxy 1.106.2 (`litellm --config ... --num_workers 1`) with the same
            model_list, no database, no master key, log level WARNING, no network fetches.
 
@@ -66,7 +67,9 @@ PROXY_VERSION = "1.106.2"
 PROXY_REQUIREMENT = f"litellm[proxy]=={PROXY_VERSION}"
 PY_SPY_REQUIREMENT = "py-spy"
 UPSTREAM_MODEL = "fake-model"
-TARGETS = ("direct", "bare", "gateway", "proxy")
+# "baseline" is the gateway at another commit (proxy_compare.py --baseline REV), measured in
+# the same interleaved run as this checkout's: a before-and-after on one noisy machine.
+TARGETS = ("direct", "bare", "baseline", "gateway", "proxy")
 REQUEST_TIMEOUT = 60.0  # seconds for one whole answer
 START_TIMEOUT = 120.0  # seconds for a server to answer its health check (the proxy takes ~15)
 # The proxy reads these; each keeps it from fetching something over the network at start.
@@ -230,6 +233,33 @@ def gateway_server(upstream_url: str) -> Iterator[Served]:
         yield Served("gateway", port, pid, MODEL_ID, about)
 
 
+@contextlib.contextmanager
+def baseline_gateway(upstream_url: str, revision: str) -> Iterator[Served]:
+    """The gateway package as it was at `revision`, run by this venv like this checkout's."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", f"{revision}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=True,
+    ).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as checkout:
+        archive = subprocess.run(
+            ["git", "archive", commit, "gateway"], capture_output=True, cwd=REPO_ROOT, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", checkout], input=archive, check=True)
+        unset: dict[str, str | None] = {
+            name: None for name in os.environ if name.startswith(("GATEWAY_", "REDIS_"))
+        }
+        env = {**unset, "GATEWAY_CONFIG_POLL_SECONDS": "0"}
+        with gateway(upstream_url, "warning", env_changes=env, checkout=Path(checkout)) as (
+            port,
+            pid,
+        ):
+            about = f"python -m gateway serve (commit {commit}), config polling off, as gateway"
+            yield Served("baseline", port, pid, MODEL_ID, about)
+
+
 def checkout_state() -> str:
     """Which gateway code runs: the commit, and how many files under gateway/ differ from it
     (the code under measurement changes while the stream path is being worked on)."""
@@ -283,9 +313,16 @@ def litellm_proxy(upstream_url: str) -> Iterator[Served]:
 
 
 @contextlib.contextmanager
-def start_target(name: str, upstream: FakeUpstream) -> Iterator[Served]:
+def start_target(
+    name: str, upstream: FakeUpstream, baseline: str | None = None
+) -> Iterator[Served]:
     if name == "direct":
         yield direct(upstream)
+    elif name == "baseline":
+        if baseline is None:
+            raise ValueError("the baseline target needs a revision (--baseline REV)")
+        with baseline_gateway(upstream.url, baseline) as served:
+            yield served
     elif name == "bare":
         with bare_route(upstream.url) as served:
             yield served

@@ -31,6 +31,7 @@ printed in capitals after the table and makes the exit status 1.
     .venv/bin/python bench/proxy_compare.py                      # about 8 minutes
     .venv/bin/python bench/proxy_compare.py --targets gateway bare --chunks 20 --rounds 3
     .venv/bin/python bench/proxy_compare.py --json > compare.json
+    .venv/bin/python bench/proxy_compare.py --baseline 70e5528   # + the gateway at that commit
 
 The machine is shared by the load generator, the upstream and the target, so compare ratios
 from one run rather than absolute figures across machines; CPU per request moves less with
@@ -230,7 +231,7 @@ def smoke_test(
 
 def ratios(summaries: dict[Any, Summary], scenario: Scenario) -> dict[str, float | None]:
     found: dict[str, float | None] = {}
-    for other in ("proxy", "bare"):
+    for other in ("proxy", "bare", "baseline"):
         ours = summaries.get(("gateway", scenario.name))
         theirs = summaries.get((other, scenario.name))
         if ours is None or theirs is None:
@@ -299,8 +300,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--targets",
         nargs="+",
         choices=TARGETS,
-        default=list(TARGETS),
-        help="which servers to measure (default: all four)",
+        default=[name for name in TARGETS if name != "baseline"],
+        help="which servers to measure (default: all but baseline; --baseline adds it)",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also measure the gateway as it was at this commit, in the same interleaved "
+        "run, and print gateway/baseline ratios (a before-and-after)",
     )
     parser.add_argument(
         "--concurrency",
@@ -333,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so the child processes are stopped either way.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    names = [name for name in TARGETS if name in args.targets]
+    wanted = {*args.targets, *(["baseline"] if args.baseline else [])}
+    names = [name for name in TARGETS if name in wanted]
     scenarios = [Scenario(chunks, True) for chunks in args.chunks]
     if not args.no_json_answer:
         scenarios.append(Scenario(args.chunks[0], False))
@@ -353,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"fake upstream at {upstream.url}")
         for name in names:
             try:
-                targets.append(stack.enter_context(start_target(name, upstream)))
+                served = start_target(name, upstream, args.baseline)
+                targets.append(stack.enter_context(served))
             except (RuntimeError, OSError, ValueError) as exc:
                 not_started[name] = str(exc)
                 log(f"!!! {name} did not start: {exc}")

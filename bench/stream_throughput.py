@@ -370,11 +370,13 @@ def gateway(
     log_level: str | None,
     gateway_yaml: str = "",
     env_changes: Mapping[str, str | None] | None = None,
+    checkout: Path = REPO_ROOT,
 ) -> Iterator[tuple[int, int]]:
     """Start `python -m gateway serve` in front of `upstream_url`; yield its port and pid.
 
     `gateway_yaml` is appended to the config (e.g. a `gateway:` section); `env_changes` sets
-    environment variables for the gateway, or removes those given as None."""
+    environment variables for the gateway, or removes those given as None; `checkout` is the
+    directory whose `gateway` package runs (another commit's, for a before-and-after)."""
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as workdir:
         config = Path(workdir, "config.yaml")
         config.write_text(
@@ -386,7 +388,7 @@ def gateway(
         )
         port = free_port()
         # This checkout's gateway package, whatever the venv has installed.
-        pythonpath = [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+        pythonpath = [str(checkout), *filter(None, [os.environ.get("PYTHONPATH")])]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(pythonpath))
         if log_level:
             env["GATEWAY_LOG_LEVEL"] = log_level
