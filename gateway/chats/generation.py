@@ -17,7 +17,8 @@ chat over. If it still cannot be stored, readers get an error part saying so bef
 and the chat's active stream, left behind, is seen as dead (no `alive` flag) and cleared by the
 next request that finds it.
 
-Its heartbeat and event-log writes are tasks of its own (gateway/tasks.py), ended with it.
+Its heartbeat and event-log writes (gateway/chats/event_log_writer.py) are tasks of its own
+(gateway/tasks.py), ended with it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from gateway import tasks
 from gateway.cache.stores import StoreFailed
 from gateway.chats.assembly import AssistantMessageBuilder
+from gateway.chats.event_log_writer import EventLogWriter
 from gateway.chats.store import ActiveStream, Chat, ChatStore, same_stream
 from gateway.config import ChatOptions
 from gateway.errors import (
@@ -42,7 +44,6 @@ from gateway.errors import (
     ShuttingDown,
     TooManyUnreadAnswers,
 )
-from gateway.event_codec import encode_event
 from gateway.events import Event, Finish
 from gateway.observability import metrics
 from gateway.serving.lifecycle import SHUTDOWN_MESSAGE, Drain
@@ -109,9 +110,14 @@ class Generation:
         # A reader on another replica marked it read (shared stores, seen by the heartbeat).
         self._read_elsewhere = False
         self._last_read = time.monotonic()
-        self._pending: list[str] = []
-        self._flushing: asyncio.Task[None] | None = None
-        self._log_failed = False
+        # Readers on other replicas follow the event log (shared stores only).
+        self._event_log = (
+            EventLogWriter(
+                store, chat_id, active.stream_id, int(options.stream_ttl + options.unread_timeout)
+            )
+            if shared_store
+            else None
+        )
         self._final: Finish | None = None
 
     @property
@@ -271,33 +277,14 @@ class Generation:
 
     def _publish(self, event: Event) -> None:
         self.events.append(event)
-        if self._shared:
-            self._pending.append(encode_event(event))
-            if self._flushing is None or self._flushing.done():
-                self._flushing = tasks.spawn(self._flush(), "chat_event_log")
+        if self._event_log is not None:
+            self._event_log.add(event)
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
-    async def _flush(self) -> None:
-        """Log pending events, one batch per round trip: a busy loop batches more."""
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                await self._store.append_events(
-                    self.chat_id, self.stream_id, batch, self._log_ttl()
-                )
-            except Exception as exc:
-                if not self._log_failed:
-                    self._log_failed = True
-                    log.warning("chat %s: events not logged (%s)", self.chat_id, exc)
-
     async def _flushed(self) -> None:
-        if self._flushing is not None:
-            with contextlib.suppress(Exception):
-                await self._flushing
-
-    def _log_ttl(self) -> int:
-        return int(self.options.stream_ttl + self.options.unread_timeout)
+        if self._event_log is not None:
+            await self._event_log.flushed()
 
     async def _heartbeat(self) -> None:
         """Say this answer is alive, hear a stop flag, and stop an answer nobody reads: until

@@ -41,14 +41,13 @@ from gateway.doors.openai_responses.responses_items import (
     input_item_id,
     listed_item,
 )
-from gateway.doors.openai_responses.responses_schemas import (
-    ResponsesRequest,
+from gateway.doors.openai_responses.responses_schemas import ResponsesRequest, stored_form
+from gateway.doors.openai_responses.responses_store import StoredRecord, StoredResponses
+from gateway.doors.openai_responses.responses_to_chat import (
     chat_messages,
     chat_params,
     chat_tools,
-    stored_form,
 )
-from gateway.doors.openai_responses.responses_store import StoredRecord, StoredResponses
 from gateway.engine import ChatCall
 from gateway.errors import InvalidRequest
 from gateway.events import Event, Finish

@@ -1,4 +1,5 @@
-"""Request bodies of /v1/responses (OpenAI's Responses API), and what they become for the engine.
+"""Request bodies of /v1/responses (OpenAI's Responses API); what they become for the engine is
+responses_to_chat.py's.
 
 The Responses API speaks in items (messages, function calls, their outputs); the engine speaks
 chat-completions messages. A client's mistake is a 400 naming the field before any provider
@@ -9,7 +10,6 @@ unknown keys inside items and parts are dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
@@ -287,114 +287,6 @@ class ResponsesRequest(RequestModel):
         if isinstance(self.input, str):
             return [UserItem(role="user", content=self.input)]
         return list(self.input)
-
-
-# --- what the engine gets -------------------------------------------------------------------------
-
-_PASSED_THROUGH = ("temperature", "top_p", "parallel_tool_calls", "user")
-
-
-def chat_params(body: ResponsesRequest) -> dict[str, Any]:
-    """Sampling and format parameters in chat-completions terms (LiteLLM translates them on)."""
-    params = {name: getattr(body, name) for name in _PASSED_THROUGH}
-    params["max_tokens"] = body.max_output_tokens
-    choice = body.tool_choice
-    if isinstance(choice, dict):
-        choice = {"type": "function", "function": {"name": choice["name"]}}
-    params["tool_choice"] = choice
-    text_format = (body.text or {}).get("format")
-    if text_format is not None and text_format["type"] == "json_schema":
-        spec = {key: value for key, value in text_format.items() if key != "type"}
-        params["response_format"] = {"type": "json_schema", "json_schema": spec}
-    elif text_format is not None and text_format["type"] == "json_object":
-        params["response_format"] = {"type": "json_object"}
-    params["reasoning_effort"] = (body.reasoning or {}).get("effort")
-    return {name: value for name, value in params.items() if value is not None}
-
-
-def chat_tools(tools: list[FunctionTool] | None) -> list[dict[str, Any]] | None:
-    """Function tools in the chat-completions shape the engine offers the model."""
-    if tools is None:
-        return None
-    return [
-        {
-            "type": "function",
-            "function": {key: value for key, value in tool.items() if key != "type"},
-        }
-        for tool in tools
-    ]
-
-
-def chat_messages(instructions: str | None, items: Iterable[Any]) -> list[dict[str, Any]]:
-    """The conversation as chat-completions messages.
-
-    An assistant message and the function calls after it are one assistant turn; reasoning
-    items are left out; item references must be resolved before.
-    """
-    messages: list[dict[str, Any]] = []
-    if instructions:
-        messages.append({"role": "system", "content": instructions})
-    turn: dict[str, Any] | None = None  # the assistant turn function calls join
-    for item in items:
-        if isinstance(item, AssistantItem):
-            turn = _assistant_turn(item.content)
-            messages.append(turn)
-        elif isinstance(item, FunctionCallItem):
-            if turn is None:
-                turn = {"role": "assistant", "content": None}
-                messages.append(turn)
-            turn.setdefault("tool_calls", []).append(
-                {
-                    "id": item.call_id,
-                    "type": "function",
-                    "function": {"name": item.name, "arguments": item.arguments},
-                }
-            )
-        elif isinstance(item, FunctionCallOutputItem):
-            turn = None
-            messages.append(
-                {"role": "tool", "tool_call_id": item.call_id, "content": _text(item.output)}
-            )
-        elif isinstance(item, UserItem | SystemItem | DeveloperItem):
-            turn = None
-            messages.append({"role": item.role, "content": _parts(item.content)})
-        elif isinstance(item, ItemReference):
-            raise TypeError(f"item_reference {item.id} was not resolved")
-    return messages
-
-
-def _assistant_turn(content: str | list[Any]) -> dict[str, Any]:
-    if isinstance(content, str):
-        return {"role": "assistant", "content": content}
-    refusals = [part["refusal"] for part in content if part["type"] == "refusal"]
-    turn: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(part["text"] for part in content if part["type"] != "refusal") or None,
-    }
-    if refusals:
-        turn["refusal"] = "".join(refusals)
-    return turn
-
-
-def _text(content: str | list[Any]) -> str:
-    return content if isinstance(content, str) else "".join(part["text"] for part in content)
-
-
-def _parts(content: str | list[Any]) -> str | list[dict[str, Any]]:
-    if isinstance(content, str):
-        return content
-    return [_part(part) for part in content]
-
-
-def _part(part: dict[str, Any]) -> dict[str, Any]:
-    if part["type"] == "input_image":
-        image = {"url": part["image_url"]}
-        if part.get("detail") in ("low", "high", "auto"):
-            image["detail"] = part["detail"]
-        return {"type": "image_url", "image_url": image}
-    if part["type"] == "input_file":
-        return {"type": "file", "file": {k: v for k, v in part.items() if k != "type"}}
-    return {"type": "text", "text": part["text"]}
 
 
 def stored_form(item: Any) -> dict[str, Any]:
