@@ -30,6 +30,7 @@ from gateway.doors.door_list import DOORS, ERROR_SHAPES, METRICS
 from gateway.engine import Engine
 from gateway.limits.rate_limits import RateLimitCounts
 from gateway.live_config import LiveConfig
+from gateway.mcp import McpServers
 from gateway.observability import tracing
 from gateway.runtime import GatewayApp, Runtime
 from gateway.serving.lifecycle import Drain, install_signal_handlers
@@ -84,7 +85,8 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     )
     stored_chats = Chats(chat_store, shared=settings.redis_url is not None, drain=drain)
     # Replaces its engine on every reload; a request leases the one serving when it arrives.
-    live = LiveConfig(Engine(config, cache), cache)
+    mcp = McpServers()
+    live = LiveConfig(Engine(config, cache, mcp), cache, mcp)
     runtime = Runtime(
         settings=settings,
         keys=keys,
@@ -93,6 +95,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         chats=stored_chats,
         rate_limits=RateLimitCounts(settings.redis_url, timeout_seconds=settings.redis_timeout),
         live=live,
+        mcp=mcp,
     )
 
     def trusted_proxy(address: str) -> bool:
@@ -109,6 +112,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         gc.collect()
         gc.freeze()
         stored_chats.start()
+        mcp.start()  # this worker's connections (its own stdio server processes)
         # The lifespan state is what uvicorn gives the HTTP protocol (gateway.serving.http_server).
         peers = PeerConnections(
             settings.connections_per_client,
@@ -121,6 +125,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         drain.close()
         tracing.shutdown()
         await live.aclose()
+        await mcp.aclose()
         await cache.aclose()
 
     app = GatewayApp(

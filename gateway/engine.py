@@ -20,7 +20,6 @@ from gateway.cache import CacheDirective, Lookup, ResponseCache
 from gateway.cache.keys import cache_key, deployment_identities
 from gateway.config import GatewayConfig, ModelMode
 from gateway.errors import (
-    InvalidRequest,
     ModelUnavailable,
     UnknownModel,
     UpstreamIncomplete,
@@ -38,11 +37,13 @@ from gateway.events import (
     Usage,
 )
 from gateway.ids import new_id
+from gateway.mcp import McpServers, McpToolset
 from gateway.observability import metrics, tracing
 from gateway.observability.outcome import CallOutcome
 from gateway.redaction import LOG_SECRETS, Redactor
 from gateway.tool_loop_messages import assistant_message, fill_empty_content, tool_message
-from gateway.tools import Tool, ToolContext, load_tools
+from gateway.tool_offer import offered_tools
+from gateway.tools import ServerTool, ToolContext, load_tools
 from gateway.tools.runner import run_tool_calls
 from gateway.upstream.chunks import StepState, provider_sent_finish
 from gateway.upstream.litellm_reach import LeanStream
@@ -82,7 +83,7 @@ class PreparedCall:
     call: ChatCall
     # The conversation as it goes to the provider (see fill_empty_content).
     messages: list[dict[str, Any]]
-    tools: Mapping[str, Tool]
+    tools: Mapping[str, ServerTool]
     specs: list[dict[str, Any]]
     # What the request allows the response cache (tenant, Cache-Control).
     cache: CacheDirective
@@ -111,11 +112,19 @@ class Lease:
 
 
 class Engine:
-    def __init__(self, config: GatewayConfig, cache: ResponseCache | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        cache: ResponseCache | None = None,
+        mcp_servers: McpServers | None = None,
+    ) -> None:
         self.config = config
         # The tools this config may offer, loaded explicitly (idempotent: each reload calls it).
         # Before the Router: a tool module that fails to import leaves no Router hooked in.
         self.tools = load_tools(config)
+        # The MCP servers it names, held until this engine is closed (gateway/mcp/servers.py).
+        self._mcp_servers = mcp_servers
+        self.mcp = mcp_servers.acquire(config.mcp_servers) if mcp_servers else McpToolset()
         self.router = build_router(config)
         self.cache = cache if config.options.cache.enabled else None
         self._cached_models = frozenset(config.options.cache.models)
@@ -145,6 +154,9 @@ class Engine:
         client, self._tool_http = self._tool_http, None
         if client is not None:
             await client.aclose()
+        if self._mcp_servers is not None:
+            servers, self._mcp_servers = self._mcp_servers, None
+            await servers.release(self.mcp)
 
     def prepare(self, call: ChatCall, cache: CacheDirective) -> PreparedCall:
         """Every check that can refuse `call` before a provider is asked, and what its run needs.
@@ -196,21 +208,11 @@ class Engine:
                 f"model '{model_id}' is not available: environment variable {names} is not set"
             )
 
-    def _enabled_tools(self, call: ChatCall) -> dict[str, Tool]:
+    def _enabled_tools(self, call: ChatCall) -> dict[str, ServerTool]:
         """The tools this call may run: the YAML's set for the model, narrowed by the request."""
         if call.client_runs_tools:
             return {}
-        offered = self.config.tools_for(call.model_id)
-        if call.tool_names is not None:
-            refused = [name for name in call.tool_names if name not in offered]
-            if refused:
-                raise InvalidRequest(
-                    f"tools: {', '.join(map(repr, refused))} not enabled for model "
-                    f"'{call.model_id}'; enabled: {', '.join(offered) or 'none'}",
-                    param="tools",
-                )
-            offered = [name for name in offered if name in call.tool_names]
-        return {name: tool for name in offered if (tool := self.tools.get(name)) is not None}
+        return offered_tools(self.config, self.tools, self.mcp, call.model_id, call.tool_names)
 
     async def run(self, prepared: PreparedCall, lease: Lease) -> AsyncIterator[Event]:
         """Yield the events of one answer: model steps and tool rounds, ending with Finish.
@@ -279,7 +281,7 @@ class Engine:
         call.outcome.usage = usage
         return Finish(reason, usage)
 
-    def _tool_context(self, tool: Tool) -> ToolContext:
+    def _tool_context(self, tool: ServerTool) -> ToolContext:
         if self._tool_http is None:
             self._tool_http = httpx.AsyncClient(timeout=self.config.options.tool_timeout)
         return ToolContext(self._tool_http, self.config.options.tool_options.get(tool.name, {}))

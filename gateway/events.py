@@ -79,6 +79,9 @@ class ToolResult:
     tool_name: str
     result: Any
     is_error: bool = False
+    # What the model reads instead of `result` as JSON (an MCP image is only named to it). Not
+    # sent to clients, not in the chat's event log.
+    for_model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

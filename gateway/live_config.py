@@ -26,6 +26,7 @@ from gateway.cache import MemoryStore, ResponseCache
 from gateway.catalog import GATEWAY_CATALOG
 from gateway.config import ConfigError, ConfigProblem, parse_config, read_config_text, text_digest
 from gateway.engine import Engine, Lease
+from gateway.mcp import McpServers
 from gateway.observability import metrics
 from gateway.tasks import OwnedTasks
 
@@ -60,9 +61,12 @@ class RefusedEdit:
 
 
 class LiveConfig:
-    def __init__(self, engine: Engine, cache: ResponseCache) -> None:
+    def __init__(
+        self, engine: Engine, cache: ResponseCache, mcp_servers: McpServers | None = None
+    ) -> None:
         self._engine = engine
         self._cache = cache
+        self._mcp_servers = mcp_servers
         self.path = engine.config.path
         self.generation = 1
         self.loaded_at = time.time()
@@ -92,7 +96,7 @@ class LiveConfig:
                     self.refused = None  # back to the file that is serving
                     return self._result("unchanged")
                 config = parse_config(text, self.path, GATEWAY_CATALOG)
-                engine = Engine(config, self._cache)
+                engine = Engine(config, self._cache, self._mcp_servers)
             except ConfigError as exc:
                 return self._refuse(reason, exc.problems)
             except Exception as exc:  # a Router that will not build: refuse, keep serving

@@ -14,6 +14,7 @@ from gateway.cache import ResponseCache
 from gateway.engine import Engine
 from gateway.limits.rate_limits import RateLimitCounts
 from gateway.live_config import LiveConfig
+from gateway.mcp import McpServers
 from gateway.serving.lifecycle import Drain
 from gateway.settings import Settings
 
@@ -34,6 +35,8 @@ class Runtime:
     rate_limits: RateLimitCounts
     # Holds the engine serving now, replaced whole on a reload.
     live: LiveConfig
+    # This worker's MCP server connections, held by the engines whose configs name them.
+    mcp: McpServers
 
     @property
     def engine(self) -> Engine:

@@ -42,7 +42,10 @@ def fill_empty_content(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def tool_message(result: ToolResult) -> dict[str, Any]:
-    content = (
-        result.result if isinstance(result.result, str) else json.dumps(result.result, default=str)
-    )
+    if result.for_model is not None:
+        content = result.for_model
+    elif isinstance(result.result, str):
+        content = result.result
+    else:
+        content = json.dumps(result.result, default=str)
     return {"role": "tool", "tool_call_id": result.tool_call_id, "content": content}

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from gateway.config.callbacks import CallbackPlan, plan_of
 from gateway.config.environment import without_secrets
 from gateway.config.litellm_facts import openai_shaped_providers
+from gateway.config.mcp_servers import McpServerSpec
 from gateway.config.options import GatewayOptions, StreamReader
 from gateway.config.problems import ConfigProblem
 
@@ -103,6 +104,7 @@ class GatewayConfig:
     router_settings: Mapping[str, Any] = field(default_factory=dict)
     litellm_settings: Mapping[str, Any] = field(default_factory=dict)
     options: GatewayOptions = field(default_factory=GatewayOptions)
+    mcp_servers: tuple[McpServerSpec, ...] = ()
     # SHA-256 of the text this snapshot was parsed from: a reload compares the file against it.
     digest: bytes = b""
 
@@ -205,7 +207,8 @@ class GatewayConfig:
 
     def secrets(self) -> list[str]:
         """Key values this config holds, so error text and logs can be scrubbed of them."""
-        return [value for d in self.deployments for value in d.secret_values]
+        held = [value for d in self.deployments for value in d.secret_values]
+        return held + [value for server in self.mcp_servers for value in server.secret_values]
 
     def env_problems(self) -> list[ConfigProblem]:
         return [
@@ -216,6 +219,14 @@ class GatewayConfig:
             )
             for d in self.deployments
             for var in d.missing_env
+        ] + [
+            ConfigProblem(
+                line=None,
+                where=f"mcp_servers.{server.name}",
+                message=f"environment variable {var} is not set",
+            )
+            for server in self.mcp_servers
+            for var in server.missing_env
         ]
 
 

@@ -7,9 +7,7 @@ are checked against the Catalog it is handed.
 
 from __future__ import annotations
 
-import difflib
 import math
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from gateway.config.callbacks import is_object_reference
 from gateway.config.catalog import Catalog
 from gateway.config.environment import resolve_env
 from gateway.config.litellm_facts import known_callback_names, placeholder_names, router_parameters
+from gateway.config.mcp_servers import parse_mcp_servers
 from gateway.config.model import (
     FALLBACK_KINDS,
     MODEL_MODES,
@@ -29,7 +28,8 @@ from gateway.config.model import (
     entry_label,
 )
 from gateway.config.options import GatewayOptions, StreamReader
-from gateway.config.problems import ConfigError, ConfigProblem
+from gateway.config.problems import ConfigError, ConfigProblem, did_you_mean
+from gateway.config.tool_checks import check_tool_names
 from gateway.config.yaml_source import YamlDocument
 from gateway.validation_problems import Wording, field_problems
 
@@ -38,7 +38,7 @@ _OPERATOR_WORDS = Wording(
     by_type={"missing": "missing", "extra_forbidden": "unknown field"}, validator_reason=True
 )
 
-TOP_LEVEL_KEYS = ("model_list", "router_settings", "litellm_settings", "gateway")
+TOP_LEVEL_KEYS = ("model_list", "router_settings", "litellm_settings", "gateway", "mcp_servers")
 # LiteLLM module settings the YAML may set (the rest of LiteLLM Proxy's litellm_settings concern
 # its own proxy features, not this gateway).
 LITELLM_SETTINGS: dict[str, type] = {
@@ -96,7 +96,8 @@ class Validator:
         router_settings = self._router_settings(data.get("router_settings") or {}, modes)
         litellm_settings = self._litellm_settings(data.get("litellm_settings") or {})
         options = self._options(data.get("gateway") or {})
-        self._check_tools(options, deployments)
+        mcp_servers = parse_mcp_servers(data.get("mcp_servers"), self.problem)
+        check_tool_names(options, deployments, mcp_servers, self.catalog, self.problem)
         for model_id in [*options.rate_limit.models, *options.rate_limit.model_tokens_per_minute]:
             if model_id not in model_ids:
                 where = f"gateway.rate_limit.models.{model_id}"
@@ -115,6 +116,7 @@ class Validator:
             router_settings=router_settings,
             litellm_settings=litellm_settings,
             options=options,
+            mcp_servers=tuple(mcp_servers),
         )
 
     def _deployments(self, raw: object) -> list[Deployment]:
@@ -217,7 +219,7 @@ class Validator:
             if key in ROUTER_OWNED_KEYS:
                 self.problem(("router_settings", key), where, "is set by the gateway, not the YAML")
             elif key not in accepted:
-                hint = _did_you_mean(str(key), accepted)
+                hint = did_you_mean(str(key), accepted)
                 self.problem(("router_settings", key), where, f"unknown Router setting{hint}")
             elif key in FALLBACK_KINDS:
                 self._check_fallbacks(key, value, modes)
@@ -263,7 +265,7 @@ class Validator:
                 self.problem(
                     ("litellm_settings", key),
                     f"litellm_settings.{key}",
-                    f"not supported{_did_you_mean(str(key), LITELLM_SETTINGS)}; "
+                    f"not supported{did_you_mean(str(key), LITELLM_SETTINGS)}; "
                     f"supported: {', '.join(LITELLM_SETTINGS)}",
                 )
             elif expected is list:
@@ -296,7 +298,7 @@ class Validator:
                 if problem:
                     self.problem(at, where, problem)
             elif name not in known:
-                hint = _did_you_mean(name, sorted(known))
+                hint = did_you_mean(name, sorted(known))
                 self.problem(
                     at,
                     where,
@@ -310,39 +312,6 @@ class Validator:
                     f"LiteLLM's {name!r} callback needs the litellm-enterprise package, which "
                     "is not installed (LiteLLM would run a logger that does nothing)",
                 )
-
-    def _check_tools(self, options: GatewayOptions, deployments: list[Deployment]) -> None:
-        for position, module in enumerate(options.tool_modules):
-            try:
-                self.catalog.import_tool_module(module)
-            except Exception as exc:
-                at = ("gateway", "tool_modules", position)
-                self.problem(
-                    at, f"gateway.tool_modules[{position}]", f"cannot import {module!r}: {exc}"
-                )
-        known = self.catalog.tool_names()
-        for position, name in enumerate(options.tools):
-            if name not in known:
-                self.problem(
-                    ("gateway", "tools", position),
-                    f"gateway.tools[{position}]",
-                    f"unknown tool {name!r}{_did_you_mean(name, known)}",
-                )
-        for name in options.tool_options:
-            if name not in known:
-                self.problem(
-                    ("gateway", "tool_options", name),
-                    f"gateway.tool_options.{name}",
-                    f"unknown tool {name!r}{_did_you_mean(name, known)}",
-                )
-        for d in deployments:
-            for position, name in enumerate(d.tools or ()):
-                if name not in known:
-                    self.problem(
-                        ("model_list", d.index, "tools", position),
-                        f"{entry_label(d.index, d.model_id)}: tools[{position}]",
-                        f"unknown tool {name!r}{_did_you_mean(name, known)}",
-                    )
 
     def _options(self, raw: object) -> GatewayOptions:
         try:
@@ -369,17 +338,12 @@ def _provider_problem(
 ) -> str | None:
     if isinstance(explicit_provider, str):
         if explicit_provider not in providers:
-            hint = _did_you_mean(explicit_provider, providers)
+            hint = did_you_mean(explicit_provider, providers)
             return f"unknown custom_llm_provider {explicit_provider!r}{hint}"
         return None
     if "/" not in model:
         return f"{model!r} names no provider; write provider/model, e.g. openai/{model}"
     provider = model.split("/", 1)[0]
     if provider not in providers:
-        return f"unknown provider {provider!r} in {model!r}{_did_you_mean(provider, providers)}"
+        return f"unknown provider {provider!r} in {model!r}{did_you_mean(provider, providers)}"
     return None
-
-
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""

@@ -93,6 +93,30 @@ BACKGROUND_TASKS = Gauge(
 CONFIG_RELOADS = Counter(
     "gateway_config_reloads", "YAML reloads: applied, unchanged or refused.", ["result"]
 )
+# Every worker runs its own MCP connections: up only if every worker's is up.
+MCP_SERVER_UP = Gauge(
+    "gateway_mcp_server_up",
+    "1 when the MCP server is connected and its tools are offered (in every worker), else 0.",
+    ["server"],
+    multiprocess_mode="livemin",
+)
+MCP_TOOLS = Gauge(
+    "gateway_mcp_tools",
+    "Tools the MCP server offers now (after allowed_tools), the fewest any worker sees.",
+    ["server"],
+    multiprocess_mode="livemin",
+)
+MCP_RESTARTS = Counter(
+    "gateway_mcp_restarts",
+    "Times an MCP server's connection was started again after it failed or died.",
+    ["server"],
+)
+MCP_TOOL_CALLS = Counter(
+    "gateway_mcp_tool_calls",
+    "MCP tool calls, by server and outcome (ok, error: the tool said so, failed: the server "
+    "was away or broke, timeout).",
+    ["server", "outcome"],
+)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, get_type_hints
+from typing import Any, Protocol, get_type_hints
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
@@ -40,6 +40,38 @@ class ToolFailure(Exception):
     """A failure whose message is meant for the model and the user."""
 
 
+@dataclass(frozen=True)
+class ToolOutput:
+    """A result with a text of its own for the model: an MCP tool's image is shown to the user
+    and only named to the model."""
+
+    result: Any
+    for_model: str
+
+
+class ServerTool(Protocol):
+    """A tool the gateway runs itself: a registry function (Tool) or an MCP server's tool."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def timeout_seconds(self) -> float | None:
+        """Its own limit on one call (an MCP server's `call_timeout`); None: the gateway's."""
+        ...
+
+    def spec(self) -> dict[str, Any]:
+        """The OpenAI-style function spec LiteLLM translates for every provider."""
+        ...
+
+    async def call(self, args: Mapping[str, Any], context: ToolContext) -> Any:
+        """The result (JSON-able, or a ToolOutput); raises ToolFailure, ValidationError."""
+        ...
+
+
 class _Arguments(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -51,6 +83,7 @@ class Tool:
     function: Callable[..., Any]
     arguments: type[BaseModel]
     context_parameter: str | None = None
+    timeout_seconds: float | None = None
 
     def spec(self) -> dict[str, Any]:
         """The OpenAI-style function spec LiteLLM translates for every provider."""

@@ -16,14 +16,20 @@ from pydantic import ValidationError
 from gateway.errors import sanitize
 from gateway.events import ToolCall, ToolResult
 from gateway.observability import tracing
-from gateway.tools.registry import Tool, ToolContext, ToolFailure, describe_validation_error
+from gateway.tools.registry import (
+    ServerTool,
+    ToolContext,
+    ToolFailure,
+    ToolOutput,
+    describe_validation_error,
+)
 
 log = logging.getLogger("gateway.tools")
 
 
 async def run_tool_calls(
     calls: Sequence[ToolCall],
-    enabled: Mapping[str, Tool],
+    enabled: Mapping[str, ServerTool],
     context_for: Any,
     timeout_seconds: float,
 ) -> list[ToolResult]:
@@ -36,7 +42,7 @@ async def run_tool_calls(
 
 
 async def _run_one(
-    call: ToolCall, enabled: Mapping[str, Tool], context_for: Any, timeout_seconds: float
+    call: ToolCall, enabled: Mapping[str, ServerTool], context_for: Any, timeout_seconds: float
 ) -> ToolResult:
     def failed(message: str) -> ToolResult:
         return ToolResult(call.tool_call_id, call.tool_name, {"error": message}, is_error=True)
@@ -56,12 +62,13 @@ async def _run_one(
 
 
 async def _call_tool(
-    chosen: Tool,
+    chosen: ServerTool,
     call: ToolCall,
     context: ToolContext,
     timeout_seconds: float,
     failed: Any,
 ) -> ToolResult:
+    timeout_seconds = chosen.timeout_seconds or timeout_seconds
     try:
         # asyncio.timeout, not wait_for: a cancel (the client left) must reach the tool even
         # as it returns, or the answer would run on after its client (Python 3.11, gh-86296).
@@ -77,4 +84,7 @@ async def _call_tool(
         # The traceback stays in the gateway's log; the model and the user see the kind only.
         log.warning("tool %s failed: %s", call.tool_name, exc.__class__.__name__, exc_info=True)
         return failed(f"the tool failed ({exc.__class__.__name__})")
+    if isinstance(result, ToolOutput):
+        said = result.for_model
+        return ToolResult(call.tool_call_id, call.tool_name, result.result, for_model=said)
     return ToolResult(call.tool_call_id, call.tool_name, result)

@@ -70,6 +70,13 @@ def demo_turn(
             text="The tools returned: " + "; ".join(results),
             reasoning="The tools have answered, so I will pass on what they returned.",
         )
+    elif (asked := _ASKED_CALL.search(user_text)) and asked.group(1) in offered:
+        # "call <tool> with {json}": any offered tool, an MCP server's too, tried offline.
+        turn = DemoTurn(
+            tool_name=asked.group(1),
+            tool_args=_arguments(asked.group(2)),
+            reasoning=f"The user asks me to call {asked.group(1)}, so I will.",
+        )
     elif "get_weather" in offered and "weather" in user_text.lower():
         match = _LOCATION.search(user_text)
         location = match.group(1).strip(" .") if match else "Berlin"
@@ -94,6 +101,17 @@ def demo_turn(
             "really think about it, so I will say it back and explain how to reach a real model.",
         )
     return turn if reasons else replace(turn, reasoning="")
+
+
+_ASKED_CALL = re.compile(r"\bcall ([A-Za-z0-9_-]+)(?: with (\{.*\}))?", re.DOTALL)
+
+
+def _arguments(text: str | None) -> dict[str, Any]:
+    try:
+        found = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _trailing_tool_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

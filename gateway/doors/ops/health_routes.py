@@ -74,6 +74,19 @@ async def ready(runtime: RuntimeDep, engine: LeasedEngine, limiter: Limiter) -> 
             degraded.append("response_cache")  # bypassed: every answer goes to the provider
     else:
         report["redis"] = "not configured"
+    servers = [
+        {**found, "error": engine.redactor.redact(found["error"]) if found["error"] else None}
+        for found in runtime.mcp.report(engine.mcp)
+    ]
+    if servers:
+        report["mcp_servers"] = servers
+        starting = [s["name"] for s in servers if s["state"] == "starting"]
+        if starting and report["status"] == "ready":
+            # Not routed to before its tools are listed: a first answer would lack them.
+            report["status"] = "not_ready"
+            report["reason"] = f"MCP servers starting: {', '.join(starting)}"
+        # A server that is down leaves its tools out; the models still answer.
+        degraded += [f"mcp:{s['name']}" for s in servers if s["state"] != "ready"]
     report["degraded"] = degraded
     return JSONResponse(report, status_code=200 if report["status"] == "ready" else 503)
 

@@ -1,0 +1,51 @@
+"""Which tools one chat call is offered and may run: the YAML's names and patterns for the model
+(registry tools, and MCP servers' tools as connected now), narrowed by the request's own list.
+
+Narrowing only: a request may ask for fewer tools, never for one its model is not offered (a
+400 naming it). A tool the model is offered whose MCP server is down now is not offered, and
+the answer goes on without it (/health/ready and gateway_mcp_server_up say the server is down).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from gateway.config import GatewayConfig
+from gateway.config.tool_names import matches, select
+from gateway.errors import InvalidRequest
+from gateway.mcp import McpToolset
+from gateway.tools import ServerTool, ToolRegistry
+
+
+def offered_tools(
+    config: GatewayConfig,
+    registry: ToolRegistry,
+    mcp: McpToolset,
+    model_id: str,
+    asked: Sequence[str] | None,
+) -> dict[str, ServerTool]:
+    """Name -> tool, in the order the YAML lists them."""
+    patterns = config.tools_for(model_id)
+    if asked is not None:
+        refused = [name for name in asked if not any(matches(p, name) for p in patterns)]
+        if refused:
+            raise InvalidRequest(
+                f"tools: {', '.join(map(repr, refused))} not enabled for model "
+                f"'{model_id}'; enabled: {', '.join(patterns) or 'none'}",
+                param="tools",
+            )
+    available = _available(registry, mcp)
+    chosen = select(patterns, available)
+    if asked is not None:
+        chosen = [name for name in chosen if name in asked]
+    return {name: available[name] for name in chosen}
+
+
+def _available(registry: ToolRegistry, mcp: McpToolset) -> Mapping[str, ServerTool]:
+    found: dict[str, ServerTool] = {}
+    for name in registry.names:
+        tool = registry.get(name)
+        if tool is not None:
+            found[name] = tool
+    found.update(mcp.tools())
+    return found
