@@ -8,7 +8,10 @@ on: which exception each failure raises, and that a dead server is noticed only 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -223,6 +226,29 @@ def test_everything_over_sse_with_headers(everything_sse: HttpServer) -> None:
     run(scenario)
     assert sent and all(r.headers.get("x-gateway-test") == "sse" for r in sent)
     assert {(r.method, r.url.path) for r in sent} >= {("GET", "/sse"), ("POST", "/message")}
+
+
+def test_a_dead_streamable_http_server_tears_down_the_client_block() -> None:
+    """Unlike stdio's "Connection closed" from the call, the next call's POST fails in the
+    transport's task group: the call is cancelled and the whole block raises."""
+
+    async def scenario(server: HttpServer) -> None:
+        reached_after_call = False
+        with pytest.raises(ExceptionGroup) as torn_down:
+            async with Client(server.url) as client:
+                await client.call_tool("echo", {"message": "alive"})
+                os.kill(server.pid, signal.SIGKILL)
+                await anyio.sleep(0.5)  # idle: nothing happens yet
+                # Not an Exception out of the call: the call is cancelled, the block raises.
+                with contextlib.suppress(Exception):
+                    await client.call_tool("echo", {"message": "dead?"})
+                reached_after_call = True
+        [leaf] = leaves(torn_down.value)
+        assert isinstance(leaf, httpx2.ConnectError)
+        assert not reached_after_call
+
+    with everything_http("streamable-http") as server:
+        run(lambda: scenario(server))
 
 
 # --- the fake, raw: its wire behaviour without the SDK --------------------------------------------

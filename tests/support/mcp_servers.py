@@ -45,6 +45,7 @@ START_TIMEOUT = 30.0  # seconds for server-everything to listen
 
 Transport = Literal["streamable-http", "sse"]
 _install_lock = threading.Lock()
+_installed: list[bool] = []  # once per test process: the script checks the version itself
 
 
 @dataclass(frozen=True)
@@ -68,11 +69,14 @@ class HttpServer:
     url: str  # the MCP endpoint: .../mcp (streamable HTTP) or .../sse (SSE)
     port: int
     log: Path  # the server's stdout and stderr
+    pid: int  # node's, for a test that kills the server
 
 
 def ensure_time_server() -> Path:
     """tests/support/.mcp-venv with the pinned mcp-server-time (installs it on first use)."""
     with _install_lock:
+        if _installed:
+            return MCP_VENV / "bin" / "mcp-server-time"
         done = subprocess.run(
             ["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=600
         )
@@ -80,6 +84,7 @@ def ensure_time_server() -> Path:
             raise RuntimeError(
                 f"{INSTALL_SCRIPT} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
             )
+        _installed.append(True)
     return MCP_VENV / "bin" / "mcp-server-time"
 
 
@@ -146,7 +151,7 @@ def everything_http(transport: Transport) -> Iterator[HttpServer]:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"server-everything did not listen on {port}:\n{output}")
                 time.sleep(0.05)
-            yield HttpServer(transport, f"http://127.0.0.1:{port}{path}", port, log)
+            yield HttpServer(transport, f"http://127.0.0.1:{port}{path}", port, log, process.pid)
         finally:
             process.terminate()
             try:
