@@ -25,7 +25,14 @@ def ensure_node_packages() -> None:
     """`npm ci` once, if the pinned packages are not installed yet."""
     with _install_lock:
         modules = NODE_DIR / "node_modules"
-        wanted = ("ai", "ai4", "ai6", "@ai-sdk/openai", "zod")
+        wanted = (
+            "ai",
+            "ai4",
+            "ai6",
+            "@ai-sdk/openai",
+            "zod",
+            "@modelcontextprotocol/server-everything",
+        )
         if all((modules / name).is_dir() for name in wanted):
             return
         npm = shutil.which("npm")
