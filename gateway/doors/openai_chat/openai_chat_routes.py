@@ -16,8 +16,6 @@ from gateway.doors.common.answering import answer
 from gateway.doors.common.dependencies import (
     DOOR_DEPENDENCIES,
     AdmissionDep,
-    LeasedEngine,
-    RequestKey,
 )
 from gateway.doors.common.door_routes import door_router
 from gateway.doors.openai_chat.openai_chat_encoder import OpenAIChunkEncoder, collect_completion
@@ -70,10 +68,10 @@ async def chat_completions(
 
 
 @router.get("/models")
-async def models(engine: LeasedEngine, key: RequestKey) -> dict[str, Any]:
+async def models(admission: AdmissionDep) -> dict[str, Any]:
     """OpenAI's model list; `mode` (chat | embedding) says which door each ID answers."""
-    config = engine.config
-    allowed = allowed_models(key)
+    config = admission.engine.config
+    allowed = allowed_models(admission.key)
     return {
         "object": "list",
         "data": [

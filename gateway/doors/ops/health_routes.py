@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from gateway.doors.common.dependencies import LeasedEngine, Limiter, RuntimeDep
+from gateway.doors.common.dependencies import LeasedEngine, RuntimeDep
 from gateway.redis_client import connect
 
 router = APIRouter()
@@ -22,8 +22,9 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/health/ready")
-async def ready(runtime: RuntimeDep, engine: LeasedEngine, limiter: Limiter) -> JSONResponse:
+async def ready(runtime: RuntimeDep, engine: LeasedEngine) -> JSONResponse:
     settings = runtime.settings
+    limiter = runtime.rate_limits.limiter(engine.config.options.rate_limit)
     config = engine.config
     live = runtime.live
     report: dict[str, Any] = {
