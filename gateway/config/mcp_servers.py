@@ -150,12 +150,16 @@ def _server(name: str, entry: object, problem: ProblemSink) -> McpServerSpec | N
         for found in field_problems(exc, _WORDS):
             problem((*at, *found.loc), f"{where}.{found.dotted('')}", found.message)
         return None
+    if not schema.command and not schema.url:
+        problem(at, where, "set `command` (a stdio server) or `url` (a remote one)")
+        return None
     transport = schema.transport or ("stdio" if schema.command else "http")
     if transport == "stdio" and (not schema.command or schema.url):
         problem(at, where, "a stdio server has a `command` (and no `url`)")
         return None
     if transport != "stdio" and (not schema.url or schema.command):
-        problem(at, where, f"a {transport} server has a `url` (and no `command`)")
+        article = "an" if transport == "http" else "a"
+        problem(at, where, f"{article} {transport} server has a `url` (and no `command`)")
         return None
     if schema.auth_type != "none" and not schema.auth_value:
         problem((*at, "auth_value"), f"{where}.auth_value", f"missing for {schema.auth_type}")

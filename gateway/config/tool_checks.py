@@ -58,7 +58,7 @@ def _unknown(name: str, known: Iterable[str], servers: Sequence[str]) -> str | N
     """Why `name` names no tool, or None."""
     server = mcp_server_named(name)
     if server is not None:
-        if server in servers:
+        if any(matches(server, name) for name in servers):
             return None
         return f"no MCP server {server!r} in mcp_servers{did_you_mean(server, servers)}"
     if is_pattern(name):

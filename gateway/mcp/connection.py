@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -23,8 +24,9 @@ from mcp.client.client import Client
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
 
 from gateway import tasks
 from gateway.config.mcp_servers import McpServerSpec
@@ -43,6 +45,7 @@ LONGEST_RETRY_SECONDS = 30.0
 STEADY_SECONDS = 60.0
 MAX_TOOL_PAGES = 100  # a server whose tools/list never ends cannot hang the gateway
 STOP_WAIT_SECONDS = 5.0
+CONNECTION_CLOSED = -32000  # the SDK's MCPError code for a connection that ended
 
 
 class ServerUnavailable(ToolFailure):
@@ -112,9 +115,27 @@ class ServerConnection:
         try:
             return await client.call_tool(tool, dict(arguments))
         except MCPError as exc:
+            if exc.code == CONNECTION_CLOSED:  # the process died, or the stream ended
+                self._broken(exc)
+                raise ServerUnavailable(
+                    f"the MCP server {self.name!r} went away during the call"
+                ) from None
             # The server refused the call (unknown tool, bad arguments): its own words.
             raise ToolFailure(f"the MCP server {self.name!r} refused the call: {exc}") from None
-        except (asyncio.CancelledError, TimeoutError):
+        except ValidationError:
+            raise ToolFailure(
+                f"the MCP server {self.name!r} answered with a malformed tool result"
+            ) from None
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this call's own answer was cancelled (its client left, a timeout)
+            # A remote server's transport that died cancels the calls waiting on it.
+            self._broken(ConnectionError("the connection was lost"))
+            raise ServerUnavailable(
+                f"the MCP server {self.name!r} went away during the call"
+            ) from None
+        except TimeoutError:
             raise
         except Exception as exc:
             self._broken(exc)
@@ -201,7 +222,9 @@ class ServerConnection:
                     if set(self.tools) != before:
                         log.info("MCP server %s: tools changed: %d", self.name, len(self.tools))
                 else:
-                    await client.send_ping()
+                    with warnings.catch_warnings():  # said of 2026-07-28 sessions, not this one
+                        warnings.simplefilter("ignore", MCPDeprecationWarning)
+                        await client.send_ping()
 
     async def _list_tools(self, client: Client) -> None:
         listed: list[mcp_types.Tool] = []
