@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -363,15 +362,17 @@ def test_calls_on_one_client_run_concurrently() -> None:
             answers: list[list[str]] = []
 
             async def slow() -> None:
-                answers.append(texts(await client.call_tool("slow", {"seconds": 1})))
+                answers.append(texts(await client.call_tool("slow", {"seconds": 60})))
 
-            started = time.monotonic()
+            # Two calls that would take a minute are outstanding; a third is answered meanwhile
+            # (one at a time, it would wait behind them past the scenario's deadline).
             async with anyio.create_task_group() as tasks:
-                for _ in range(3):
+                for _ in range(2):
                     tasks.start_soon(slow)
-            elapsed = time.monotonic() - started
-            assert answers == [["slept 1"]] * 3
-            assert elapsed < 1.8, f"three 1 s calls took {elapsed:.2f} s"
+                await anyio.sleep(0.2)
+                assert texts(await client.call_tool("echo", {"text": "meanwhile"})) == ["meanwhile"]
+                assert answers == []
+                tasks.cancel_scope.cancel()
 
     run(scenario)
 
@@ -381,10 +382,9 @@ def test_a_call_past_its_read_timeout_raises_and_is_cancelled(tmp_path: Path) ->
 
     async def scenario() -> None:
         async with fake("--record", str(record)) as client:
-            started = time.monotonic()
+            # A call that waited for the answer would return "slept 60", not raise.
             with pytest.raises(MCPError) as timed_out:
-                await client.call_tool("slow", {"seconds": 5}, read_timeout_seconds=0.5)
-            assert time.monotonic() - started < 2
+                await client.call_tool("slow", {"seconds": 60}, read_timeout_seconds=0.5)
             assert timed_out.value.error.code == REQUEST_TIMEOUT
             assert str(timed_out.value) == "Request 'tools/call' timed out"
             assert texts(await client.call_tool("echo", {"text": "still here"})) == ["still here"]
@@ -452,14 +452,12 @@ def test_list_changed_reaches_the_message_handler_before_the_call_returns() -> N
 
 def test_a_server_that_never_initializes_times_out_the_connect() -> None:
     async def scenario() -> None:
-        started = time.monotonic()
         with pytest.raises(ExceptionGroup) as hung:
             async with fake("--hang-initialize", read_timeout_seconds=0.5):
                 pass
         [leaf] = leaves(hung.value)
         assert isinstance(leaf, MCPError) and leaf.error.code == REQUEST_TIMEOUT
         assert str(leaf) == "Request 'initialize' timed out"
-        assert time.monotonic() - started < 5
         # Without a read timeout, nothing ends the wait but the caller's own deadline.
         with pytest.raises(TimeoutError), anyio.fail_after(0.5):
             async with fake("--hang-initialize"):
@@ -484,10 +482,9 @@ def test_an_idle_server_dying_is_noticed_only_by_the_next_call() -> None:
         async with fake("--exit-after", "0.3", message_handler=messages) as client:
             await anyio.sleep(1.5)  # the server is long gone; the block is not interrupted
             assert messages.received == []  # and nothing tells the message handler
-            started = time.monotonic()
+            # It fails at once rather than waiting (the scenario's deadline would end a wait).
             with pytest.raises(MCPError, match=r"^Connection closed$"):
                 await client.call_tool("echo", {"text": "hello?"})
-            assert time.monotonic() - started < 0.5
 
     run(scenario)
 

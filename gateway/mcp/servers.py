@@ -11,7 +11,6 @@ own stdio server processes).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -45,7 +44,6 @@ class McpServers:
     def __init__(self) -> None:
         self._holders: dict[ServerConnection, int] = {}
         self._started = False
-        self._closing: set[asyncio.Task[None]] = set()
 
     def acquire(self, specs: Iterable[McpServerSpec]) -> McpToolset:
         """The connections for `specs`: those already running with the same entry, else new
@@ -79,16 +77,6 @@ class McpServers:
         self._started = True
         for connection in self._holders:
             connection.start()
-
-    async def first_attempts(self, within: float) -> None:
-        """Wait (at most `within` seconds) until every server has been tried once."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(within):
-                await asyncio.gather(*(c.first_attempt() for c in self._holders))
-
-    @property
-    def tried(self) -> bool:
-        return all(c._tried.is_set() for c in self._holders)
 
     def report(self, current: McpToolset) -> list[Mapping[str, Any]]:
         """Each server the serving config names: its state and tool count."""
