@@ -8,6 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+# The kind an item's id starts with, by its type (a message's is `msg`).
+_INPUT_ID_KINDS = {
+    "function_call": "fc",
+    "function_call_output": "fco",
+    "reasoning": "rs",
+    "mcp_list_tools": "mcpl",
+    "mcp_call": "mcp",
+}
+_KINDS = frozenset({"msg", *_INPUT_ID_KINDS.values()})
+
 
 def item_response_id(item_id: str) -> str | None:
     """The id of the response whose output holds `item_id`, if this gateway made it."""
@@ -18,16 +28,6 @@ def item_response_id(item_id: str) -> str | None:
     if kind in _KINDS and key and position.isdigit():
         return f"resp_{key}"
     return None
-
-
-_INPUT_ID_KINDS = {
-    "function_call": "fc",
-    "function_call_output": "fco",
-    "reasoning": "rs",
-    "mcp_list_tools": "mcpl",
-    "mcp_call": "mcp",
-}
-_KINDS = frozenset({"msg", *_INPUT_ID_KINDS.values()})
 
 
 def input_item_id(item: dict[str, Any], response_id: str, position: int) -> str:
