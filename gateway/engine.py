@@ -70,8 +70,9 @@ class ChatCall:
     client_tools: list[dict[str, Any]] | None = None
     # The id of the answer's message (a stored chat names it in advance); else a new one.
     message_id: str | None = None
-    # The model IDs the client's key may use (None: all); set by the door's answering path.
+    # The model IDs and tools the client's key may use (None: all); set by the answering path.
     allowed_models: frozenset[str] | None = None
+    allowed_tools: tuple[str, ...] | None = None
     # Filled in as the call runs: read by the HTTP layer for headers, logs and metrics.
     outcome: CallOutcome = field(default_factory=CallOutcome, compare=False)
 
@@ -165,10 +166,14 @@ class Engine:
         key is unset, a tool the model is not offered.
         """
         self.check_model(call.model_id, "chat", call.allowed_models)
-        tools = self._enabled_tools(call)
         if call.client_runs_tools:
+            tools: dict[str, ServerTool] = {}
             specs = list(call.client_tools or [])
         else:
+            # The YAML's tools for the model, narrowed by key and request: the runner runs no
+            # other, so a call the model makes to any other tool is refused, not run.
+            narrowing = (call.tool_names, call.allowed_tools)
+            tools = offered_tools(self.config, self.tools, self.mcp, call.model_id, *narrowing)
             specs = [tool.spec() for tool in tools.values()]
         empty_content = "" if self.config.openai_shaped(call.model_id) else None
         messages = call.messages
@@ -207,12 +212,6 @@ class Engine:
             raise ModelUnavailable(
                 f"model '{model_id}' is not available: environment variable {names} is not set"
             )
-
-    def _enabled_tools(self, call: ChatCall) -> dict[str, ServerTool]:
-        """The tools this call may run: the YAML's set for the model, narrowed by the request."""
-        if call.client_runs_tools:
-            return {}
-        return offered_tools(self.config, self.tools, self.mcp, call.model_id, call.tool_names)
 
     async def run(self, prepared: PreparedCall, lease: Lease) -> AsyncIterator[Event]:
         """Yield the events of one answer: model steps and tool rounds, ending with Finish.
