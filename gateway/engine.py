@@ -72,8 +72,9 @@ class ChatCall:
     client_tools: list[dict[str, Any]] | None = None
     # The id of the answer's message (a stored chat names it in advance); else a new one.
     message_id: str | None = None
-    # The model IDs the client's key may use (None: all); set by the door's answering path.
+    # The model IDs and tools the client's key may use (None: all); set by the answering path.
     allowed_models: frozenset[str] | None = None
+    allowed_tools: tuple[str, ...] | None = None
     # Filled in as the call runs: read by the HTTP layer for headers, logs and metrics.
     outcome: CallOutcome = field(default_factory=CallOutcome, compare=False)
 
@@ -169,7 +170,13 @@ class Engine:
         key is unset, a tool the model is not offered.
         """
         self.check_model(call.model_id, "chat", call.allowed_models)
-        tools = self._enabled_tools(call)
+        if call.client_runs_tools and call.tool_names is None:
+            tools: dict[str, ServerTool] = {}  # the client's doors run none of the YAML's own
+        else:
+            # The YAML's tools for the model, narrowed by key and request: the runner runs no
+            # other, so a call the model makes to any other tool is refused, not run.
+            narrowing = (call.tool_names, call.allowed_tools)
+            tools = offered_tools(self.config, self.tools, self.mcp, call.model_id, *narrowing)
         specs = [*(call.client_tools or []), *(tool.spec() for tool in tools.values())]
         empty_content = "" if self.config.openai_shaped(call.model_id) else None
         messages = call.messages
@@ -190,12 +197,6 @@ class Engine:
     ) -> None:
         """Refuse a model ID this request may not use (gateway/model_checks.py)."""
         check_model(self.config, self._modes, model_id, mode, allowed)
-
-    def _enabled_tools(self, call: ChatCall) -> dict[str, ServerTool]:
-        """The tools this call may run: the YAML's set for the model, narrowed by the request."""
-        if call.client_runs_tools and call.tool_names is None:
-            return {}
-        return offered_tools(self.config, self.tools, self.mcp, call.model_id, call.tool_names)
 
     async def run(self, prepared: PreparedCall, lease: Lease) -> AsyncIterator[Event]:
         """Yield the events of one answer: model steps and tool rounds, ending with Finish.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -20,6 +21,8 @@ from tests.support.gateways import Gateway
 from tests.support.mcp_servers import fake_server_params, time_server_params
 from tests.support.polling import ready, wait_until
 
+NARROW_KEY = "narrow-key-for-the-responses-mcp-tests"
+WIDE_KEY = "wide-key-for-the-responses-mcp-tests"
 TIME = {"type": "mcp", "server_label": "time", "require_approval": "never"}
 FAKE = {"type": "mcp", "server_label": "fake", "require_approval": "never"}
 TOKYO = {"source_timezone": "UTC", "time": "12:00", "target_timezone": "Asia/Tokyo"}
@@ -418,3 +421,42 @@ def test_a_server_that_is_down_lists_no_tools_and_says_so(
     assert listing.error == "the MCP server 'gone' is not connected now (failed)"
     assert events[-1].response.output_text == "Without it."
     assert "tools" not in upstream.requests[0]
+
+
+def test_a_key_is_offered_only_the_mcp_tools_its_entry_names(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    keys_file = tmp_path / "keys.yaml"
+    keys_file.write_text(
+        f"- name: narrow\n  key: {NARROW_KEY}\n  tools: ['mcp__fake__ec*']\n"
+        f"- name: wide\n  key: {WIDE_KEY}\n"
+    )
+    config = config_for(upstream)
+    config["mcp_servers"] = {
+        "fake": stdio(fake_server_params("--tools", "echo,fail")),
+        "time": stdio(time_server_params()),
+    }
+    config["gateway"] = {"tools": ["mcp__*"]}
+    gateway = start_gateway(config, api_keys_file=str(keys_file))
+    wait_until(lambda: ready(gateway)["status"] == "ready", 30)
+    narrow = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=NARROW_KEY, max_retries=0)
+    wide = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=WIDE_KEY, max_retries=0)
+    upstream.script(Reply(chunks=["Hi."]))
+
+    response = narrow.responses.create(model="chat-model", input="hi", tools=[FAKE])
+
+    listing = response.output[0]
+    assert isinstance(listing, McpListTools)
+    assert [tool.name for tool in listing.tools] == ["echo"]
+    assert offered(upstream.requests[0]) == ["mcp__fake__echo"]
+    for client, tool, words in [
+        (narrow, TIME, "unknown MCP server 'time' for model 'chat-model'; known: fake"),
+        (narrow, {**FAKE, "allowed_tools": ["fail"]}, "'fail' not offered"),
+    ]:
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.responses.create(model="chat-model", input="hi", tools=[tool])  # type: ignore[list-item]
+        assert words in said(refused.value)
+    with pytest.raises(openai.BadRequestError) as refused:
+        wide.responses.create(model="chat-model", input="hi", tools=[{**TIME, "server_label": "x"}])
+    assert said(refused.value).endswith("known: fake, time")
+    assert len(upstream.requests) == 1

@@ -2,16 +2,17 @@
 tools the model is offered, what the answer lists, and the 4xx a request deserves.
 
 Narrowing only, as everywhere (gateway/tool_offer.py): a server's tools are those the YAML
-offers the model (`gateway.tools` / the entry's `tools:`, by name or pattern), narrowed by the
-tool's `allowed_tools`. A tool the YAML says needs approval (`mcp_servers.<name>.require_approval`)
-is never offered here: approvals are not built on this door yet, so asking for one by name, or
-`require_approval` that asks for any, is a 4xx saying so. A server that is configured but not
-connected now lists no tools, with an error, and the answer goes on without them.
+offers the model (`gateway.tools` / the entry's `tools:`, by name or pattern) and the client's
+key may use (the keys file's `tools:`), narrowed by the tool's `allowed_tools`. A tool the YAML
+says needs approval (`mcp_servers.<name>.require_approval`) is never offered here: approvals
+are not built on this door yet, so asking for one by name, or `require_approval` that asks for
+any, is a 4xx saying so. A server that is configured but not connected now lists no tools,
+with an error, and the answer goes on without them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import mcp_types
@@ -32,18 +33,20 @@ def mcp_offer(
     model_id: str,
     tools: list[tuple[int, McpToolSpec]],
     listed_before: set[str],
+    key_tools: Sequence[str] | None = None,
 ) -> tuple[list[str] | None, McpOffer]:
     """The tool names the gateway may run for this request (None: it has no mcp tool), and
     the offer the answer is built with. `listed_before`: server labels the conversation has
-    an mcp_list_tools item for already (OpenAI lists a server once per conversation)."""
+    an mcp_list_tools item for already (OpenAI lists a server once per conversation);
+    `key_tools`: the names and patterns the client's key may use (None: any)."""
     if not tools:
         return None, McpOffer()
     by_server: dict[str, dict[str, McpTool]] = {}
-    offered = offered_tools(engine.config, engine.tools, engine.mcp, model_id, None)
+    offered = offered_tools(engine.config, engine.tools, engine.mcp, model_id, None, key_tools)
     for name, tool in offered.items():
         if isinstance(tool, McpTool):
             by_server.setdefault(tool.server, {})[name] = tool
-    usable = _usable_servers(engine, model_id, by_server)
+    usable = _usable_servers(engine, model_id, by_server, key_tools)
     names: dict[str, tuple[str, str]] = {}
     listings: list[McpListing] = []
     seen: set[str] = set()
@@ -73,16 +76,23 @@ def mcp_offer(
 
 
 def _usable_servers(
-    engine: Engine, model_id: str, by_server: Mapping[str, Mapping[str, McpTool]]
+    engine: Engine,
+    model_id: str,
+    by_server: Mapping[str, Mapping[str, McpTool]],
+    key_tools: Sequence[str] | None,
 ) -> list[str]:
-    """The configured servers this model may use: one offering it tools now, or one not
-    connected now whose tools the model's names or patterns would take."""
+    """The configured servers this model and key may use: one offering them tools now, or one
+    not connected now whose tools the model's (and the key's) names or patterns would take."""
     patterns = engine.config.tools_for(model_id)
+
+    def may_take(server: str) -> bool:
+        by_key = key_tools is None or any(_names_server(p, server) for p in key_tools)
+        return by_key and any(_names_server(p, server) for p in patterns)
+
     return [
         name
         for name, connection in engine.mcp.connections.items()
-        if name in by_server
-        or (connection.state != "ready" and any(_names_server(p, name) for p in patterns))
+        if name in by_server or (connection.state != "ready" and may_take(name))
     ]
 
 

@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from gateway.doors.common.admission import allowed_models
+from gateway.doors.common.admission import allowed_models, allowed_tools
 from gateway.doors.common.answering import answer
 from gateway.doors.common.dependencies import (
     DOOR_DEPENDENCIES,
@@ -144,7 +144,8 @@ def _mcp_offer(
         return None, McpOffer()
     engine.check_model(body.model, "chat", allowed_models(admission.key))  # its 404 first
     listed = {item.server_label for item in conversation if isinstance(item, McpListToolsItem)}
-    tool_names, offer = mcp_offer(engine, body.model, mcp_tools, listed)
+    key_tools = allowed_tools(admission.key)
+    tool_names, offer = mcp_offer(engine, body.model, mcp_tools, listed, key_tools)
     for index, tool in enumerate(body.tools or []):
         if not isinstance(tool, McpToolSpec) and tool["name"] in offer.names:
             param = f"tools[{index}].name"
