@@ -14,18 +14,14 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
+from gateway.approvals import ApprovalLedger, IssuedApprovals, MemoryApprovalLedger, ToolDecision
+from gateway.approvals.tool_rounds import ToolRounds
 from gateway.cache import CacheDirective, Lookup, ResponseCache
 from gateway.cache.keys import cache_key, deployment_identities
 from gateway.config import GatewayConfig, ModelMode
-from gateway.errors import (
-    ModelUnavailable,
-    UnknownModel,
-    UpstreamIncomplete,
-    WrongModelMode,
-)
+from gateway.errors import UpstreamIncomplete
 from gateway.events import (
+    AnswerContinues,
     Event,
     Finish,
     ReasoningDelta,
@@ -38,13 +34,13 @@ from gateway.events import (
 )
 from gateway.ids import new_id
 from gateway.mcp import McpServers, McpToolset
+from gateway.model_checks import check_model
 from gateway.observability import metrics, tracing
 from gateway.observability.outcome import CallOutcome
 from gateway.redaction import LOG_SECRETS, Redactor
 from gateway.tool_loop_messages import assistant_message, fill_empty_content, tool_message
 from gateway.tool_offer import offered_tools
-from gateway.tools import ServerTool, ToolContext, load_tools
-from gateway.tools.runner import run_tool_calls
+from gateway.tools import ServerTool, load_tools
 from gateway.upstream.chunks import StepState, provider_sent_finish
 from gateway.upstream.litellm_reach import LeanStream
 from gateway.upstream.pricing import PriceList
@@ -70,8 +66,15 @@ class ChatCall:
     client_tools: list[dict[str, Any]] | None = None
     # The id of the answer's message (a stored chat names it in advance); else a new one.
     message_id: str | None = None
-    # The model IDs the client's key may use (None: all); set by the door's answering path.
+    # The model IDs the client's key may use (None: all), and whose request it is (approvals
+    # are issued to it): set by the door's answering path.
     allowed_models: frozenset[str] | None = None
+    tenant: str = ""
+    # The answer can carry an approval request (gateway/approvals/): tools that ask first are
+    # offered. And the decided calls of an answer paused for approvals, run (or answered as
+    # denied) before the next model step; `messages` end with the turn that made them.
+    can_ask_approval: bool = False
+    decisions: tuple[ToolDecision, ...] = ()
     # Filled in as the call runs: read by the HTTP layer for headers, logs and metrics.
     outcome: CallOutcome = field(default_factory=CallOutcome, compare=False)
 
@@ -84,6 +87,8 @@ class PreparedCall:
     # The conversation as it goes to the provider (see fill_empty_content).
     messages: list[dict[str, Any]]
     tools: Mapping[str, ServerTool]
+    # The names among `tools` whose calls wait for approval.
+    asking: frozenset[str]
     specs: list[dict[str, Any]]
     # What the request allows the response cache (tenant, Cache-Control).
     cache: CacheDirective
@@ -117,6 +122,7 @@ class Engine:
         config: GatewayConfig,
         cache: ResponseCache | None = None,
         mcp_servers: McpServers | None = None,
+        approvals: ApprovalLedger | None = None,
     ) -> None:
         self.config = config
         # The tools this config may offer, loaded explicitly (idempotent: each reload calls it).
@@ -137,7 +143,13 @@ class Engine:
         # answer gets it read from a stream, which skips LiteLLM's per-response success
         # logging and cost code (a LiteLLM non-streamed call costs more CPU than a lean stream).
         self._lean_models = config.lean_model_ids()
-        self._tool_http: httpx.AsyncClient | None = None
+        # Issued approval requests live in the chat store's ledger, shared by every replica.
+        issued = IssuedApprovals(
+            approvals or MemoryApprovalLedger(),
+            config.options.approval_ttl,
+            config.options.max_pending_approvals,
+        )
+        self.rounds = ToolRounds(config.options, issued)
         # Answers being produced now (see Lease): a replaced engine is closed when this is 0.
         self.in_flight = 0
         self._idle = asyncio.Event()
@@ -151,9 +163,7 @@ class Engine:
         # retired Router would stay alive and run on each later request (LiteLLM stops adding
         # callbacks at 100, which would silently break the live Router's cooldown accounting).
         self.router.discard()
-        client, self._tool_http = self._tool_http, None
-        if client is not None:
-            await client.aclose()
+        await self.rounds.aclose()
         if self._mcp_servers is not None:
             servers, self._mcp_servers = self._mcp_servers, None
             await servers.release(self.mcp)
@@ -165,10 +175,19 @@ class Engine:
         key is unset, a tool the model is not offered.
         """
         self.check_model(call.model_id, "chat", call.allowed_models)
-        tools = self._enabled_tools(call)
         if call.client_runs_tools:
+            tools, asking = {}, frozenset[str]()
             specs = list(call.client_tools or [])
         else:
+            offer = offered_tools(
+                self.config,
+                self.tools,
+                self.mcp,
+                call.model_id,
+                call.tool_names,
+                can_ask=call.can_ask_approval,
+            )
+            tools, asking = offer.tools, offer.asking
             specs = [tool.spec() for tool in tools.values()]
         empty_content = "" if self.config.openai_shaped(call.model_id) else None
         messages = call.messages
@@ -178,6 +197,7 @@ class Engine:
             call=call,
             messages=messages,
             tools=tools,
+            asking=asking,
             specs=specs,
             cache=cache,
             empty_assistant_content=empty_content,
@@ -186,33 +206,8 @@ class Engine:
     def check_model(
         self, model_id: str, mode: ModelMode, allowed: frozenset[str] | None = None
     ) -> None:
-        """Refuse a model ID the config does not know (or the client's key may not use: to it the
-        ID does not exist), one that answers another kind of request than `mode` (its
-        `model_info.mode`), and one whose key variable is unset."""
-        visible = [m for m in self.config.model_ids if allowed is None or m in allowed]
-        actual = self._modes.get(model_id) if model_id in visible else None
-        if actual is None:
-            known = ", ".join(visible) or "none"
-            raise UnknownModel(f"unknown model '{model_id}'; known models: {known}", param="model")
-        if actual != mode:
-            served = ", ".join(m for m in self.config.model_ids_of(mode) if m in visible) or "none"
-            raise WrongModelMode(
-                f"model '{model_id}' is {_A_MODEL[actual]} (model_info.mode: {actual}) and cannot "
-                f"answer {_REQUESTS[mode]}; {mode} models: {served}",
-                param="model",
-            )
-        missing = self.config.missing_env_for(model_id)
-        if missing:
-            names = ", ".join(missing)
-            raise ModelUnavailable(
-                f"model '{model_id}' is not available: environment variable {names} is not set"
-            )
-
-    def _enabled_tools(self, call: ChatCall) -> dict[str, ServerTool]:
-        """The tools this call may run: the YAML's set for the model, narrowed by the request."""
-        if call.client_runs_tools:
-            return {}
-        return offered_tools(self.config, self.tools, self.mcp, call.model_id, call.tool_names)
+        """Refuse a model ID unknown (to this client), of another mode or without its key."""
+        check_model(self.config, self._modes, model_id, mode, allowed)
 
     async def run(self, prepared: PreparedCall, lease: Lease) -> AsyncIterator[Event]:
         """Yield the events of one answer: model steps and tool rounds, ending with Finish.
@@ -225,6 +220,13 @@ class Engine:
             usage: Usage | None = None
             max_steps = self.config.options.max_tool_steps
             outcome = call.outcome
+            rounds = self.rounds
+            if call.decisions:
+                yield AnswerContinues(_message_id(call, 0))
+                decided = await rounds.decided(call.decisions, prepared.tools, call.tenant)
+                for result in decided:
+                    yield result
+                messages.extend(tool_message(result) for result in decided)
             for step_number in range(max_steps):
                 step = StepState()
                 span = tracing.start_child(
@@ -253,18 +255,20 @@ class Engine:
                     yield StepFinish(step.finish_reason, step.usage, deployment=step.deployment)
                     yield self._finish(call, step.finish_reason, usage)
                     return
+                pauses = rounds.asks(calls, prepared.asking)
                 yield StepFinish(
-                    "tool-calls", step.usage, is_continued=True, deployment=step.deployment
+                    "tool-calls", step.usage, is_continued=not pauses, deployment=step.deployment
                 )
-                results = await run_tool_calls(
-                    calls, prepared.tools, self._tool_context, self.config.options.tool_timeout
-                )
-                for result in results:
-                    yield result
+                done = await rounds.run(calls, prepared.tools, prepared.asking, call.tenant)
+                for event in [*done.results, *done.requests]:
+                    yield event
+                if done.paused:  # the next request brings the decisions
+                    yield self._finish(call, "tool-calls", usage)
+                    return
                 messages.append(
                     assistant_message(step.text, calls, prepared.empty_assistant_content)
                 )
-                messages.extend(tool_message(result) for result in results)
+                messages.extend(tool_message(result) for result in done.results)
             # The step cap stopped a model that kept calling tools; its last calls were answered.
             log.info("model %s reached max_tool_steps=%d", call.model_id, max_steps)
             yield self._finish(call, "tool-calls", usage or Usage())
@@ -280,11 +284,6 @@ class Engine:
         call.outcome.finish_reason = reason
         call.outcome.usage = usage
         return Finish(reason, usage)
-
-    def _tool_context(self, tool: ServerTool) -> ToolContext:
-        if self._tool_http is None:
-            self._tool_http = httpx.AsyncClient(timeout=self.config.options.tool_timeout)
-        return ToolContext(self._tool_http, self.config.options.tool_options.get(tool.name, {}))
 
     async def _model_step(
         self,
@@ -375,13 +374,6 @@ class Engine:
             return
         ttl = self.config.options.cache.ttl or 0
         await self.cache.save(lookup, step.answer(), ttl)
-
-
-_A_MODEL: dict[ModelMode, str] = {"chat": "a chat model", "embedding": "an embedding model"}
-_REQUESTS: dict[ModelMode, str] = {
-    "chat": "chat requests",
-    "embedding": "embedding requests (POST /v1/embeddings)",
-}
 
 
 def _message_id(call: ChatCall, step_number: int) -> str:

@@ -58,7 +58,7 @@ async def answer(
         check_request_size(call.messages, settings)
         client = admission.client
         prepared = engine.prepare(
-            replace(call, allowed_models=allowed_models(admission.key)),
+            replace(call, allowed_models=allowed_models(admission.key), tenant=client),
             cache_directive(request, client),
         )
         outcome.model_known = True
