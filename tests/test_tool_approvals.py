@@ -363,3 +363,35 @@ def test_an_approved_tool_no_longer_offered_is_not_run(
     (error,) = [c for c in chunks if c["type"] == "tool-output-error"]
     assert "'delete_note' is not available" in error["errorText"]
     assert CALLS["delete_note"] == before
+
+
+@pytest.mark.parametrize("by_id", [True, False], ids=["last-message", "all-messages"])
+def test_a_chat_by_id_stores_the_paused_answer_and_continues_it(
+    approvals_gateway: Gateway, upstream: FakeUpstream, by_id: bool
+) -> None:
+    delete = call("delete_note", title="stored")
+    upstream.script(
+        Reply(chunks=["Deleting. "], tool_calls=[delete]),
+        Reply(chunks=["Deleted."]),
+    )
+    chat_id = f"approvals-{'id' if by_id else 'all'}"
+
+    result = run_approval_chat({
+        "sdk": "ai6",
+        "urls": [approvals_gateway.url],
+        "chatId": chat_id,
+        "byId": by_id,
+        "model": "chat-model",
+        "text": "delete the stored note",
+        "decisions": [{"approved": True}],
+    })  # fmt: skip
+
+    assert result["errors"] == [] and result["statuses"] == [200, 200]
+    stored = approvals_gateway.client.get(f"/api/chat/{chat_id}/messages").json()["messages"]
+    assert [m["role"] for m in stored] == ["user", "assistant"]
+    assert stored[1]["id"] == result["messages"][1]["id"]
+    part = tool_parts(stored[1])[delete.id]
+    assert part["state"] == "output-available" and part["output"] == {"deleted": "stored"}
+    assert part["approval"]["approved"] is True
+    assert stored[1]["parts"][-1] == {"type": "text", "text": "Deleted.", "state": "done"}
+    assert stored[1]["parts"] == result["messages"][1]["parts"]

@@ -31,3 +31,25 @@ def approval_fields(protocol: str, stream: bool, last: dict[str, Any] | None) ->
         "decisions": tuple(decisions),
         "message_id": last.get("id") or None,
     }
+
+
+def with_stored_parts(given: dict[str, Any], stored: list[dict[str, Any]]) -> dict[str, Any]:
+    """A stored chat's paused answer with the client's decisions on it: the gateway's own copy
+    of the message (every field it stored, the call's input as the model made it), each call
+    waiting there taking the client's state and approval. `given` as it is when the chat holds
+    no message of its id."""
+    kept = next((m for m in stored if m.get("id") == given.get("id")), None)
+    if kept is None or kept.get("role") != "assistant":
+        return given
+    answers = {
+        part.get("toolCallId"): part
+        for part in given.get("parts") or ()
+        if part.get("state") == "approval-responded"
+    }
+    parts = []
+    for part in kept.get("parts") or ():
+        answer = answers.get(part.get("toolCallId"))
+        if part.get("state") == "approval-requested" and answer is not None:
+            part = {**part, "state": answer["state"], "approval": answer.get("approval")}
+        parts.append(part)
+    return {**kept, "parts": parts}

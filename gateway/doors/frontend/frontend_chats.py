@@ -38,7 +38,7 @@ from gateway.doors.common.dependencies import (
 from gateway.doors.common.door_routes import door_router
 from gateway.doors.common.request_models import RequestModel
 from gateway.doors.common.streaming import stream_response
-from gateway.doors.frontend.frontend_approvals import approval_fields
+from gateway.doors.frontend.frontend_approvals import approval_fields, with_stored_parts
 from gateway.doors.frontend.frontend_collect import collect
 from gateway.doors.frontend.frontend_schemas import CHAT_ID_PATTERN, ChatRequest, UIMessage
 from gateway.doors.frontend.protocol_choice import choose_protocol, make_encoder
@@ -143,6 +143,8 @@ async def answer_in_chat(
         message=incoming[0] if body.message is not None else None,
         regenerate=(body.message_id or True) if regenerating else False,
     )
+    if history[-1].get("role") == "assistant" and chat is not None:
+        history[-1] = with_stored_parts(history[-1], chat.messages)
     check_caps(history, options)
     approvals = approval_fields(protocol, body.stream, history[-1])
     # Decided calls continue the answer that paused for them, in its message.
