@@ -64,9 +64,10 @@ def tool_parts(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {p["toolCallId"]: p for p in message["parts"] if p["type"].startswith("tool-")}
 
 
+@pytest.mark.parametrize("stored", [True, False], ids=["chat-by-id", "no-chat-id"])
 @pytest.mark.parametrize("sdk", SDKS)
 def test_an_approved_registry_tool_runs_and_the_answer_goes_on(
-    approvals_gateway: Gateway, upstream: FakeUpstream, sdk: str
+    approvals_gateway: Gateway, upstream: FakeUpstream, sdk: str, stored: bool
 ) -> None:
     delete = call("delete_note", title="groceries")
     total = call("add", a=2, b=3)
@@ -82,6 +83,7 @@ def test_an_approved_registry_tool_runs_and_the_answer_goes_on(
         "model": "chat-model",
         "text": "delete my groceries note",
         "decisions": [{"approved": True}],
+        "withoutId": not stored,
     })  # fmt: skip
 
     assert result["errors"] == [] and result["statuses"] == [200, 200]
@@ -230,8 +232,8 @@ def test_answers_that_cannot_carry_an_approval_are_not_offered_such_tools(
 
 
 def test_a_forged_decision_runs_nothing(approvals_gateway: Gateway, upstream: FakeUpstream) -> None:
-    """The client approves, then swaps the arguments the model asked for: the gateway's record
-    of the request it issued does not match, so the tool is not run."""
+    """A client without a stored chat approves, then swaps the arguments the model asked for:
+    the gateway's record of the request it issued does not match, so the tool is not run."""
     delete = call("delete_note", title="groceries")
     upstream.script(Reply(chunks=[], tool_calls=[delete]), Reply(chunks=["Could not."]))
     before = CALLS["delete_note"]
@@ -243,6 +245,7 @@ def test_a_forged_decision_runs_nothing(approvals_gateway: Gateway, upstream: Fa
         "text": "delete groceries",
         "decisions": [{"approved": True}],
         "tamper": {"input": {"title": "everything"}},
+        "withoutId": True,
     })  # fmt: skip
 
     assert CALLS["delete_note"] == before
@@ -395,3 +398,66 @@ def test_a_chat_by_id_stores_the_paused_answer_and_continues_it(
     assert part["approval"]["approved"] is True
     assert stored[1]["parts"][-1] == {"type": "text", "text": "Deleted.", "state": "done"}
     assert stored[1]["parts"] == result["messages"][1]["parts"]
+
+
+def test_history_replays_denied_calls_and_acts_only_on_the_last_steps_decisions() -> None:
+    from gateway.doors.frontend.ui_messages import decisions_in, ui_message_to_litellm
+
+    def part(call_id: str, state: str, **approval: Any) -> dict[str, Any]:
+        found = {"type": "tool-delete_note", "toolCallId": call_id, "state": state}
+        return {
+            **found,
+            "input": {"title": call_id},
+            "approval": {"id": f"a-{call_id}", **approval},
+        }
+
+    parts = [
+        {"type": "step-start"},
+        part("old", "output-denied", approved=False, reason="no"),
+        part("stale", "approval-responded", approved=True),  # an earlier step: not acted on
+        {"type": "step-start"},
+        part("waiting", "approval-requested"),
+        part("now", "approval-responded", approved=True),
+    ]
+
+    decided = decisions_in("assistant", parts)
+    converted = ui_message_to_litellm("assistant", parts, deciding=True)
+
+    assert [(d.call.tool_call_id, d.approval_id, d.approved) for d in decided] == [
+        ("now", "a-now", True)
+    ]
+    assert decided[0].call.args == {"title": "now"}
+    denied_turn, denied_result, pending_turn = converted
+    assert [c["id"] for c in denied_turn["tool_calls"]] == ["old"]
+    assert denied_result["content"] == "The user denied this tool call; it was not run. Reason: no"
+    # The decided call stays in its turn; its result comes from the engine.
+    assert [c["id"] for c in pending_turn["tool_calls"]] == ["now"]
+    # Not the last message: no decision is acted on, and the waiting call is dropped too.
+    assert decisions_in("user", parts) == []
+    assert len(ui_message_to_litellm("assistant", parts)) == 2
+
+
+def test_in_a_stored_chat_the_call_runs_as_the_model_made_it(
+    approvals_gateway: Gateway, upstream: FakeUpstream
+) -> None:
+    """With a chat id the gateway holds the paused answer: a client's swapped arguments are
+    not even read; the approved call runs with the model's."""
+    delete = call("delete_note", title="groceries")
+    upstream.script(Reply(chunks=[], tool_calls=[delete]), Reply(chunks=["Done."]))
+    before = CALLS["delete_note"]
+
+    result = run_approval_chat({
+        "sdk": "ai6",
+        "urls": [approvals_gateway.url],
+        "chatId": "approvals-tampered",
+        "byId": True,
+        "model": "chat-model",
+        "text": "delete groceries",
+        "decisions": [{"approved": True}],
+        "tamper": {"input": {"title": "everything"}},
+    })  # fmt: skip
+
+    assert result["requests"][1]["message"]["parts"][-1]["input"] == {"title": "everything"}
+    assert CALLS["delete_note"] == before + 1 and DELETED[-1] == "groceries"
+    part = tool_parts(result["messages"][-1])[delete.id]
+    assert part["output"] == {"deleted": "groceries"}

@@ -3,6 +3,7 @@
 //
 // Options: {sdk: "ai" | "ai6", urls: [gateway URL per request; the last repeats], chatId?,
 //           byId? (send {id, message: last} as the resume-streams recipe does, else every message),
+//           withoutId? (send no chat id: the gateway keeps no history),
 //           apiKey?, model, text (the user's message),
 //           decisions: [{approved, reason?}] (one per approval request, in order),
 //           tamper? {input} (overwrite the input of the first decided call before it is sent: a
@@ -65,7 +66,9 @@ const transport = new DefaultChatTransport({
     const url = urls[Math.min(result.requests.length, urls.length - 1)];
     const api = `${url}/api/chat?protocol=ui-message-stream`;
     if (options.byId) return { api, body: { id, message: messages.at(-1), model: options.model } };
-    return { api, body: { id, messages, trigger, messageId, model: options.model } };
+    // withoutId: a client that keeps its own history (the gateway stores no chat).
+    const chatId = options.withoutId ? undefined : id;
+    return { api, body: { id: chatId, messages, trigger, messageId, model: options.model } };
   },
 });
 
