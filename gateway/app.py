@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     stored_chats = Chats(chat_store, shared=settings.redis_url is not None, drain=drain)
     # Replaces its engine on every reload; a request leases the one serving when it arrives.
     mcp = McpServers()
-    live = LiveConfig(Engine(config, cache, mcp), cache, mcp)
+    live = LiveConfig(Engine(config, cache, mcp, chat_store.approvals), cache, mcp)
     runtime = Runtime(
         settings=settings,
         keys=keys,

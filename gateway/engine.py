@@ -14,13 +14,14 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
+from gateway.approvals import ApprovalLedger, IssuedApprovals, MemoryApprovalLedger, ToolDecision
+from gateway.approvals.tool_rounds import ToolRounds
 from gateway.cache import CacheDirective, Lookup, ResponseCache
-from gateway.cache.keys import cache_key, deployment_identities
+from gateway.cache.chat_calls import ChatCallCache
 from gateway.config import GatewayConfig, ModelMode
 from gateway.errors import UpstreamIncomplete
 from gateway.events import (
+    AnswerContinues,
     Event,
     Finish,
     ReasoningDelta,
@@ -43,9 +44,8 @@ from gateway.tool_loop_messages import (
     split_calls,
     tool_message,
 )
-from gateway.tool_offer import offered_tools
-from gateway.tools import ServerTool, ToolContext, load_tools
-from gateway.tools.runner import run_tool_calls
+from gateway.tool_offer import ToolOffer, offered_tools
+from gateway.tools import ServerTool, load_tools
 from gateway.upstream.chunks import StepState, provider_sent_finish
 from gateway.upstream.litellm_reach import LeanStream
 from gateway.upstream.pricing import PriceList
@@ -72,9 +72,16 @@ class ChatCall:
     client_tools: list[dict[str, Any]] | None = None
     # The id of the answer's message (a stored chat names it in advance); else a new one.
     message_id: str | None = None
-    # The model IDs and tools the client's key may use (None: all); set by the answering path.
+    # The model IDs and tools the client's key may use (None: all), and whose request it is
+    # (approvals are issued to it): set by the door's answering path.
     allowed_models: frozenset[str] | None = None
     allowed_tools: tuple[str, ...] | None = None
+    tenant: str = ""
+    # The answer can carry an approval request (gateway/approvals/): tools that ask first are
+    # offered. And the decided calls of an answer paused for approvals, run (or answered as
+    # denied) before the next model step; `messages` end with the turn that made them.
+    can_ask_approval: bool = False
+    decisions: tuple[ToolDecision, ...] = ()
     # Filled in as the call runs: read by the HTTP layer for headers, logs and metrics.
     outcome: CallOutcome = field(default_factory=CallOutcome, compare=False)
 
@@ -87,6 +94,8 @@ class PreparedCall:
     # The conversation as it goes to the provider (see fill_empty_content).
     messages: list[dict[str, Any]]
     tools: Mapping[str, ServerTool]
+    # The names among `tools` whose calls wait for approval.
+    asking: frozenset[str]
     specs: list[dict[str, Any]]
     # The names of the tools the client runs (client_runs_tools): a call to one ends the answer.
     client_tool_names: frozenset[str]
@@ -122,6 +131,7 @@ class Engine:
         config: GatewayConfig,
         cache: ResponseCache | None = None,
         mcp_servers: McpServers | None = None,
+        approvals: ApprovalLedger | None = None,
     ) -> None:
         self.config = config
         # The tools this config may offer, loaded explicitly (idempotent: each reload calls it).
@@ -132,8 +142,7 @@ class Engine:
         self.mcp = mcp_servers.acquire(config.mcp_servers) if mcp_servers else McpToolset()
         self.router = build_router(config)
         self.cache = cache if config.options.cache.enabled else None
-        self._cached_models = frozenset(config.options.cache.models)
-        self._deployments = deployment_identities(config) if self.cache else {}
+        self.chat_cache = ChatCallCache(self.cache, config) if self.cache else None
         self.redactor = Redactor(config.secrets())
         LOG_SECRETS.remember(config.secrets())
         self.prices = PriceList(config)
@@ -142,7 +151,13 @@ class Engine:
         # answer gets it read from a stream, which skips LiteLLM's per-response success
         # logging and cost code (a LiteLLM non-streamed call costs more CPU than a lean stream).
         self._lean_models = config.lean_model_ids()
-        self._tool_http: httpx.AsyncClient | None = None
+        # Issued approval requests live in the chat store's ledger, shared by every replica.
+        issued = IssuedApprovals(
+            approvals or MemoryApprovalLedger(),
+            config.options.approval_ttl,
+            config.options.max_pending_approvals,
+        )
+        self.rounds = ToolRounds(config.options, issued)
         # Answers being produced now (see Lease): a replaced engine is closed when this is 0.
         self.in_flight = 0
         self._idle = asyncio.Event()
@@ -156,9 +171,7 @@ class Engine:
         # retired Router would stay alive and run on each later request (LiteLLM stops adding
         # callbacks at 100, which would silently break the live Router's cooldown accounting).
         self.router.discard()
-        client, self._tool_http = self._tool_http, None
-        if client is not None:
-            await client.aclose()
+        await self.rounds.aclose()
         if self._mcp_servers is not None:
             servers, self._mcp_servers = self._mcp_servers, None
             await servers.release(self.mcp)
@@ -170,13 +183,17 @@ class Engine:
         key is unset, a tool the model is not offered.
         """
         self.check_model(call.model_id, "chat", call.allowed_models)
-        if call.client_runs_tools and call.tool_names is None:
-            tools: dict[str, ServerTool] = {}  # the client's doors run none of the YAML's own
-        else:
-            # The YAML's tools for the model, narrowed by key and request: the runner runs no
-            # other, so a call the model makes to any other tool is refused, not run.
+        offer = ToolOffer({})
+        if not (call.client_runs_tools and call.tool_names is None):
+            # The YAML's tools for the model, narrowed by key and request (the client's doors
+            # run none unless asked): the runner runs no other, so a call the model makes to
+            # any other tool is refused, not run.
             narrowing = (call.tool_names, call.allowed_tools)
-            tools = offered_tools(self.config, self.tools, self.mcp, call.model_id, *narrowing)
+            ask = call.can_ask_approval
+            offer = offered_tools(
+                self.config, self.tools, self.mcp, call.model_id, *narrowing, can_ask=ask
+            )
+        tools = offer.tools
         specs = [*(call.client_tools or []), *(tool.spec() for tool in tools.values())]
         empty_content = "" if self.config.openai_shaped(call.model_id) else None
         messages = call.messages
@@ -186,6 +203,7 @@ class Engine:
             call=call,
             messages=messages,
             tools=tools,
+            asking=offer.asking,
             specs=specs,
             client_tool_names=frozenset(s["function"]["name"] for s in call.client_tools or []),
             cache=cache,
@@ -209,6 +227,13 @@ class Engine:
             usage: Usage | None = None
             max_steps = self.config.options.max_tool_steps
             outcome = call.outcome
+            rounds = self.rounds
+            if call.decisions:
+                yield AnswerContinues(_message_id(call, 0))
+                decided = await rounds.decided(call.decisions, prepared.tools, call.tenant)
+                for result in decided:
+                    yield result
+                messages.extend(tool_message(result) for result in decided)
             for step_number in range(max_steps):
                 step = StepState()
                 span = tracing.start_child(
@@ -242,21 +267,25 @@ class Engine:
                     yield StepFinish(step.finish_reason, step.usage, deployment=step.deployment)
                     yield self._finish(call, step.finish_reason, usage)
                     return
+                pauses = rounds.asks(calls, prepared.asking)
                 yield StepFinish(
-                    "tool-calls", step.usage, not for_client, deployment=step.deployment
+                    "tool-calls",
+                    step.usage,
+                    is_continued=not (pauses or for_client),
+                    deployment=step.deployment,
                 )
-                results = await run_tool_calls(
-                    calls, prepared.tools, self._tool_context, self.config.options.tool_timeout
-                )
-                for result in results:
-                    yield result
-                if for_client:  # the model waits for the client's results too: it has them
+                done = await rounds.run(calls, prepared.tools, prepared.asking, call.tenant)
+                for event in [*done.results, *done.requests]:
+                    yield event
+                # Paused: the next request brings the decisions. For the client: the model
+                # waits for the client's results too, and the client has these.
+                if done.paused or for_client:
                     yield self._finish(call, "tool-calls", usage)
                     return
                 messages.append(
                     assistant_message(step.text, calls, prepared.empty_assistant_content)
                 )
-                messages.extend(tool_message(result) for result in results)
+                messages.extend(tool_message(result) for result in done.results)
             # The step cap stopped a model that kept calling tools; its last calls were answered.
             log.info("model %s reached max_tool_steps=%d", call.model_id, max_steps)
             yield self._finish(call, "tool-calls", usage or Usage())
@@ -272,11 +301,6 @@ class Engine:
         call.outcome.finish_reason = reason
         call.outcome.usage = usage
         return Finish(reason, usage)
-
-    def _tool_context(self, tool: ServerTool) -> ToolContext:
-        if self._tool_http is None:
-            self._tool_http = httpx.AsyncClient(timeout=self.config.options.tool_timeout)
-        return ToolContext(self._tool_http, self.config.options.tool_options.get(tool.name, {}))
 
     async def _model_step(
         self,
@@ -342,31 +366,20 @@ class Engine:
     async def _cache_lookup(
         self, prepared: PreparedCall, messages: list[dict[str, Any]]
     ) -> Lookup | None:
-        """The cache's answer for this model call; None when the model ID is not cached."""
         call = prepared.call
-        if self.cache is None or call.model_id not in self._cached_models:
+        if self.chat_cache is None:
             return None
-        policy = self.config.options.cache
-        key = cache_key(
-            deployment=self._deployments.get(call.model_id, ""),
-            model_id=call.model_id,
-            messages=messages,
-            params=call.params,
-            tools=prepared.specs,
-            tenant=prepared.cache.tenant if policy.scope == "per-key" else None,
+        lookup = await self.chat_cache.lookup(
+            call.model_id, messages, call.params, prepared.specs, prepared.cache
         )
-        lookup = await self.cache.lookup(key, prepared.cache)
-        metrics.CACHE_LOOKUPS.labels(call.model_id, lookup.result).inc()
-        if call.outcome.cache is None:
+        if lookup is not None and call.outcome.cache is None:
             call.outcome.cache = lookup.result
         return lookup
 
     async def _cache_save(self, lookup: Lookup | None, step: StepState) -> None:
         """Store a model call's answer, only if it ran to its finish (never a cut stream)."""
-        if self.cache is None or lookup is None or not (lookup.may_store and step.finished):
-            return
-        ttl = self.config.options.cache.ttl or 0
-        await self.cache.save(lookup, step.answer(), ttl)
+        if self.chat_cache and lookup is not None and lookup.may_store and step.finished:
+            await self.chat_cache.save(lookup, step.answer())
 
 
 def _message_id(call: ChatCall, step_number: int) -> str:

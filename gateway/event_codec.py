@@ -10,7 +10,9 @@ not only what one wire format shows. One JSON array per event, a one-letter tag 
     ["s", tool_call_id, tool_name]                           ToolCallStart
     ["a", tool_call_id, args_text_delta]                     ToolCallDelta
     ["c", tool_call_id, tool_name, args|null, args_text]     ToolCall
-    ["o", tool_call_id, tool_name, result, is_error]         ToolResult
+    ["o", tool_call_id, tool_name, result, is_error(, true)] ToolResult (the last: denied)
+    ["q", approval_id, tool_call_id, tool_name, args]        ToolApprovalRequest
+    ["g", message_id]                                        AnswerContinues
     ["e", finish_reason, usage, is_continued]                StepFinish
     ["f", finish_reason, usage]                              Finish
     ["x", message, error_type, status]                       ErrorEvent (one written without
@@ -28,6 +30,7 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from gateway.events import (
+    AnswerContinues,
     ErrorEvent,
     Event,
     Finish,
@@ -35,6 +38,7 @@ from gateway.events import (
     StepFinish,
     StepStart,
     TextDelta,
+    ToolApprovalRequest,
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
@@ -69,7 +73,13 @@ def encode_event(event: Event) -> str:
         case ToolCall(tool_call_id=call_id, tool_name=name, args=args, args_text=args_text):
             return _dumps(["c", call_id, name, args, args_text])
         case ToolResult(tool_call_id=call_id, tool_name=name, result=result, is_error=is_error):
+            if event.denied:
+                return _dumps(["o", call_id, name, result, is_error, True])
             return _dumps(["o", call_id, name, result, is_error])
+        case ToolApprovalRequest(approval_id=approval_id, tool_call_id=call_id, tool_name=name):
+            return _dumps(["q", approval_id, call_id, name, event.args])
+        case AnswerContinues(message_id=message_id):
+            return _dumps(["g", message_id])
         case StepFinish(finish_reason=reason, usage=usage, is_continued=is_continued):
             return _dumps(["e", reason, _usage_array(usage), is_continued])
         case Finish(finish_reason=reason, usage=usage):
@@ -103,6 +113,14 @@ def decode_event(data: str | bytes) -> Event:
             return ToolCall(call_id, name, args, args_text)
         case ["o", str() as call_id, str() as name, result, bool() as is_error]:
             return ToolResult(call_id, name, result, is_error)
+        case ["o", str() as call_id, str() as name, result, bool() as is_error, True]:
+            return ToolResult(call_id, name, result, is_error, denied=True)
+        case ["q", str() as approval_id, str() as call_id, str() as name, args] if (
+            type(args) is dict
+        ):
+            return ToolApprovalRequest(approval_id, call_id, name, args)
+        case ["g", str() as message_id]:
+            return AnswerContinues(message_id)
         case ["e", str() as reason, usage, bool() as is_continued]:
             return StepFinish(reason, _usage(usage), is_continued)
         case ["f", str() as reason, usage]:

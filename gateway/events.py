@@ -79,9 +79,31 @@ class ToolResult:
     tool_name: str
     result: Any
     is_error: bool = False
+    # A person denied the call (gateway/approvals/): it was not run, and `result` says so.
+    denied: bool = False
     # What the model reads instead of `result` as JSON (an MCP image is only named to it). Not
     # sent to clients, not in the chat's event log.
     for_model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolApprovalRequest:
+    """A call of a tool that asks first: it waits for a person's decision, and the answer ends
+    after its round (finish reason `tool-calls`). The next request carries the decision with
+    `approval_id` (gateway/approvals/)."""
+
+    approval_id: str
+    tool_call_id: str
+    tool_name: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerContinues:
+    """An answer paused for approvals goes on in the same message (`message_id`): the decided
+    calls' results follow, then the model's next step."""
+
+    message_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +142,8 @@ Event = (
     | ToolCallDelta
     | ToolCall
     | ToolResult
+    | ToolApprovalRequest
+    | AnswerContinues
     | StepFinish
     | Finish
     | ErrorEvent

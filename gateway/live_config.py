@@ -67,6 +67,8 @@ class LiveConfig:
         self._engine = engine
         self._cache = cache
         self._mcp_servers = mcp_servers
+        # Approvals issued under one config stay answerable under the next.
+        self._approvals = engine.rounds.approvals.ledger
         self.path = engine.config.path
         self.generation = 1
         self.loaded_at = time.time()
@@ -96,7 +98,7 @@ class LiveConfig:
                     self.refused = None  # back to the file that is serving
                     return self._result("unchanged")
                 config = parse_config(text, self.path, GATEWAY_CATALOG)
-                engine = Engine(config, self._cache, self._mcp_servers)
+                engine = Engine(config, self._cache, self._mcp_servers, self._approvals)
             except ConfigError as exc:
                 return self._refuse(reason, exc.problems)
             except Exception as exc:  # a Router that will not build: refuse, keep serving

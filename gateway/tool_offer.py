@@ -6,11 +6,16 @@ Narrowing only: a request may ask for fewer tools, never for one its model is no
 key may not use (a 422 naming it; to that key such a tool does not exist). A tool the model is
 offered whose MCP server is down now is not offered, and the answer goes on without it
 (/health/ready and gateway_mcp_server_up say the server is down).
+
+A tool that asks first (its own `needs_approval`, or a name in `gateway.require_approval`) is
+offered only to a call whose answer can carry the question (gateway/approvals/): elsewhere it
+is left out, and a request that names it is refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from gateway.config import GatewayConfig
 from gateway.config.tool_names import matches, select
@@ -24,6 +29,14 @@ def key_permits(key_tools: Sequence[str] | None, name: str) -> bool:
     return key_tools is None or any(matches(pattern, name) for pattern in key_tools)
 
 
+@dataclass(frozen=True)
+class ToolOffer:
+    # Name -> tool, in the order the YAML lists them.
+    tools: dict[str, ServerTool]
+    # The names among them whose every call waits for a person's approval.
+    asking: frozenset[str] = frozenset()
+
+
 def offered_tools(
     config: GatewayConfig,
     registry: ToolRegistry,
@@ -31,8 +44,9 @@ def offered_tools(
     model_id: str,
     asked: Sequence[str] | None,
     key_tools: Sequence[str] | None = None,
-) -> dict[str, ServerTool]:
-    """Name -> tool, in the order the YAML lists them."""
+    *,
+    can_ask: bool = False,
+) -> ToolOffer:
     patterns = config.tools_for(model_id)
     if asked is not None:
         refused = [
@@ -59,7 +73,26 @@ def offered_tools(
     chosen = [name for name in select(patterns, available) if key_permits(key_tools, name)]
     if asked is not None:
         chosen = [name for name in chosen if name in asked]
-    return {name: available[name] for name in chosen}
+    asking = {name for name in chosen if asks_first(config, available[name])}
+    if asking and not can_ask:
+        named = [name for name in asked or () if name in asking]
+        if named:
+            raise InvalidRequest(
+                f"tools: {', '.join(map(repr, named))} must be approved before each call, and "
+                "this answer cannot carry an approval request (only /api/chat's UI message "
+                "stream can: ?protocol=ui-message-stream)",
+                param="tools",
+            )
+        chosen = [name for name in chosen if name not in asking]
+        asking = set()
+    return ToolOffer({name: available[name] for name in chosen}, frozenset(asking))
+
+
+def asks_first(config: GatewayConfig, tool: ServerTool) -> bool:
+    """Does every call of `tool` wait for a person's approval?"""
+    return tool.needs_approval or any(
+        matches(pattern, tool.name) for pattern in config.options.require_approval
+    )
 
 
 def _available(registry: ToolRegistry, mcp: McpToolset) -> Mapping[str, ServerTool]:

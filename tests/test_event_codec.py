@@ -12,6 +12,7 @@ import pytest
 
 from gateway.event_codec import CorruptEvent, decode_event, encode_event
 from gateway.events import (
+    AnswerContinues,
     ErrorEvent,
     Event,
     Finish,
@@ -19,6 +20,7 @@ from gateway.events import (
     StepFinish,
     StepStart,
     TextDelta,
+    ToolApprovalRequest,
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
@@ -48,6 +50,9 @@ EVERY_EVENT: list[Event] = [
     ToolResult("call_6", "echo", [1, [2, [3, {"deep": [4]}]]]),
     ToolResult("call_7", "echo", 0),
     ToolResult("call_8", "echo", False),
+    ToolResult("call_9", "delete", {"denied": True, "reason": "不要"}, denied=True),
+    ToolApprovalRequest("approval-x", "call_9", "delete", {"path": "/tmp/a", "n": [1]}),
+    AnswerContinues("msg-paused"),
     StepFinish("tool-calls", Usage(10, 5), is_continued=True),
     StepFinish("stop", Usage(0, 0, cached=True)),
     Finish("stop", Usage(30, 11)),

@@ -37,18 +37,31 @@ _UNMERGED_KEYS = frozenset({"__proto__", "constructor", "prototype"})
 class AssistantMessageBuilder:
     """Feed it one answer's events in order; `message()` is the UI message a page would hold."""
 
-    def __init__(self, message_id: str, metadata: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message_id: str,
+        metadata: dict[str, Any] | None = None,
+        continued: dict[str, Any] | None = None,
+    ) -> None:
+        """`continued`: the message an answer paused for approvals goes on in (the SDK's
+        `lastMessage`): its parts, then what this answer adds or changes."""
         self._id = message_id
         self._chunks = UIMessageChunks(metadata)
         self._metadata: dict[str, Any] | None = None
-        self._parts: list[dict[str, Any]] = []
+        self._parts: list[dict[str, Any]] = copy.deepcopy(list((continued or {}).get("parts", ())))
         # The open text or reasoning part and its text so far (joined when it closes).
         self._open: dict[str, Any] | None = None
         self._open_text: list[str] = []
-        self._step_begin = 0  # index of the current step's first part: the SDK looks there first
+        # Index of the current step's first part: the SDK looks there first.
+        self._step_begin = 1 + max(
+            (i for i, part in enumerate(self._parts) if part.get("type") == "step-start"),
+            default=-1,
+        )
         self._unshown_step_starts = 0  # step-starts appended since the SDK's last snapshot
         self._partial_inputs: dict[str, tuple[str, str]] = {}  # call id -> (tool name, text)
         self._halted = False
+        if continued is not None and isinstance(continued.get("metadata"), dict):
+            self._metadata = copy.deepcopy(continued["metadata"])
         if metadata:
             # The message has the chat's metadata from the start (the `start` chunk, merging
             # the same again, changes nothing).
@@ -118,6 +131,13 @@ class AssistantMessageBuilder:
                 self._tool_output(chunk["toolCallId"], output=chunk["output"])
             case "tool-output-error":
                 self._tool_output(chunk["toolCallId"], error_text=chunk["errorText"])
+            case "tool-approval-request":
+                # The call waits: the SDK's state approval-requested, with the request's id.
+                self._tool_state(
+                    chunk["toolCallId"], "approval-requested", {"id": chunk["approvalId"]}
+                )
+            case "tool-output-denied":
+                self._tool_state(chunk["toolCallId"], "output-denied")
             case "finish":
                 self.add_metadata(chunk["messageMetadata"])
                 self._shown()
@@ -201,6 +221,17 @@ class AssistantMessageBuilder:
                 output=output,
                 existing=part,
             )
+        self._shown()
+
+    def _tool_state(self, call_id: str, state: str, approval: dict[str, Any] | None = None) -> None:
+        """The SDK sets only the state (and, for a request, the approval) of the call's part."""
+        part = self._find_tool_part(call_id)
+        if part is None:
+            self._halted = True  # the SDK throws: no tool invocation found for the call ID
+            return
+        part["state"] = state
+        if approval is not None:
+            part["approval"] = approval
         self._shown()
 
     def _find_tool_part(self, call_id: str) -> dict[str, Any] | None:

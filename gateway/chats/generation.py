@@ -87,6 +87,7 @@ class Generation:
         options: ChatOptions,
         drain: Drain,
         registry: Generations,
+        continued: dict[str, Any] | None = None,
     ) -> None:
         self.chat_id = chat_id
         self.owner = owner
@@ -98,7 +99,7 @@ class Generation:
         self._shared = shared_store
         self._drain = drain
         self._registry = registry
-        self._builder = AssistantMessageBuilder(active.message_id, dict(active.metadata))
+        self._builder = AssistantMessageBuilder(active.message_id, dict(active.metadata), continued)
         self._changed = asyncio.Event()
         self._ended = asyncio.Event()
         self._first = asyncio.get_running_loop().create_future()

@@ -6,8 +6,9 @@
 - `trigger: regenerate-message` (with `messageId`): the named assistant message, and everything
   after it, is dropped and answered again.
 
-The result must end with a user message (there is nothing to answer otherwise) and stay within
-the chat's caps; any refusal leaves the stored chat as it was.
+The result must end with a user message (there is nothing to answer otherwise), or with an
+answer paused for approvals whose decided calls are in (a tool part `approval-responded`: the
+answer goes on), and stay within the chat's caps; any refusal leaves the stored chat as it was.
 """
 
 from __future__ import annotations
@@ -51,11 +52,19 @@ def next_history(
             history = _drop_answer(history, regenerate)
         if message is not None:
             history = _upsert(history, message)
-    if not history or history[-1].get("role") != "user":
+    if not history or not (history[-1].get("role") == "user" or _decided(history[-1])):
         raise InvalidRequest(
             "messages: the conversation must end with a user message to be answered"
         )
     return history
+
+
+def _decided(message: dict[str, Any]) -> bool:
+    """An assistant message with a call a person has just approved or denied."""
+    return message.get("role") == "assistant" and any(
+        isinstance(part, dict) and part.get("state") == "approval-responded"
+        for part in message.get("parts") or ()
+    )
 
 
 def _drop_answer(history: list[dict[str, Any]], regenerate: str | bool) -> list[dict[str, Any]]:

@@ -124,7 +124,9 @@ class Chats:
         active: ActiveStream,
         events: AsyncIterator[Event],
         options: ChatOptions,
+        continued: dict[str, Any] | None = None,
     ) -> Generation:
+        """`continued`: the stored message this answer goes on in (paused for approvals)."""
         generation = Generation(
             chat_id=chat_id,
             owner=owner,
@@ -134,6 +136,7 @@ class Chats:
             options=options,
             drain=self.drain,
             registry=self.running,
+            continued=continued,
         )
         generation.start(events)
         return generation

@@ -4,7 +4,8 @@ A chat is one document: its owner, its UI messages and the answer in progress (t
 stream), changed only through `change`, an atomic read-modify-write (a WATCH transaction in
 Redis). Beside it, per answer: the event log readers replay (a Redis Stream), and short-lived
 flags (the answer is alive, someone is reading it, it was asked to stop). Stop requests are
-also published, so the process running the answer hears at once (Redis pub/sub).
+also published, so the process running the answer hears at once (Redis pub/sub). And the
+approval requests the gateway issued, per client (gateway/approvals/ledgers.py).
 
 Stored responses (/v1/responses) are documents of the same shape in a namespace of their own
 (`kind="response"`): no chat id can name one, however it is spelled.
@@ -23,6 +24,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from gateway.approvals.issued import ApprovalLedger
+from gateway.approvals.ledgers import MemoryApprovalLedger, RedisApprovalLedger
 from gateway.cache.stores import StoreFailed
 from gateway.errors import GatewayError
 from gateway.limits.fair_share import FairShareLRU
@@ -85,6 +88,8 @@ Edit = Callable[[Chat | None], Chat | None]
 
 class ChatStore(Protocol):
     name: str
+    # The approval requests the gateway issued (gateway/approvals/), beside the chats.
+    approvals: ApprovalLedger
 
     async def load(self, chat_id: str, kind: Kind = "chat") -> Chat | None: ...
 
@@ -132,6 +137,7 @@ class MemoryChatStore:
         self._flags: dict[tuple[str, str], float] = {}
         self._log_changed = asyncio.Event()
         self._stops: asyncio.Queue[str | None] = asyncio.Queue()
+        self.approvals = MemoryApprovalLedger(now=now)
 
     async def load(self, chat_id: str, kind: Kind = "chat") -> Chat | None:
         entry = self._chats.get((kind, chat_id))
@@ -212,6 +218,7 @@ class RedisChatStore:
         self._client = connect(url, timeout_seconds)
         # XREAD BLOCK and pub/sub wait on purpose; their waits are bounded here instead.
         self._blocking = connect(url, None)
+        self.approvals = RedisApprovalLedger(self._client, self._call)
 
     async def _call(self, awaitable: Any, extra_wait: float = 0.0) -> Any:
         # asyncio.timeout, never wait_for: on Python 3.11 wait_for runs the call in a task of

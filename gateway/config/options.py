@@ -152,6 +152,13 @@ class GatewayOptions(BaseModel):
     # Options handed to a tool as ToolContext.options, by tool name.
     tool_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     max_tool_steps: int = Field(default=5, ge=1, le=50)
+    # Tools (names or patterns) whose every call waits for a person's approval, besides those
+    # marked so by their code (`@tool(needs_approval=True)`) or server (`require_approval`).
+    require_approval: list[str] = Field(default_factory=list)
+    # Seconds an approval request stays answerable; approvals asked and not yet answered kept
+    # per client (API key, or IP without keys): past it the oldest is forgotten.
+    approval_ttl: int = Field(default=3600, ge=10, le=30 * 24 * 3600)
+    max_pending_approvals: int = Field(default=100, ge=1, le=10_000)
     # The answer reserved against a key's spend budget when the request sets no max_tokens.
     budget_answer_tokens: int = Field(default=4096, ge=1, le=2**31 - 1)
     # How streams from OpenAI-shaped providers are read: `lean` reads the provider's own chunks

@@ -1,6 +1,7 @@
 """The YAML's tool names checked: `gateway.tool_modules` import, and every name or pattern in
-`gateway.tools`, `gateway.tool_options` and an entry's `tools` names a registry tool or a
-configured MCP server (whose own tools are only known once it is connected)."""
+`gateway.tools`, `gateway.tool_options`, `gateway.require_approval` and an entry's `tools` names
+a registry tool or a configured MCP server (whose own tools are only known once it is
+connected)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ def check_tool_names(
 
     for position, name in enumerate(options.tools):
         check(("gateway", "tools", position), f"gateway.tools[{position}]", name)
+    for position, name in enumerate(options.require_approval):
+        at = ("gateway", "require_approval", position)
+        check(at, f"gateway.require_approval[{position}]", name)
     for name in options.tool_options:
         check(("gateway", "tool_options", name), f"gateway.tool_options.{name}", name)
     for d in deployments:

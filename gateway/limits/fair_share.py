@@ -44,6 +44,11 @@ class FairShareLRU(Generic[K, V]):
         """How many entries `owner` holds."""
         return len(self._owners.get(owner, ()))
 
+    def oldest_of(self, owner: str) -> K | None:
+        """`owner`'s least recently used key; None if it holds none."""
+        entries = self._owners.get(owner)
+        return next(iter(entries)) if entries else None
+
     def get(self, key: K) -> V | None:
         """The entry, marked as just used; None if there is none."""
         owner = self._owner_of.get(key)

@@ -63,6 +63,12 @@ class ServerTool(Protocol):
         """Its own limit on one call (an MCP server's `call_timeout`); None: the gateway's."""
         ...
 
+    @property
+    def needs_approval(self) -> bool:
+        """A person must approve each call before it runs (`@tool(needs_approval=True)`, an
+        MCP server's `require_approval`); the YAML's `gateway.require_approval` adds more."""
+        ...
+
     def spec(self) -> dict[str, Any]:
         """The OpenAI-style function spec LiteLLM translates for every provider."""
         ...
@@ -84,6 +90,7 @@ class Tool:
     arguments: type[BaseModel]
     context_parameter: str | None = None
     timeout_seconds: float | None = None
+    needs_approval: bool = False
 
     def spec(self) -> dict[str, Any]:
         """The OpenAI-style function spec LiteLLM translates for every provider."""
@@ -110,7 +117,9 @@ class Tool:
         return result
 
 
-def make_tool(function: Callable[..., Any], name: str | None = None) -> Tool:
+def make_tool(
+    function: Callable[..., Any], name: str | None = None, *, needs_approval: bool = False
+) -> Tool:
     signature = inspect.signature(function)
     hints = get_type_hints(function, include_extras=True)
     fields: dict[str, Any] = {}
@@ -125,15 +134,24 @@ def make_tool(function: Callable[..., Any], name: str | None = None) -> Tool:
     tool_name = name or function.__name__
     arguments = create_model(f"{tool_name}_arguments", __base__=_Arguments, **fields)
     description = inspect.cleandoc(function.__doc__ or "").split("\n\n")[0].replace("\n", " ")
-    return Tool(tool_name, description or tool_name, function, arguments, context_parameter)
+    return Tool(
+        tool_name,
+        description or tool_name,
+        function,
+        arguments,
+        context_parameter,
+        needs_approval=needs_approval,
+    )
 
 
 class ToolRegistry:
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
 
-    def register(self, function: Callable[..., Any], name: str | None = None) -> Tool:
-        made = make_tool(function, name)
+    def register(
+        self, function: Callable[..., Any], name: str | None = None, *, needs_approval: bool = False
+    ) -> Tool:
+        made = make_tool(function, name, needs_approval=needs_approval)
         if made.name in self._tools and self._tools[made.name].function is not function:
             raise ValueError(f"a tool named {made.name!r} is already registered")
         self._tools[made.name] = made
@@ -156,15 +174,23 @@ class ToolRegistry:
 REGISTRY = ToolRegistry()
 
 
-def tool(function: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
+def tool(
+    function: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    needs_approval: bool = False,
+) -> Any:
     """Register a function in the gateway's tool registry (usable bare or with a name).
+
+    `needs_approval`: each call waits for a person's yes or no (gateway/approvals/) before it
+    runs, and the tool is offered only where an answer can carry that question.
 
     For the modules `gateway.tool_modules` lists: load_tools imports them, and their decorated
     functions register as they are defined.
     """
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-        REGISTRY.register(fn, name)
+        REGISTRY.register(fn, name, needs_approval=needs_approval)
         return fn
 
     return register(function) if function is not None else register

@@ -213,3 +213,30 @@ def run_chat_transport_client(url: str, options: dict[str, Any]) -> dict[str, An
     "chunks", "errors", "message" (the last readUIMessageStream yielded, or None), "thrown"}.
     """
     return ChatTransportClient(url, options).result()
+
+
+def run_approval_chat(options: dict[str, Any]) -> dict[str, Any]:
+    """The SDK's own chat (AbstractChat, `options["sdk"]` "ai" or "ai6") through an approval:
+    sendMessage, addToolApprovalResponse per request, the automatic send of the decisions
+    (see approval_chat_client.mjs for the options).
+
+    Returns {"requests" (each body sent), "statuses", "chunks" (chunk types per response),
+    "messages" (the chat's at the end), "errors", "status"}.
+    """
+    ensure_node_packages()
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError("node is not installed; the AI SDK conformance tests need it")
+    script = "approval_chat_client.mjs"
+    done = subprocess.run(
+        [node, str(NODE_DIR / script)],
+        input=json.dumps(options),
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=NODE_DIR,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{script} exited {done.returncode}:\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result

@@ -6,7 +6,8 @@ import asyncio
 
 from gateway.tools import tool
 
-CALLS: dict[str, int] = {"never_enabled": 0, "add": 0}
+CALLS: dict[str, int] = {"never_enabled": 0, "add": 0, "delete_note": 0}
+DELETED: list[str] = []
 
 
 @tool
@@ -34,3 +35,11 @@ def never_enabled() -> str:
     """A tool no test config enables; counting calls proves it never runs."""
     CALLS["never_enabled"] += 1
     return "this must never run"
+
+
+@tool(needs_approval=True)
+def delete_note(title: str) -> dict[str, str]:
+    """Delete a note: a person approves each call first."""
+    CALLS["delete_note"] += 1
+    DELETED.append(title)
+    return {"deleted": title}

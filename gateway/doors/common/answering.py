@@ -63,6 +63,7 @@ async def answer(
                 call,
                 allowed_models=allowed_models(admission.key),
                 allowed_tools=allowed_tools(admission.key),
+                tenant=client,
             ),
             cache_directive(request, client),
         )

@@ -38,6 +38,7 @@ from gateway.doors.common.dependencies import (
 from gateway.doors.common.door_routes import door_router
 from gateway.doors.common.request_models import RequestModel
 from gateway.doors.common.streaming import stream_response
+from gateway.doors.frontend.frontend_approvals import approval_fields, with_stored_parts
 from gateway.doors.frontend.frontend_collect import collect
 from gateway.doors.frontend.frontend_schemas import CHAT_ID_PATTERN, ChatRequest, UIMessage
 from gateway.doors.frontend.protocol_choice import choose_protocol, make_encoder
@@ -84,20 +85,26 @@ def _stored(message: UIMessage) -> dict[str, Any]:
 
 
 def _call(
-    body: ChatRequest, history: list[dict[str, Any]], message_id: str | None = None
+    body: ChatRequest,
+    history: list[dict[str, Any]],
+    approvals: dict[str, Any],
+    message_id: str | None = None,
 ) -> ChatCall:
     """The engine's call for `history` (stored UI messages) with the request's parameters."""
+    last = len(history) - 1
     return ChatCall(
         model_id=body.model,
         messages=[
             converted
-            for message in history
-            for converted in ui_message_to_litellm(message["role"], list(message["parts"]))
+            for index, message in enumerate(history)
+            for converted in ui_message_to_litellm(
+                message["role"], list(message["parts"]), deciding=index == last
+            )
         ],
         params=body.sampling_params(),
         stream=body.stream,
         tool_names=body.tools,
-        message_id=message_id,
+        **{**approvals, "message_id": message_id or approvals.get("message_id")},
     )
 
 
@@ -136,15 +143,21 @@ async def answer_in_chat(
         message=incoming[0] if body.message is not None else None,
         regenerate=(body.message_id or True) if regenerating else False,
     )
+    if history[-1].get("role") == "assistant" and chat is not None:
+        history[-1] = with_stored_parts(history[-1], chat.messages)
     check_caps(history, options)
+    approvals = approval_fields(protocol, body.stream, history[-1])
+    # Decided calls continue the answer that paused for them, in its message.
+    continued = history[-1] if approvals.get("decisions") else None
     metadata = {"createdAt": int(time.time() * 1000), "model": body.model}
-    active = ActiveStream(new_id("stream"), new_id("msg"), metadata)
-    call = _call(body, history, active.message_id)
+    message_id = str(continued["id"]) if continued is not None else new_id("msg")
+    active = ActiveStream(new_id("stream"), message_id, metadata)
+    call = _call(body, history, approvals, active.message_id)
     encoder = make_encoder(protocol, metadata) if body.stream else None
 
     async def respond(events: AsyncIterator[Event]) -> Response:
         await chats.reserve(chat_id, owner, history, active, stale, options)
-        generation = chats.begin(chat_id, owner, active, events, options)
+        generation = chats.begin(chat_id, owner, active, events, options, continued)
         try:
             await generation.first_event()
         except asyncio.CancelledError:
@@ -174,7 +187,7 @@ async def _answer_alone(
     incoming: list[dict[str, Any]],
 ) -> Response:
     """The chat store is down and the YAML says answer anyway: from the request alone."""
-    call = _call(body, incoming)
+    call = _call(body, incoming, approval_fields(protocol, body.stream, incoming[-1]))
     encoder = make_encoder(protocol, None) if body.stream else None
     return await answer(
         request,

@@ -50,6 +50,9 @@ class FrontendAnswer:
             case "tool-output-error":
                 # A failed tool's result is {"error": message}; the chunk carries the message.
                 self._result(chunk["toolCallId"], {"error": chunk["errorText"]}, is_error=True)
+            case "tool-output-denied":
+                # A call a person denied (gateway/approvals/): it was not run.
+                self._result(chunk["toolCallId"], {"denied": True}, is_error=False)
             case "finish":
                 self.finish_reason = chunk["finishReason"]
                 self.usage = chunk["messageMetadata"]["usage"]

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from gateway.doors.common.answering import answer
 from gateway.doors.common.dependencies import DOOR_DEPENDENCIES, AdmissionDep, ChatOptionsDep
 from gateway.doors.common.door_routes import door_router
+from gateway.doors.frontend.frontend_approvals import approval_fields
 from gateway.doors.frontend.frontend_chats import ChatsDep, answer_in_chat, chat_input
 from gateway.doors.frontend.frontend_collect import collect
 from gateway.doors.frontend.frontend_schemas import ChatRequest
@@ -40,6 +41,7 @@ async def chat(
         params=body.sampling_params(),
         stream=body.stream,
         tool_names=body.tools,
+        **approval_fields(protocol, body.stream, body.last_ui_message()),
     )
     if not body.stream:
         return await answer(

@@ -69,6 +69,15 @@ class UIFilePart(TypedDict):
     filename: NotRequired[str | None]
 
 
+class UIApproval(TypedDict):
+    """A tool part's approval (AI SDK 6+): the request's id, and once a person has answered,
+    whether they approved and why."""
+
+    id: Annotated[str, Field(min_length=1, max_length=256)]
+    approved: NotRequired[bool | None]
+    reason: NotRequired[str | None]
+
+
 class UIToolPart(TypedDict):
     """`tool-<name>`: a call of a static tool, with its result once state is output-*."""
 
@@ -78,6 +87,7 @@ class UIToolPart(TypedDict):
     input: NotRequired[Any]
     output: NotRequired[Any]
     errorText: NotRequired[str | None]
+    approval: NotRequired[UIApproval]
 
 
 class UIDynamicToolPart(TypedDict):
@@ -88,6 +98,7 @@ class UIDynamicToolPart(TypedDict):
     input: NotRequired[Any]
     output: NotRequired[Any]
     errorText: NotRequired[str | None]
+    approval: NotRequired[UIApproval]
 
 
 class UIOtherPart(TypedDict):
@@ -170,8 +181,8 @@ class UIMessage(RequestModel):
             )
         return parts
 
-    def to_litellm(self) -> list[dict[str, Any]]:
-        return ui_message_to_litellm(self.role, list(self.parts))
+    def to_litellm(self, *, deciding: bool = False) -> list[dict[str, Any]]:
+        return ui_message_to_litellm(self.role, list(self.parts), deciding=deciding)
 
 
 def _message_shape(value: Any) -> str:
@@ -255,15 +266,25 @@ class ChatRequest(RequestModel):
         return None
 
     def litellm_messages(self) -> list[dict[str, Any]]:
+        conversation = self._conversation()
+        last = len(conversation) - 1
         return [
             converted
-            for message in self._conversation()
+            for index, message in enumerate(conversation)
             for converted in (
-                message.to_litellm()
+                message.to_litellm(deciding=index == last)
                 if isinstance(message, UIMessage)
                 else [message.model_dump(exclude_none=True)]
             )
         ]
+
+    def last_ui_message(self) -> dict[str, Any] | None:
+        """The conversation's last message, if it is a UI message: {id, role, parts}."""
+        conversation = self._conversation()
+        last = conversation[-1] if conversation else None
+        if not isinstance(last, UIMessage):
+            return None
+        return {"id": last.id, "role": last.role, "parts": list(last.parts)}
 
     def _conversation(self) -> list[ChatMessage | UIMessage]:
         if self.messages is not None:

@@ -3,7 +3,8 @@
 Server-sent events, one JSON chunk per `data:` line, ending with `data: [DONE]`:
 start, start-step, text-start/-delta/-end, reasoning-start/-delta/-end, tool-input-start,
 tool-input-delta, tool-input-available, tool-output-available (or tool-output-error),
-finish-step, error, finish. Header `x-vercel-ai-ui-message-stream: v1`.
+tool-approval-request and tool-output-denied (gateway/approvals/), finish-step, error, finish.
+Header `x-vercel-ai-ui-message-stream: v1`.
 
 The client throws on a text-delta whose text-start it has not seen, so UIMessageChunks keeps the
 one piece of state the protocol needs: which text or reasoning block is open. The encoder writes
@@ -18,6 +19,7 @@ from typing import Any, ClassVar
 from gateway.doors.common.encoder_base import NO_BUFFERING, dumps
 from gateway.doors.frontend.data_stream_encoder import usage_json_marked
 from gateway.events import (
+    AnswerContinues,
     ErrorEvent,
     Event,
     Finish,
@@ -25,6 +27,7 @@ from gateway.events import (
     StepFinish,
     StepStart,
     TextDelta,
+    ToolApprovalRequest,
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
@@ -65,14 +68,16 @@ class UIMessageChunks:
                     "inputTextDelta": event.args_text_delta,
                 })  # fmt: skip
             case StepStart(message_id=message_id):
-                head: list[Chunk] = []
-                if not self._started:
-                    self._started = True
-                    start: dict[str, Any] = {"type": "start", "messageId": message_id}
-                    if self._start_metadata:
-                        start["messageMetadata"] = self._start_metadata
-                    head = _one(start)
-                return head + _one({"type": "start-step"})
+                return self._start(message_id) + _one({"type": "start-step"})
+            case AnswerContinues(message_id=message_id):
+                # The same message id: the client goes on in the message it holds.
+                return self._start(message_id)
+            case ToolApprovalRequest():
+                return _one({
+                    "type": "tool-approval-request",
+                    "approvalId": event.approval_id,
+                    "toolCallId": event.tool_call_id,
+                })  # fmt: skip
             case ToolCallStart():
                 self._streamed_inputs.add(event.tool_call_id)
                 return self._close_block() + _one({
@@ -96,6 +101,15 @@ class UIMessageChunks:
                     "messageMetadata": {"usage": usage_json_marked(event.usage)},
                 })  # fmt: skip
         return []
+
+    def _start(self, message_id: str) -> list[Chunk]:
+        if self._started:
+            return []
+        self._started = True
+        start: dict[str, Any] = {"type": "start", "messageId": message_id}
+        if self._start_metadata:
+            start["messageMetadata"] = self._start_metadata
+        return _one(start)
 
     def _delta(self, kind: str, text: str) -> list[Chunk]:
         head: list[Chunk] = []
@@ -138,6 +152,8 @@ class UIMessageChunks:
         })  # fmt: skip
 
     def _tool_result(self, event: ToolResult) -> list[Chunk]:
+        if event.denied:
+            return _one({"type": "tool-output-denied", "toolCallId": event.tool_call_id})
         if event.is_error:
             error = event.result.get("error") if isinstance(event.result, dict) else event.result
             return _one({

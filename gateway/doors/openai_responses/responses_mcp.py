@@ -13,6 +13,7 @@ with an error, and the answer goes on without them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import mcp_types
@@ -42,10 +43,14 @@ def mcp_offer(
     if not tools:
         return None, McpOffer()
     by_server: dict[str, dict[str, McpTool]] = {}
-    offered = offered_tools(engine.config, engine.tools, engine.mcp, model_id, None, key_tools)
-    for name, tool in offered.items():
+    offered = offered_tools(
+        engine.config, engine.tools, engine.mcp, model_id, None, key_tools, can_ask=True
+    )
+    for name, tool in offered.tools.items():
         if isinstance(tool, McpTool):
-            by_server.setdefault(tool.server, {})[name] = tool
+            # A tool gateway.require_approval names asks first too.
+            asks = tool.needs_approval or name in offered.asking
+            by_server.setdefault(tool.server, {})[name] = replace(tool, needs_approval=asks)
     usable = _usable_servers(engine, model_id, by_server, key_tools)
     names: dict[str, tuple[str, str]] = {}
     listings: list[McpListing] = []
