@@ -256,7 +256,7 @@ class Engine:
                     "tool-calls", step.usage, is_continued=True, deployment=step.deployment
                 )
                 results = await run_tool_calls(
-                    calls, prepared.tools, self._tool_context, self.config.options.tool_timeout
+                    calls, prepared.tools, self.tool_context, self.config.options.tool_timeout
                 )
                 for result in results:
                     yield result
@@ -280,7 +280,7 @@ class Engine:
         call.outcome.usage = usage
         return Finish(reason, usage)
 
-    def _tool_context(self, tool: ServerTool) -> ToolContext:
+    def tool_context(self, tool: ServerTool) -> ToolContext:
         if self._tool_http is None:
             self._tool_http = httpx.AsyncClient(timeout=self.config.options.tool_timeout)
         return ToolContext(self._tool_http, self.config.options.tool_options.get(tool.name, {}))

@@ -79,10 +79,10 @@ def test_a_closed_engine_lets_go_of_its_tool_client(
     engine = gateway.app.runtime.engine
     tool = REGISTRY.get("get_weather")
     assert tool is not None
-    assert not engine._tool_context(tool).http.is_closed
+    assert not engine.tool_context(tool).http.is_closed
     background_loop.run(engine.aclose())
     # A late user gets a fresh client, never the closed one.
-    assert not engine._tool_context(tool).http.is_closed
+    assert not engine.tool_context(tool).http.is_closed
 
 
 def test_removing_drop_params_from_the_file_really_removes_it(
