@@ -36,17 +36,8 @@ LIMITED_KEY = "limited-key-for-the-mcp-endpoint"
 # mode="auto" finds 2026-07-28's per-request envelope; "legacy" forces the initialize handshake.
 MODES = ("auto", "legacy")
 SCENARIO_TIMEOUT = 60.0
-FAKE_TOOLS = {
-    "echo",
-    "structured",
-    "image",
-    "fail",
-    "slow",
-    "crash",
-    "malformed",
-    "add_tool",
-    "env",
-}
+# The fake's tools /mcp serves: all but add_tool, which the YAML says to ask about first.
+FAKE_TOOLS = {"echo", "structured", "image", "fail", "slow", "crash", "malformed", "env"}
 
 
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
@@ -99,7 +90,11 @@ def keys_file(tmp_path: Path) -> Path:
 
 def endpoint_config(upstream: FakeUpstream, record: Path) -> dict[str, Any]:
     servers = {
-        "fake": stdio_entry(fake_server_params("--record", str(record)), call_timeout=1),
+        "fake": stdio_entry(
+            fake_server_params("--record", str(record)),
+            call_timeout=1,
+            require_approval=["add_tool"],
+        ),
         "time": stdio_entry(time_server_params()),
     }
     config: dict[str, Any] = mcp_config(upstream, servers)
@@ -169,6 +164,7 @@ def test_another_key_sees_only_its_own_tools(keyed: tuple[Gateway, Path]) -> Non
         listed["wide"]
     )
     assert {f"mcp__fake__{tool}" for tool in FAKE_TOOLS} <= set(listed["wide"])
+    assert "mcp__fake__add_tool" not in listed["wide"]
     # A key that may use only title-model gets what title-model is offered.
     assert listed["title"] == ["add"]
 
@@ -195,6 +191,22 @@ def test_a_tool_the_key_may_not_use_is_refused_and_not_run(keyed: tuple[Gateway,
     ]
     assert tool_calls_recorded(record) == []
     assert dict(tools_for_tests.CALLS) == before
+
+
+def test_a_tool_that_asks_first_is_not_served(keyed: tuple[Gateway, Path]) -> None:
+    """`require_approval` in the YAML: /mcp has no way to ask, so it neither lists nor runs it."""
+    gateway, record = keyed
+
+    async def scenario() -> None:
+        async with connect(gateway, bearer(WIDE_KEY)) as client:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+            assert "mcp__fake__add_tool" not in names and "mcp__fake__echo" in names
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool("mcp__fake__add_tool", {"name": "sneaky"})
+            assert refused.value.message == "Unknown tool: mcp__fake__add_tool"
+
+    run(scenario)
+    assert tool_calls_recorded(record) == []
 
 
 def test_without_a_valid_key_it_is_a_401(keyed: tuple[Gateway, Path]) -> None:
