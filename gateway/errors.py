@@ -72,6 +72,14 @@ class AdminDisabled(GatewayError):
     error_type = "admin_disabled"
 
 
+class OriginNotAllowed(GatewayError):
+    """A browser page from an origin the gateway does not serve, on /mcp (the MCP transport's
+    guard against DNS rebinding)."""
+
+    status = 403
+    error_type = "origin_not_allowed"
+
+
 class RequestTooLarge(GatewayError):
     status = 413
     error_type = "request_too_large"

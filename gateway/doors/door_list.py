@@ -16,6 +16,8 @@ from gateway.doors.common.door_routes import Door
 from gateway.doors.common.error_responses import ErrorShape
 from gateway.doors.embeddings import embeddings_routes
 from gateway.doors.frontend import frontend_chats, frontend_routes
+from gateway.doors.mcp_endpoint import mcp_routes
+from gateway.doors.mcp_endpoint.mcp_errors import mcp_error
 from gateway.doors.openai_chat import openai_chat_routes
 from gateway.doors.openai_responses import responses_routes
 from gateway.doors.ops import admin_routes, health_routes, metrics_routes
@@ -29,10 +31,11 @@ DOORS: tuple[APIRouter, ...] = (
     responses_routes.router,
     anthropic_routes.router,
     embeddings_routes.router,
+    mcp_routes.router,
     admin_routes.router,
 )
 # Served on the public port only when no GATEWAY_METRICS_PORT gives it a listener of its own.
 METRICS = metrics_routes.router
 # Error shapes of one door only (the gateway's and OpenAI's are shared: error_responses.py,
 # openai_errors.py). Each renders the status and body; its stream error is the same module's.
-ERROR_SHAPES: dict[Door, ErrorShape] = {"anthropic": anthropic_error}
+ERROR_SHAPES: dict[Door, ErrorShape] = {"anthropic": anthropic_error, "mcp": mcp_error}

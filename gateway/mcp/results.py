@@ -26,12 +26,15 @@ def tool_output(result: CallToolResult) -> ToolOutput:
     texts = [block["text"] for block in blocks if block["type"] == "text"]
     if result.is_error:
         raise ToolFailure("\n".join(texts) or NO_REASON)
+    as_mcp: dict[str, Any] = {"content": blocks}
     if result.structured_content is not None:
-        return ToolOutput(result.structured_content, _json(result.structured_content))
+        as_mcp["structuredContent"] = result.structured_content
+        return ToolOutput(result.structured_content, _json(result.structured_content), as_mcp)
     if len(texts) == len(blocks):
         text = "\n".join(texts)
-        return ToolOutput(text, text)
-    return ToolOutput({"content": blocks}, "\n".join(_said(block) for block in blocks))
+        return ToolOutput(text, text, as_mcp)
+    said = "\n".join(_said(block) for block in blocks)
+    return ToolOutput({"content": blocks}, said, as_mcp)
 
 
 def _block(block: Any) -> dict[str, Any]:

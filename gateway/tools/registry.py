@@ -47,6 +47,9 @@ class ToolOutput:
 
     result: Any
     for_model: str
+    # The result as an MCP CallToolResult (JSON) when an MCP server gave it: what the gateway's
+    # own /mcp endpoint passes on, content blocks and structuredContent as they came.
+    as_mcp: Mapping[str, Any] | None = None
 
 
 class ServerTool(Protocol):

@@ -63,16 +63,7 @@ async def admit(
     settles it when the call has run. Returns the headers that say where the client stands
     (rate limit, spend budget).
     """
-    override = key.rate_limit if key is not None else None
-    decision = await limiter.check(client, model_id, override)
-    if not decision.allowed:
-        metrics.RATE_LIMIT_REFUSALS.labels(model_id, "requests").inc()
-        headers = decision.headers()
-        scope = f" for model '{model_id}'" if decision.scope.startswith("model:") else ""
-        raise RateLimited(
-            f"rate limit exceeded: {decision.limit}{scope}; retry after {headers['Retry-After']} s",
-            headers=headers,
-        )
+    headers = await count_request(limiter, key, client, model_id)
     budget = await limiter.check_budget(client, model_id, _key_tokens(key))
     if not budget.allowed:
         metrics.RATE_LIMIT_REFUSALS.labels(model_id, "tokens").inc()
@@ -81,13 +72,31 @@ async def admit(
             f"token budget used up: {budget.limit} tokens; retry after {headers['Retry-After']} s",
             headers=headers,
         )
-    headers = decision.headers()
     spend = await meter.reserve(cost)
     if spend is not None:
         if not spend.allowed:
             metrics.RATE_LIMIT_REFUSALS.labels(model_id, "budget").inc()
             raise BudgetExceeded(spend.refusal(), headers=spend.headers())
         headers.update(spend.headers())
+    return headers
+
+
+async def count_request(
+    limiter: ChatRateLimiter, key: ApiKey | None, client: str, model_id: str
+) -> dict[str, str]:
+    """Count one request of `client` against its rate limits (the key's own, else the default;
+    `model_id`'s too, when it has one); 429 naming the limit when over. Returns the
+    X-RateLimit-* headers."""
+    override = key.rate_limit if key is not None else None
+    decision = await limiter.check(client, model_id, override)
+    headers = decision.headers()
+    if not decision.allowed:
+        metrics.RATE_LIMIT_REFUSALS.labels(model_id, "requests").inc()
+        scope = f" for model '{model_id}'" if decision.scope.startswith("model:") else ""
+        raise RateLimited(
+            f"rate limit exceeded: {decision.limit}{scope}; retry after {headers['Retry-After']} s",
+            headers=headers,
+        )
     return headers
 
 

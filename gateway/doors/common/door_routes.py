@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 
 from gateway.doors.common.json_body import check_content_type, read_object
 
-Door = Literal["gateway", "openai", "anthropic"]
+Door = Literal["gateway", "openai", "anthropic", "mcp"]
 
 
 class _ReadBody(Request):
@@ -65,8 +65,10 @@ def door_of(request: Request) -> Door:
 
 
 def door_of_path(path: str) -> Door:
-    """Before routing (the body limit), or for no route: Anthropic's for /v1/messages, OpenAI's
-    for the rest of /v1/ (SDK clients), the gateway's otherwise."""
+    """Before routing (the body limit), or for no route: Anthropic's for /v1/messages, MCP's
+    (JSON-RPC) for /mcp, OpenAI's for the rest of /v1/ (SDK clients), the gateway's otherwise."""
     if path == "/v1/messages" or path.startswith("/v1/messages/"):
         return "anthropic"
+    if path == "/mcp":
+        return "mcp"
     return "openai" if path.startswith("/v1/") else "gateway"

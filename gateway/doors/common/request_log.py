@@ -2,7 +2,8 @@
 
 Pure ASGI (no BaseHTTPMiddleware): it must not buffer or delay streamed answers. It gives every
 request an id (the client's `x-request-id` when it is sane, else a new one), returns it as
-`x-request-id`, and reads what the chat routes left in `request.state.outcome`.
+`x-request-id`, and reads what the chat routes left in `request.state.outcome` (and what a route
+without a model call left in `request.state.log_fields`).
 """
 
 from __future__ import annotations
@@ -128,6 +129,8 @@ def _record(
     if outcome is not None:
         fields.update(_outcome_fields(outcome))
         _count_outcome(outcome)
+    # What a route without a model call says of itself (/mcp: the JSON-RPC method, the tool).
+    fields.update(state.get("log_fields") or {})
     level = logging.DEBUG if scope["path"] in _QUIET_PATHS else logging.INFO
     # The path is the client's (`%20`, `%0a` decoded): one token, or it could fake a field.
     log.log(
