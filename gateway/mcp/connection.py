@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from gateway import tasks
 from gateway.config.mcp_servers import McpServerSpec
 from gateway.mcp.naming import offered_names
+from gateway.mcp.stdio_launch import find_command
 from gateway.observability import metrics
 from gateway.tools.registry import ToolFailure
 
@@ -250,7 +251,10 @@ class ServerConnection:
         target: Any
         if spec.transport == "stdio":
             target = StdioServerParameters(
-                command=spec.command or "", args=list(spec.args), env=dict(spec.env), cwd=spec.cwd
+                command=find_command(spec.command or ""),
+                args=list(spec.args),
+                env=dict(spec.env),
+                cwd=spec.cwd,
             )
         elif spec.transport == "sse":
             target = sse_client(spec.url or "", headers=dict(spec.headers))
