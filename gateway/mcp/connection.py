@@ -80,6 +80,7 @@ class ServerConnection:
         return self.spec.name
 
     def start(self) -> None:
+        metrics.MCP_RESTARTS.labels(self.name)  # exported at 0 from the start, so rate() works
         if self._task is None and self.state != "missing_env":
             self._task = tasks.spawn(self._supervise(), "mcp_server", f"mcp-{self.name}")
         elif self.state == "missing_env":
