@@ -54,8 +54,15 @@ class ServerUnavailable(ToolFailure):
 
 
 class ServerConnection:
-    def __init__(self, spec: McpServerSpec) -> None:
+    def __init__(
+        self,
+        spec: McpServerSpec,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        restart: bool = True,
+    ) -> None:
         self.spec = spec
+        self.connect_timeout = connect_timeout
+        self.restart = restart  # False: one attempt only (`check-config --connect`)
         self.state: State = "missing_env" if spec.missing_env else "starting"
         self.error: str | None = (
             f"environment variable {', '.join(spec.missing_env)} is not set"
@@ -172,6 +179,8 @@ class ServerConnection:
                 return
             self.state = "failed"
             self._publish()
+            if not self.restart:
+                return
             if time.monotonic() - began >= STEADY_SECONDS:
                 pause = FIRST_RETRY_SECONDS
             self.restarts += 1
@@ -184,9 +193,14 @@ class ServerConnection:
     async def _connect_and_watch(self) -> None:
         self._wake.clear()
         async with contextlib.AsyncExitStack() as stack:
-            async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
-                client = await stack.enter_async_context(await self._client_for(stack))
-                await self._list_tools(client)
+            try:
+                async with asyncio.timeout(self.connect_timeout):
+                    client = await stack.enter_async_context(await self._client_for(stack))
+                    await self._list_tools(client)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"no answer within {self.connect_timeout:g} s (initialize, tools/list)"
+                ) from None
             self._client = client
             self.protocol_version = client.protocol_version
             self.state, self.error, self.connected_at = "ready", None, time.time()

@@ -27,6 +27,9 @@ Flags:
   --exit-after SECONDS     exits (status 0) that long after answering initialize, idle or not
   --tools a,b              start with only these tools
   --record PATH            append every message received to PATH, one JSON object a line
+  --initialize-error TEXT  answers initialize with JSON-RPC error -32603 and TEXT, where
+                           {env:NAME} is that environment variable's value (a server quoting
+                           its own configuration back)
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -73,6 +77,11 @@ TOOLS: dict[str, dict[str, Any]] = {
     "add_tool": {"description": "Add a tool; list_changed.", "inputSchema": _schema(name="string")},
     "env": {"description": "An environment variable.", "inputSchema": _schema(name="string")},
 }
+
+
+def with_env(template: str) -> str:
+    """`template` with each {env:NAME} replaced by that environment variable's value."""
+    return re.sub(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: os.environ.get(m[1], ""), template)
 
 
 def text(value: str) -> dict[str, Any]:
@@ -150,6 +159,9 @@ class FakeServer:
     def initialize(self, request_id: Any, params: dict[str, Any]) -> None:
         if self.options.hang_initialize:
             return
+        if self.options.initialize_error is not None:
+            self.error(request_id, -32603, with_env(self.options.initialize_error))
+            return
         wanted = params.get("protocolVersion")
         version = wanted if wanted in PROTOCOL_VERSIONS else DEFAULT_PROTOCOL_VERSION
         result = {
@@ -220,6 +232,7 @@ def main() -> None:
     parser.add_argument("--exit-after", type=float, metavar="SECONDS")
     parser.add_argument("--tools", help="comma-separated: start with only these tools")
     parser.add_argument("--record", help="append every received message to this file")
+    parser.add_argument("--initialize-error", metavar="TEXT")
     FakeServer(parser.parse_args()).serve()
 
 
