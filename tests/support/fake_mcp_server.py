@@ -19,6 +19,7 @@ Tools:
   add_tool {name}        adds a tool `name` (it answers "<name> called"), sends
                          notifications/tools/list_changed, then answers "added <name>"
   env {name}             text content: the environment variable's value ("" when unset)
+  pid                    structuredContent {"pid": this process, "ppid": its parent}
 An unknown tool's call is JSON-RPC error -32602.
 
 Flags:
@@ -76,6 +77,7 @@ TOOLS: dict[str, dict[str, Any]] = {
     "malformed": {"description": "An invalid CallToolResult.", "inputSchema": _schema()},
     "add_tool": {"description": "Add a tool; list_changed.", "inputSchema": _schema(name="string")},
     "env": {"description": "An environment variable.", "inputSchema": _schema(name="string")},
+    "pid": {"description": "This server's process id and its parent's.", "inputSchema": _schema()},
 }
 
 
@@ -209,6 +211,9 @@ class FakeServer:
             self.add_tool(request_id, str(arguments.get("name", "")))
         elif name == "env":
             self.answer(request_id, text(os.environ.get(str(arguments.get("name", "")), "")))
+        elif name == "pid":
+            ids = {"pid": os.getpid(), "ppid": os.getppid()}
+            self.answer(request_id, {**text(json.dumps(ids)), "structuredContent": ids})
 
     def add_tool(self, request_id: Any, name: str) -> None:
         if not name:
