@@ -1,22 +1,23 @@
 """`gateway serve --workers 2` with a stdio MCP server: what each worker owns.
 
 Each worker process starts its own copy of the server (a child of that worker, not of the
-supervisor), calls only its own copy, and every copy ends when the gateway stops.
+supervisor), a call is answered by the copy of the worker that holds the request's connection
+(found in /proc), and every copy ends when the gateway stops.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 from pathlib import Path
-
-import httpx
+from typing import Any
 
 from tests.support.configs import config_for
 from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Reply
 from tests.support.mcp_servers import fake_server_params
 from tests.support.polling import wait_until
-from tests.support.processes import child_pids, serve_config
+from tests.support.processes import GatewayProcess, child_pids, serve_config, worker_serving
 
 CALLS = 12  # on fresh connections, so the kernel spreads them over both workers
 EXIT_TIMEOUT = 60.0
@@ -34,6 +35,25 @@ def processes_naming(marker: str) -> dict[int, int]:
         except OSError:
             continue  # gone meanwhile
     return found
+
+
+def post_on_a_new_connection(server: GatewayProcess, body: dict[str, Any]) -> tuple[int, Any]:
+    """POST /api/chat on a connection of its own: the worker that holds it, and the answer."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.connect()
+        assert connection.sock is not None
+        client_port = connection.sock.getsockname()[1]
+        connection.request(
+            "POST", "/api/chat", json.dumps(body), {"content-type": "application/json"}
+        )
+        response = connection.getresponse()
+        assert response.status == 200
+        answer = json.loads(response.read())
+        # Still open (keep-alive), so the worker that answered still holds it.
+        return worker_serving(server.process.pid, client_port, server.port), answer
+    finally:
+        connection.close()
 
 
 def received(record: Path, method: str) -> int:
@@ -74,12 +94,12 @@ def test_each_worker_runs_and_calls_its_own_stdio_server_and_both_end_with_it(
                 "stream": False,
                 "messages": [{"role": "user", "content": "which process?"}],
             }
-            answer = httpx.post(f"{server.url}/api/chat", json=body, timeout=30).json()
+            worker, answer = post_on_a_new_connection(server, body)
             (result,) = answer["toolResults"]
             assert result["isError"] is False, result
             ids = result["result"]
-            # The copy that answered is one of the two, and the child of the worker that ran it.
-            assert copies.get(ids["pid"]) == ids["ppid"], (ids, copies)
+            # The copy that answered is the child of the worker that holds this connection.
+            assert ids["pid"] in copies and ids["ppid"] == worker, (ids, worker, copies)
             answered.add(ids["pid"])
         assert answered == set(copies), f"one worker served every call: {answered}"
         assert received(record, "tools/call") == CALLS
