@@ -134,10 +134,11 @@ def _connect(config: GatewayConfig, timeout: float) -> int:
 
     from gateway.observability.logs import configure_logging
 
-    # Log lines (a server's stderr among them) go out scrubbed; the connections' own warnings
-    # say what the report below says.
+    # A server's stderr is shown (scrubbed, as when serving): it often says why it failed. The
+    # connections' own warnings say what the report below says.
     configure_logging("warning")
     logging.getLogger("gateway.mcp").setLevel(logging.ERROR)
+    logging.getLogger("gateway.mcp.server").setLevel(logging.INFO)
     LOG_SECRETS.remember(config.secrets())
     probes = asyncio.run(probe_servers(config.mcp_servers, timeout, Redactor(config.secrets())))
     print(f"MCP servers (each given {timeout:g} s):")

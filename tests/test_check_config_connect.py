@@ -94,13 +94,19 @@ def test_a_real_server_lists_its_tools_and_the_check_passes(tmp_path: Path) -> N
 
 
 def test_an_error_quoting_a_secret_is_printed_scrubbed(tmp_path: Path) -> None:
-    quoting = fake_server_params("--initialize-error", "bad token {env:SERVICE_TOKEN}, refusing")
+    quoting = fake_server_params(
+        "--initialize-error",
+        "bad token {env:SERVICE_TOKEN}, refusing",
+        *("--stderr", "config: token={env:SERVICE_TOKEN}"),
+    )
     servers = {"quoting": stdio(quoting, env={"SERVICE_TOKEN": "os.environ/SERVICE_TOKEN"})}
     done = check(tmp_path, servers, SERVICE_TOKEN=SECRET)
 
     assert done.returncode == 1
     (line,) = server_lines(done.stdout)["quoting"]
     assert line.startswith("quoting: failed: MCPError: bad token ***, refusing")
+    # What the server wrote to stderr is shown too, named and scrubbed.
+    assert "gateway.mcp.server: MCP server quoting stderr: config: token=" in done.stderr
     assert SECRET not in done.stdout + done.stderr
 
 

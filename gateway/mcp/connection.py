@@ -22,7 +22,7 @@ from typing import Any, Literal
 import mcp_types
 from mcp.client.client import Client
 from mcp.client.sse import sse_client
-from mcp.client.stdio import StdioServerParameters
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -31,8 +31,10 @@ from pydantic import ValidationError
 from gateway import tasks
 from gateway.config.mcp_servers import McpServerSpec
 from gateway.mcp.naming import offered_names
+from gateway.mcp.server_stderr import server_stderr
 from gateway.mcp.stdio_launch import find_command
 from gateway.observability import metrics
+from gateway.redaction import Redactor
 from gateway.tools.registry import ToolFailure
 
 log = logging.getLogger("gateway.mcp")
@@ -265,12 +267,17 @@ class ServerConnection:
         spec = self.spec
         target: Any
         if spec.transport == "stdio":
-            target = StdioServerParameters(
+            parameters = StdioServerParameters(
                 command=find_command(spec.command or ""),
                 args=list(spec.args),
                 env=dict(spec.env),
                 cwd=spec.cwd,
             )
+            # Entered before the client, so left after it: the process has ended by then.
+            errlog = await stack.enter_async_context(
+                server_stderr(self.name, Redactor(spec.secret_values))
+            )
+            target = stdio_client(parameters, errlog=errlog)
         elif spec.transport == "sse":
             target = sse_client(spec.url or "", headers=dict(spec.headers))
         else:

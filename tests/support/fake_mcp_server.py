@@ -28,6 +28,9 @@ Flags:
   --exit-after SECONDS     exits (status 0) that long after answering initialize, idle or not
   --tools a,b              start with only these tools
   --record PATH            append every message received to PATH, one JSON object a line
+  --stderr TEXT            writes TEXT to stderr at start, {env:NAME} replaced as below and
+                           {n} by the line's number
+  --stderr-repeat N        ...as N lines (default 1)
   --initialize-error TEXT  answers initialize with JSON-RPC error -32603 and TEXT, where
                            {env:NAME} is that environment variable's value (a server quoting
                            its own configuration back)
@@ -238,7 +241,16 @@ def main() -> None:
     parser.add_argument("--tools", help="comma-separated: start with only these tools")
     parser.add_argument("--record", help="append every received message to this file")
     parser.add_argument("--initialize-error", metavar="TEXT")
-    FakeServer(parser.parse_args()).serve()
+    parser.add_argument("--stderr", metavar="TEXT")
+    parser.add_argument("--stderr-repeat", type=int, default=1, metavar="N")
+    options = parser.parse_args()
+    if options.stderr is not None:
+        line = with_env(options.stderr)
+        sys.stderr.writelines(
+            line.replace("{n}", str(n)) + "\n" for n in range(1, options.stderr_repeat + 1)
+        )
+        sys.stderr.flush()
+    FakeServer(options).serve()
 
 
 if __name__ == "__main__":
