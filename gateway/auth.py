@@ -2,7 +2,8 @@
 
 Keys come from `GATEWAY_API_KEYS` (comma-separated `name:key` or bare `key`) and/or a keys file
 (`GATEWAY_API_KEYS_FILE`, YAML: a list of `{name, key}`, each optionally with `rate_limit`,
-`tokens_per_minute`, `models` (the model IDs it may use) and a spend budget, `max_budget` US
+`tokens_per_minute`, `models` (the model IDs it may use), `tools` (the tools its requests may be
+offered and run, by name or pattern) and a spend budget, `max_budget` US
 dollars per `budget_duration` (see gateway/limits/budgets.py)). Logs name a key by its name, or by a
 short hash when it has none. With no keys configured the gateway runs open.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,8 @@ from gateway.limits.budgets import SpendBudget, check_duration
 from gateway.validation_problems import FieldProblem, Wording, field_problems
 
 MIN_KEY_LENGTH = 16
+# A tool name, or a pattern of one (`mcp__time__*`, `get_?eather`, `mcp__[ab]*`).
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_.\-*?\[\]!]{1,200}")
 
 
 class KeyConfigError(ValueError):
@@ -40,6 +44,9 @@ class ApiKey:
     # The model IDs this key may use (keys file only); None: every model ID.
     models: frozenset[str] | None = None
     budget: SpendBudget | None = None
+    # The tools this key's requests may be offered and run, names or patterns (keys file
+    # only); None: every tool the model is offered. Narrows the YAML's set, never widens it.
+    tools: tuple[str, ...] | None = None
 
     @property
     def tenant(self) -> str:
@@ -54,8 +61,21 @@ class _KeyEntry(BaseModel):
     rate_limit: str | None = None
     tokens_per_minute: int | None = Field(default=None, ge=1)
     models: list[str] | None = Field(default=None, min_length=1)
+    # [] is a key whose requests run no server tool.
+    tools: list[str] | None = None
     max_budget: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     budget_duration: str | None = None
+
+    @field_validator("tools")
+    @classmethod
+    def _check_tools(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or []:
+            if not _TOOL_NAME.fullmatch(name):
+                raise ValueError(
+                    f"{name[:80]!r} is not a tool name or pattern (letters, digits, _ . - and "
+                    "the wildcards * ? [ ])"
+                )
+        return value
 
     @field_validator("budget_duration")
     @classmethod
@@ -138,6 +158,7 @@ class KeyStore:
                 entry.tokens_per_minute,
                 frozenset(entry.models) if entry.models is not None else None,
                 entry.budget,
+                tuple(entry.tools) if entry.tools is not None else None,
             )
             for entry, digest in zip(entries, digests, strict=True)
         )

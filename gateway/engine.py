@@ -19,12 +19,7 @@ import httpx
 from gateway.cache import CacheDirective, Lookup, ResponseCache
 from gateway.cache.keys import cache_key, deployment_identities
 from gateway.config import GatewayConfig, ModelMode
-from gateway.errors import (
-    ModelUnavailable,
-    UnknownModel,
-    UpstreamIncomplete,
-    WrongModelMode,
-)
+from gateway.errors import UpstreamIncomplete
 from gateway.events import (
     Event,
     Finish,
@@ -38,10 +33,16 @@ from gateway.events import (
 )
 from gateway.ids import new_id
 from gateway.mcp import McpServers, McpToolset
+from gateway.model_checks import check_model
 from gateway.observability import metrics, tracing
 from gateway.observability.outcome import CallOutcome
 from gateway.redaction import LOG_SECRETS, Redactor
-from gateway.tool_loop_messages import assistant_message, fill_empty_content, tool_message
+from gateway.tool_loop_messages import (
+    assistant_message,
+    fill_empty_content,
+    split_calls,
+    tool_message,
+)
 from gateway.tool_offer import offered_tools
 from gateway.tools import ServerTool, ToolContext, load_tools
 from gateway.tools.runner import run_tool_calls
@@ -64,14 +65,16 @@ class ChatCall:
     stream: bool = True
     # The tools the request asks for, by name (None: all the model is offered). Narrows only.
     tool_names: list[str] | None = None
-    # The client runs its tools itself (the /v1 door): `client_tools` are offered as given and
-    # nothing is executed here, not even the YAML's tools when the client sends none.
+    # The client runs its tools itself (the /v1 doors): `client_tools` are offered as given and
+    # not executed here; the gateway runs only the tools `tool_names` asks for (with None, none
+    # at all, not even the YAML's), and a model step that calls a client's tool ends the answer.
     client_runs_tools: bool = False
     client_tools: list[dict[str, Any]] | None = None
     # The id of the answer's message (a stored chat names it in advance); else a new one.
     message_id: str | None = None
-    # The model IDs the client's key may use (None: all); set by the door's answering path.
+    # The model IDs and tools the client's key may use (None: all); set by the answering path.
     allowed_models: frozenset[str] | None = None
+    allowed_tools: tuple[str, ...] | None = None
     # Filled in as the call runs: read by the HTTP layer for headers, logs and metrics.
     outcome: CallOutcome = field(default_factory=CallOutcome, compare=False)
 
@@ -85,6 +88,8 @@ class PreparedCall:
     messages: list[dict[str, Any]]
     tools: Mapping[str, ServerTool]
     specs: list[dict[str, Any]]
+    # The names of the tools the client runs (client_runs_tools): a call to one ends the answer.
+    client_tool_names: frozenset[str]
     # What the request allows the response cache (tenant, Cache-Control).
     cache: CacheDirective
     # The `content` of an assistant turn that only calls tools (see Deployment.openai_shaped).
@@ -165,11 +170,14 @@ class Engine:
         key is unset, a tool the model is not offered.
         """
         self.check_model(call.model_id, "chat", call.allowed_models)
-        tools = self._enabled_tools(call)
-        if call.client_runs_tools:
-            specs = list(call.client_tools or [])
+        if call.client_runs_tools and call.tool_names is None:
+            tools: dict[str, ServerTool] = {}  # the client's doors run none of the YAML's own
         else:
-            specs = [tool.spec() for tool in tools.values()]
+            # The YAML's tools for the model, narrowed by key and request: the runner runs no
+            # other, so a call the model makes to any other tool is refused, not run.
+            narrowing = (call.tool_names, call.allowed_tools)
+            tools = offered_tools(self.config, self.tools, self.mcp, call.model_id, *narrowing)
+        specs = [*(call.client_tools or []), *(tool.spec() for tool in tools.values())]
         empty_content = "" if self.config.openai_shaped(call.model_id) else None
         messages = call.messages
         if empty_content is not None:
@@ -179,6 +187,7 @@ class Engine:
             messages=messages,
             tools=tools,
             specs=specs,
+            client_tool_names=frozenset(s["function"]["name"] for s in call.client_tools or []),
             cache=cache,
             empty_assistant_content=empty_content,
         )
@@ -186,33 +195,8 @@ class Engine:
     def check_model(
         self, model_id: str, mode: ModelMode, allowed: frozenset[str] | None = None
     ) -> None:
-        """Refuse a model ID the config does not know (or the client's key may not use: to it the
-        ID does not exist), one that answers another kind of request than `mode` (its
-        `model_info.mode`), and one whose key variable is unset."""
-        visible = [m for m in self.config.model_ids if allowed is None or m in allowed]
-        actual = self._modes.get(model_id) if model_id in visible else None
-        if actual is None:
-            known = ", ".join(visible) or "none"
-            raise UnknownModel(f"unknown model '{model_id}'; known models: {known}", param="model")
-        if actual != mode:
-            served = ", ".join(m for m in self.config.model_ids_of(mode) if m in visible) or "none"
-            raise WrongModelMode(
-                f"model '{model_id}' is {_A_MODEL[actual]} (model_info.mode: {actual}) and cannot "
-                f"answer {_REQUESTS[mode]}; {mode} models: {served}",
-                param="model",
-            )
-        missing = self.config.missing_env_for(model_id)
-        if missing:
-            names = ", ".join(missing)
-            raise ModelUnavailable(
-                f"model '{model_id}' is not available: environment variable {names} is not set"
-            )
-
-    def _enabled_tools(self, call: ChatCall) -> dict[str, ServerTool]:
-        """The tools this call may run: the YAML's set for the model, narrowed by the request."""
-        if call.client_runs_tools:
-            return {}
-        return offered_tools(self.config, self.tools, self.mcp, call.model_id, call.tool_names)
+        """Refuse a model ID this request may not use (gateway/model_checks.py)."""
+        check_model(self.config, self._modes, model_id, mode, allowed)
 
     async def run(self, prepared: PreparedCall, lease: Lease) -> AsyncIterator[Event]:
         """Yield the events of one answer: model steps and tool rounds, ending with Finish.
@@ -248,19 +232,27 @@ class Engine:
                 finally:
                     tracing.end_child(span, tracing.model_call_attributes(outcome, step), failed)
                 usage = step.usage if usage is None else usage + step.usage
-                calls = step.completed_tool_calls
-                if not calls or call.client_runs_tools:
+                calls, for_client = split_calls(
+                    step.completed_tool_calls,
+                    call.client_runs_tools,
+                    prepared.client_tool_names,
+                    prepared.tools,
+                )
+                if not calls:
                     yield StepFinish(step.finish_reason, step.usage, deployment=step.deployment)
                     yield self._finish(call, step.finish_reason, usage)
                     return
                 yield StepFinish(
-                    "tool-calls", step.usage, is_continued=True, deployment=step.deployment
+                    "tool-calls", step.usage, not for_client, deployment=step.deployment
                 )
                 results = await run_tool_calls(
                     calls, prepared.tools, self._tool_context, self.config.options.tool_timeout
                 )
                 for result in results:
                     yield result
+                if for_client:  # the model waits for the client's results too: it has them
+                    yield self._finish(call, "tool-calls", usage)
+                    return
                 messages.append(
                     assistant_message(step.text, calls, prepared.empty_assistant_content)
                 )
@@ -375,13 +367,6 @@ class Engine:
             return
         ttl = self.config.options.cache.ttl or 0
         await self.cache.save(lookup, step.answer(), ttl)
-
-
-_A_MODEL: dict[ModelMode, str] = {"chat": "a chat model", "embedding": "an embedding model"}
-_REQUESTS: dict[ModelMode, str] = {
-    "chat": "chat requests",
-    "embedding": "embedding requests (POST /v1/embeddings)",
-}
 
 
 def _message_id(call: ChatCall, step_number: int) -> str:

@@ -3,9 +3,28 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gateway.events import ToolCall, ToolResult
+
+
+def split_calls(
+    calls: Sequence[ToolCall],
+    client_runs_tools: bool,
+    client_tools: frozenset[str],
+    server_tools: Mapping[str, Any],
+) -> tuple[list[ToolCall], list[ToolCall]]:
+    """A step's calls the gateway runs, and those the client runs (it was sent them, and the
+    answer ends). Where the client runs tools and the gateway runs none, every call is the
+    client's, named in its tools or not; where both run some, a call not in the client's tools
+    is the gateway's (one the model invented becomes an error result, as on every door)."""
+    if not client_runs_tools:
+        return list(calls), []
+    if not server_tools:
+        return [], list(calls)
+    theirs = [call for call in calls if call.tool_name in client_tools]
+    return [call for call in calls if call.tool_name not in client_tools], theirs
 
 
 def assistant_message(

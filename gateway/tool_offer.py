@@ -1,9 +1,11 @@
 """Which tools one chat call is offered and may run: the YAML's names and patterns for the model
-(registry tools, and MCP servers' tools as connected now), narrowed by the request's own list.
+(registry tools, and MCP servers' tools as connected now), narrowed by the client's API key
+(`tools:` in the keys file), then by the request's own list.
 
-Narrowing only: a request may ask for fewer tools, never for one its model is not offered (a
-400 naming it). A tool the model is offered whose MCP server is down now is not offered, and
-the answer goes on without it (/health/ready and gateway_mcp_server_up say the server is down).
+Narrowing only: a request may ask for fewer tools, never for one its model is not offered or its
+key may not use (a 422 naming it; to that key such a tool does not exist). A tool the model is
+offered whose MCP server is down now is not offered, and the answer goes on without it
+(/health/ready and gateway_mcp_server_up say the server is down).
 """
 
 from __future__ import annotations
@@ -17,25 +19,44 @@ from gateway.mcp import McpToolset
 from gateway.tools import ServerTool, ToolRegistry
 
 
+def key_permits(key_tools: Sequence[str] | None, name: str) -> bool:
+    """Whether a key whose keys-file entry says `tools: key_tools` may run the tool `name`."""
+    return key_tools is None or any(matches(pattern, name) for pattern in key_tools)
+
+
 def offered_tools(
     config: GatewayConfig,
     registry: ToolRegistry,
     mcp: McpToolset,
     model_id: str,
     asked: Sequence[str] | None,
+    key_tools: Sequence[str] | None = None,
 ) -> dict[str, ServerTool]:
     """Name -> tool, in the order the YAML lists them."""
     patterns = config.tools_for(model_id)
     if asked is not None:
-        refused = [name for name in asked if not any(matches(p, name) for p in patterns)]
+        refused = [
+            name
+            for name in asked
+            if not (any(matches(p, name) for p in patterns) and key_permits(key_tools, name))
+        ]
         if refused:
+            enabled = (
+                patterns
+                if key_tools is None
+                else [
+                    name
+                    for name in select(patterns, _available(registry, mcp))
+                    if key_permits(key_tools, name)
+                ]
+            )
             raise InvalidRequest(
                 f"tools: {', '.join(map(repr, refused))} not enabled for model "
-                f"'{model_id}'; enabled: {', '.join(patterns) or 'none'}",
+                f"'{model_id}'; enabled: {', '.join(enabled) or 'none'}",
                 param="tools",
             )
     available = _available(registry, mcp)
-    chosen = select(patterns, available)
+    chosen = [name for name in select(patterns, available) if key_permits(key_tools, name)]
     if asked is not None:
         chosen = [name for name in chosen if name in asked]
     return {name: available[name] for name in chosen}

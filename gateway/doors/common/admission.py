@@ -183,6 +183,11 @@ def allowed_models(key: ApiKey | None) -> frozenset[str] | None:
     return key.models if key is not None else None
 
 
+def allowed_tools(key: ApiKey | None) -> tuple[str, ...] | None:
+    """The tools (names, patterns) `key` may be offered and run; None when any."""
+    return key.tools if key is not None else None
+
+
 def client_identity(request: Request, key: ApiKey | None, trusts: Callable[[str], bool]) -> str:
     """The API key when auth is on; else the client IP, via X-Forwarded-For from the proxies
     `trusts` names (the request's config's `rate_limit.trusted_proxies`)."""

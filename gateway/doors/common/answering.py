@@ -16,6 +16,7 @@ from gateway.doors.common.admission import (
     Meter,
     admit,
     allowed_models,
+    allowed_tools,
     check_request_size,
     metered,
 )
@@ -58,7 +59,11 @@ async def answer(
         check_request_size(call.messages, settings)
         client = admission.client
         prepared = engine.prepare(
-            replace(call, allowed_models=allowed_models(admission.key)),
+            replace(
+                call,
+                allowed_models=allowed_models(admission.key),
+                allowed_tools=allowed_tools(admission.key),
+            ),
             cache_directive(request, client),
         )
         outcome.model_known = True

@@ -1,15 +1,24 @@
 """One Responses answer, built event by event: the output items (reasoning, the assistant
-message, function calls) as OpenAI lays them out, and the typed stream events each engine
-event makes. The stream encoder sends those events; the collector folds them (responses_encoder).
+message, function calls, and the MCP tools the gateway lists and runs) as OpenAI lays them out,
+and the typed stream events each engine event makes. The stream encoder sends those events; the
+collector folds them (responses_encoder).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.doors.openai_responses.responses_errors import failed_error, stream_error
+from gateway.doors.openai_responses.responses_output_items import (
+    FunctionCall,
+    McpCall,
+    McpListTools,
+    McpOffer,
+    Message,
+    OutputItem,
+    Reasoning,
+)
 from gateway.events import (
     ErrorEvent,
     Event,
@@ -19,8 +28,10 @@ from gateway.events import (
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
+    ToolResult,
     Usage,
 )
+from gateway.tool_loop_messages import tool_message
 
 # How an answer that did not simply end is reported: `response.incomplete` with its reason.
 _INCOMPLETE = {"length": "max_output_tokens", "content-filter": "content_filter"}
@@ -42,86 +53,24 @@ def responses_usage(usage: Usage) -> dict[str, Any]:
     }
 
 
-@dataclass
-class _Reasoning:
-    index: int
-    id: str
-    text: list[str] = field(default_factory=list)
-    status: str = "in_progress"
-
-    def item(self, status: str | None = None) -> dict[str, Any]:
-        done = (status or self.status) != "in_progress"
-        summary = [{"type": "summary_text", "text": "".join(self.text)}] if done else []
-        return {"type": "reasoning", "id": self.id, "summary": summary}
-
-
-@dataclass
-class _Message:
-    index: int
-    id: str
-    text: list[str] = field(default_factory=list)
-    status: str = "in_progress"
-
-    def part(self) -> dict[str, Any]:
-        return {
-            "type": "output_text",
-            "text": "".join(self.text),
-            "annotations": [],
-            "logprobs": [],
-        }
-
-    def item(self, status: str | None = None) -> dict[str, Any]:
-        status = status or self.status
-        content = [self.part()] if status != "in_progress" else []
-        return {
-            "type": "message",
-            "id": self.id,
-            "status": status,
-            "role": "assistant",
-            "content": content,
-        }
-
-
-@dataclass
-class _FunctionCall:
-    index: int
-    id: str
-    call_id: str
-    name: str
-    arguments: list[str] = field(default_factory=list)
-    status: str = "in_progress"
-
-    def item(self, status: str | None = None) -> dict[str, Any]:
-        status = status or self.status
-        return {
-            "type": "function_call",
-            "id": self.id,
-            "call_id": self.call_id,
-            "name": self.name,
-            # Added with none: the deltas that follow carry them.
-            "arguments": "".join(self.arguments) if status != "in_progress" else "",
-            "status": status,
-        }
-
-
-_Output = _Reasoning | _Message | _FunctionCall
-
-
 class ResponseBuilder:
     """One answer's `response` object, built event by event.
 
     `shell` is the response without its outcome: id, created_at, model and the request's echo
-    (instructions, tools, text, ...). `feed` returns the stream events an engine event makes
-    (without their sequence numbers).
+    (instructions, tools, text, ...). `mcp` says which tool names are an MCP server's, run by
+    the gateway: their calls are `mcp_call` items, and the answer starts with the servers' tool
+    listings. `feed` returns the stream events an engine event makes (without their sequence
+    numbers).
     """
 
-    def __init__(self, shell: dict[str, Any]) -> None:
+    def __init__(self, shell: dict[str, Any], mcp: McpOffer | None = None) -> None:
         self.shell = shell
+        self._mcp = mcp or McpOffer()
         self._key = str(shell["id"]).removeprefix("resp_")
-        self._output: list[_Output] = []
-        self._reasoning: _Reasoning | None = None
-        self._message: _Message | None = None
-        self._calls: dict[str, _FunctionCall] = {}
+        self._output: list[OutputItem] = []
+        self._reasoning: Reasoning | None = None
+        self._message: Message | None = None
+        self._calls: dict[str, FunctionCall | McpCall] = {}
         self._started = False
         self._error: ErrorEvent | None = None
         self._final: dict[str, Any] | None = None
@@ -158,6 +107,7 @@ class ResponseBuilder:
             response = self._in_progress()
             out.append({"type": "response.created", "response": response})
             out.append({"type": "response.in_progress", "response": response})
+            self._list_mcp_tools(out)
         match event:
             case ReasoningDelta(text=text):
                 self._reasoning_delta(text, out)
@@ -169,15 +119,11 @@ class ResponseBuilder:
                 call = self._calls.get(event.tool_call_id)
                 if call is not None:
                     call.arguments.append(event.args_text_delta)
-                    out.append(
-                        self._at(
-                            call,
-                            "response.function_call_arguments.delta",
-                            delta=event.args_text_delta,
-                        )
-                    )
+                    out.append(self._arguments_delta(call, event.args_text_delta))
             case ToolCall():
                 self._call_done(event, out)
+            case ToolResult():
+                self._mcp_result(event, out)
             case ErrorEvent():
                 self._error = event
                 out.append(stream_error(event))
@@ -193,14 +139,14 @@ class ResponseBuilder:
     def _item_id(self, kind: str, index: int) -> str:
         return f"{kind}_{self._key}_{index}"
 
-    def _at(self, item: _Output, kind: str, **fields: Any) -> dict[str, Any]:
+    def _at(self, item: OutputItem, kind: str, **fields: Any) -> dict[str, Any]:
         return {"type": kind, "item_id": item.id, "output_index": item.index, **fields}
 
     def _reasoning_delta(self, text: str, out: list[dict[str, Any]]) -> None:
         if self._reasoning is None:
             self._close_message("completed", out)
             index = self._new_index()
-            self._reasoning = reasoning = _Reasoning(index, self._item_id("rs", index))
+            self._reasoning = reasoning = Reasoning(index, self._item_id("rs", index))
             self._output.append(reasoning)
             out.append(self._added(reasoning))
             out.append(
@@ -225,7 +171,7 @@ class ResponseBuilder:
         if self._message is None:
             self._close_reasoning(out)
             index = self._new_index()
-            self._message = message = _Message(index, self._item_id("msg", index))
+            self._message = message = Message(index, self._item_id("msg", index))
             self._output.append(message)
             out.append(self._added(message))
             out.append(
@@ -244,15 +190,42 @@ class ResponseBuilder:
             )
         )
 
-    def _call_start(self, call_id: str, name: str, out: list[dict[str, Any]]) -> _FunctionCall:
+    def _list_mcp_tools(self, out: list[dict[str, Any]]) -> None:
+        """The answer's first items: what each mcp tool of the request offers (the gateway has
+        its servers' lists already: each is done as soon as it is added)."""
+        for listing in self._mcp.listings:
+            index = self._new_index()
+            listed = McpListTools(index, self._item_id("mcpl", index), listing)
+            self._output.append(listed)
+            out.append(self._added(listed))
+            out.append(self._at(listed, "response.mcp_list_tools.in_progress"))
+            ended = "failed" if listing.error is not None else "completed"
+            out.append(self._at(listed, f"response.mcp_list_tools.{ended}"))
+            listed.status = "completed"
+            out.append(self._item_done(listed, "completed"))
+
+    def _call_start(
+        self, call_id: str, name: str, out: list[dict[str, Any]]
+    ) -> FunctionCall | McpCall:
         self._close_reasoning(out)
         self._close_message("completed", out)
         index = self._new_index()
-        call = _FunctionCall(index, self._item_id("fc", index), call_id, name)
+        call: FunctionCall | McpCall
+        server = self._mcp.names.get(name)
+        if server is None:
+            call = FunctionCall(index, self._item_id("fc", index), call_id, name)
+        else:
+            call = McpCall(index, self._item_id("mcp", index), *server)
         self._calls[call_id] = call
         self._output.append(call)
         out.append(self._added(call))
+        if isinstance(call, McpCall):
+            out.append(self._at(call, "response.mcp_call.in_progress"))
         return call
+
+    def _arguments_delta(self, call: FunctionCall | McpCall, delta: str) -> dict[str, Any]:
+        kind = "mcp_call_arguments" if isinstance(call, McpCall) else "function_call_arguments"
+        return self._at(call, f"response.{kind}.delta", delta=delta)
 
     def _call_done(self, event: ToolCall, out: list[dict[str, Any]]) -> None:
         call = self._calls.get(event.tool_call_id)
@@ -260,10 +233,13 @@ class ResponseBuilder:
             call = self._call_start(event.tool_call_id, event.tool_name, out)
             if event.args_text:
                 call.arguments.append(event.args_text)
-                out.append(
-                    self._at(call, "response.function_call_arguments.delta", delta=event.args_text)
-                )
+                out.append(self._arguments_delta(call, event.args_text))
         call.arguments = [event.args_text]
+        if isinstance(call, McpCall):
+            # The call runs now; its item is done when its result comes.
+            done = self._at(call, "response.mcp_call_arguments.done", arguments=event.args_text)
+            out.append(done)
+            return
         out.append(
             self._at(
                 call,
@@ -273,6 +249,21 @@ class ResponseBuilder:
             )
         )
         out.append(self._item_done(call, "completed"))
+
+    def _mcp_result(self, result: ToolResult, out: list[dict[str, Any]]) -> None:
+        call = self._calls.get(result.tool_call_id)
+        if not isinstance(call, McpCall):
+            return  # on this door, only MCP tools are run by the gateway
+        if result.is_error:
+            error = result.result.get("error") if isinstance(result.result, dict) else None
+            call.error = str(error or result.result)
+            status = "failed"
+        else:
+            call.output = tool_message(result)["content"]  # the text the model read
+            status = "completed"
+        out.append(self._at(call, f"response.mcp_call.{status}"))
+        call.status = status
+        out.append(self._item_done(call, status))
 
     def _close_reasoning(self, out: list[dict[str, Any]]) -> None:
         reasoning, self._reasoning = self._reasoning, None
@@ -286,7 +277,7 @@ class ResponseBuilder:
             out.extend(self._message_done(message, status))
             message.status = status
 
-    def _reasoning_done(self, reasoning: _Reasoning) -> list[dict[str, Any]]:
+    def _reasoning_done(self, reasoning: Reasoning) -> list[dict[str, Any]]:
         """The events that close `reasoning` (it is left as it is)."""
         text = "".join(reasoning.text)
         out: list[dict[str, Any]] = []
@@ -304,7 +295,7 @@ class ResponseBuilder:
         out.append(self._item_done(reasoning, "completed"))
         return out
 
-    def _message_done(self, message: _Message, status: str) -> list[dict[str, Any]]:
+    def _message_done(self, message: Message, status: str) -> list[dict[str, Any]]:
         """The events that end `message` with `status` (it is left as it is)."""
         part = message.part()
         out: list[dict[str, Any]] = []
@@ -322,7 +313,7 @@ class ResponseBuilder:
         return out
 
     @staticmethod
-    def _added(item: _Output) -> dict[str, Any]:
+    def _added(item: OutputItem) -> dict[str, Any]:
         return {
             "type": "response.output_item.added",
             "output_index": item.index,
@@ -330,7 +321,7 @@ class ResponseBuilder:
         }
 
     @staticmethod
-    def _item_done(item: _Output, status: str) -> dict[str, Any]:
+    def _item_done(item: OutputItem, status: str) -> dict[str, Any]:
         return {
             "type": "response.output_item.done",
             "output_index": item.index,
@@ -372,11 +363,14 @@ class ResponseBuilder:
     def _output_as_ended(self, status: str, failed: bool = False) -> list[dict[str, Any]]:
         return [item.item(self._ended(item, status, failed)) for item in self._output]
 
-    def _ended(self, item: _Output, status: str, failed: bool = False) -> str:
+    def _ended(self, item: OutputItem, status: str, failed: bool = False) -> str:
         """How `item` ends when the answer ends with `status`: an open reasoning closes as
-        completed (unless the answer failed), anything else still open ends with `status`."""
+        completed (unless the answer failed), an MCP call that has no result is incomplete,
+        anything else still open ends with `status`."""
         if item.status != "in_progress":
             return item.status
+        if isinstance(item, McpCall):
+            return "incomplete"
         return "completed" if item is self._reasoning and not failed else status
 
     def _end(self, finish: Finish, ending: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -8,6 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+# The kind an item's id starts with, by its type (a message's is `msg`).
+_INPUT_ID_KINDS = {
+    "function_call": "fc",
+    "function_call_output": "fco",
+    "reasoning": "rs",
+    "mcp_list_tools": "mcpl",
+    "mcp_call": "mcp",
+}
+_KINDS = frozenset({"msg", *_INPUT_ID_KINDS.values()})
+
 
 def item_response_id(item_id: str) -> str | None:
     """The id of the response whose output holds `item_id`, if this gateway made it."""
@@ -15,12 +25,9 @@ def item_response_id(item_id: str) -> str | None:
     key, _, index = rest.rpartition("_")
     # `<n>`: the n-th output item; `in<n>`: the n-th input item the request gave no id.
     position = index.removeprefix("in")
-    if kind in ("msg", "rs", "fc", "fco") and key and position.isdigit():
+    if kind in _KINDS and key and position.isdigit():
         return f"resp_{key}"
     return None
-
-
-_INPUT_ID_KINDS = {"function_call": "fc", "function_call_output": "fco", "reasoning": "rs"}
 
 
 def input_item_id(item: dict[str, Any], response_id: str, position: int) -> str:
@@ -42,6 +49,11 @@ def listed_item(item: dict[str, Any]) -> dict[str, Any]:
         return {**base, "call_id": item["call_id"], "output": item["output"], "status": "completed"}
     if kind == "reasoning":
         return {**base, "summary": item.get("summary", [])}
+    if kind == "mcp_list_tools":
+        return {**base, "server_label": item["server_label"], "tools": item.get("tools", [])}
+    if kind == "mcp_call":
+        fields = {k: item.get(k) for k in ("server_label", "name", "arguments", "output", "error")}
+        return {**base, **fields, "status": item.get("status", "completed")}
     role = item.get("role", "user")
     content = item.get("content", "")
     if role == "assistant":

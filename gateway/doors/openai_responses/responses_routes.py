@@ -1,7 +1,11 @@
 """OpenAI's Responses API: POST /v1/responses, streamed and not, on the one engine.
 
-Like /v1/chat/completions, the client owns its tools: function tools go to the model and
-`function_call` items come back; nothing is executed here. What the Responses API adds is
+Like /v1/chat/completions, the client owns its function tools: they go to the model and
+`function_call` items come back, to be run by the client. A `{"type": "mcp"}` tool names an MCP
+server of the YAML's: its tools (those the model is offered, responses_mcp.py) are run here, in
+the engine's tool loop, and come back as `mcp_list_tools` and `mcp_call` items; a model step
+that calls a client's function ends the answer there (the MCP calls of that step are run and
+answered first). What the Responses API adds is
 state: with `store` (OpenAI's default) the conversation so far (input items and output) is kept
 in the chat store, in a namespace of its own (no chat id names it), so a later request
 continues it by `previous_response_id`, or names single items of it by `item_reference`. A
@@ -25,6 +29,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from gateway.doors.common.admission import allowed_models, allowed_tools
 from gateway.doors.common.answering import answer
 from gateway.doors.common.dependencies import (
     DOOR_DEPENDENCIES,
@@ -41,6 +46,9 @@ from gateway.doors.openai_responses.responses_items import (
     input_item_id,
     listed_item,
 )
+from gateway.doors.openai_responses.responses_mcp import mcp_offer
+from gateway.doors.openai_responses.responses_mcp_schemas import McpListToolsItem, McpToolSpec
+from gateway.doors.openai_responses.responses_output_items import McpOffer
 from gateway.doors.openai_responses.responses_schemas import ResponsesRequest, stored_form
 from gateway.doors.openai_responses.responses_store import StoredRecord, StoredResponses
 from gateway.doors.openai_responses.responses_to_chat import (
@@ -77,18 +85,21 @@ async def create_response(
     if not conversation:
         raise InvalidRequest("input: field required", param="input")
     messages = chat_messages(body.instructions, conversation)
+    tool_names, offer = _mcp_offer(body, admission, conversation)
     call = ChatCall(
         model_id=body.model,
         messages=messages,
         params=chat_params(body),
         stream=body.stream,
-        # This door never runs the gateway's tools: the client declares and runs its own.
+        # The client declares and runs its function tools; the gateway runs only the MCP tools
+        # the request's mcp tools name (none without one: not even the YAML's own tools).
         client_runs_tools=True,
-        client_tools=chat_tools(body.tools),
+        client_tools=chat_tools(body.function_tools()),
+        tool_names=tool_names,
     )
     keep = body.store and stored.enabled
     response_id = f"resp_{uuid.uuid4().hex}"
-    builder = ResponseBuilder(_shell(body, response_id, keep))
+    builder = ResponseBuilder(_shell(body, response_id, keep), offer)
     collector = ResponseCollector(builder)
     encoder = ResponsesEncoder(builder) if body.stream else None
     given = [stored_form(item) for item in conversation[len(earlier) :]]
@@ -121,6 +132,25 @@ async def create_response(
         encoder=encoder,
         respond=respond,
     )
+
+
+def _mcp_offer(
+    body: ResponsesRequest, admission: AdmissionDep, conversation: list[Any]
+) -> tuple[list[str] | None, McpOffer]:
+    """What the request's mcp tools offer the model; a client's function may not take the
+    name of an MCP tool the gateway runs."""
+    engine, mcp_tools = admission.engine, body.mcp_tools()
+    if not mcp_tools:
+        return None, McpOffer()
+    engine.check_model(body.model, "chat", allowed_models(admission.key))  # its 404 first
+    listed = {item.server_label for item in conversation if isinstance(item, McpListToolsItem)}
+    key_tools = allowed_tools(admission.key)
+    tool_names, offer = mcp_offer(engine, body.model, mcp_tools, listed, key_tools)
+    for index, tool in enumerate(body.tools or []):
+        if not isinstance(tool, McpToolSpec) and tool["name"] in offer.names:
+            param = f"tools[{index}].name"
+            raise InvalidRequest(f"{param}: '{tool['name']}' is an MCP tool's name", param=param)
+    return tool_names, offer
 
 
 async def _saved_before_finish(
@@ -214,7 +244,7 @@ def _shell(body: ResponsesRequest, response_id: str, stored: bool) -> dict[str, 
         "temperature": body.temperature,
         "text": text,
         "tool_choice": body.tool_choice or "auto",
-        "tools": list(body.tools or []),
+        "tools": [t.echoed() if isinstance(t, McpToolSpec) else t for t in body.tools or []],
         "top_p": body.top_p,
         "truncation": "disabled",
         "user": body.user,

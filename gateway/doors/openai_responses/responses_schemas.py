@@ -36,6 +36,12 @@ from gateway.doors.common.request_models import (
     one_of,
     tagged_by,
 )
+from gateway.doors.openai_responses.responses_mcp_schemas import (
+    McpApprovalItem,
+    McpCallItem,
+    McpListToolsItem,
+    McpToolSpec,
+)
 
 # --- content parts --------------------------------------------------------------------------------
 
@@ -174,7 +180,7 @@ def _item_kind(value: Any) -> str | None:
 InputItem = one_of(
     _item_kind,
     "Input should be an input item: a message, or an object whose type is 'function_call', "
-    "'function_call_output', 'item_reference' or 'reasoning'",
+    "'function_call_output', 'item_reference', 'reasoning', 'mcp_list_tools' or 'mcp_call'",
     {
         "<user item>": UserItem,
         "<system item>": SystemItem,
@@ -185,6 +191,10 @@ InputItem = one_of(
         "<function_call_output item>": FunctionCallOutputItem,
         "<item_reference item>": ItemReference,
         "<reasoning item>": ReasoningItem,
+        "<mcp_list_tools item>": McpListToolsItem,
+        "<mcp_call item>": McpCallItem,
+        "<mcp_approval_request item>": SkipJsonSchema[McpApprovalItem],
+        "<mcp_approval_response item>": SkipJsonSchema[McpApprovalItem],
     },
 )
 StoredItems: TypeAdapter[list[Any]] = TypeAdapter(list[InputItem])
@@ -203,6 +213,29 @@ class FunctionTool(TypedDict):
     description: NotRequired[str | None]
     parameters: NotRequired[JsonSchemaObject | None]
     strict: NotRequired[bool | None]
+
+
+# Chosen for any other type (hosted tools: web search, file search, ...), so the error names
+# `tools[i].type`.
+_UnknownTool = create_model("ToolType", type=(Literal["function", "mcp"], ...))
+
+
+def _tool_kind(value: Any) -> str | None:
+    if isinstance(value, McpToolSpec):  # serializing a validated body
+        return "<mcp tool>"
+    kind = value.get("type") if isinstance(value, dict) else None
+    return {"function": "<function tool>", "mcp": "<mcp tool>"}.get(kind, "<unknown tool>")
+
+
+Tool = one_of(
+    _tool_kind,
+    "Input should be a tool: an object whose type is 'function' or 'mcp'",
+    {
+        "<function tool>": FunctionTool,
+        "<mcp tool>": McpToolSpec,
+        "<unknown tool>": SkipJsonSchema[_UnknownTool],
+    },
+)
 
 
 class NamedFunction(TypedDict):
@@ -269,7 +302,7 @@ class ResponsesRequest(RequestModel):
     previous_response_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     store: bool = True
     stream: bool = False
-    tools: list[FunctionTool] | None = Field(default=None, max_length=128)
+    tools: list[Tool] | None = Field(default=None, max_length=128)
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     temperature: Temperature | None = None
@@ -287,6 +320,13 @@ class ResponsesRequest(RequestModel):
         if isinstance(self.input, str):
             return [UserItem(role="user", content=self.input)]
         return list(self.input)
+
+    def function_tools(self) -> list[FunctionTool]:
+        return [tool for tool in self.tools or [] if not isinstance(tool, McpToolSpec)]
+
+    def mcp_tools(self) -> list[tuple[int, McpToolSpec]]:
+        """The mcp tools, each with its place in `tools` (errors name `tools[i]`)."""
+        return [(i, t) for i, t in enumerate(self.tools or []) if isinstance(t, McpToolSpec)]
 
 
 def stored_form(item: Any) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
+from gateway.doors.openai_responses.responses_mcp_schemas import McpCallItem
 from gateway.doors.openai_responses.responses_schemas import (
     AssistantItem,
     DeveloperItem,
@@ -17,6 +19,10 @@ from gateway.doors.openai_responses.responses_schemas import (
     SystemItem,
     UserItem,
 )
+from gateway.mcp.naming import offered_names
+
+# What the model reads of an earlier MCP call that never finished (the answer was cut short).
+UNFINISHED_CALL = "the tool call did not finish"
 
 _PASSED_THROUGH = ("temperature", "top_p", "parallel_tool_calls", "user")
 
@@ -39,10 +45,8 @@ def chat_params(body: ResponsesRequest) -> dict[str, Any]:
     return {name: value for name, value in params.items() if value is not None}
 
 
-def chat_tools(tools: list[FunctionTool] | None) -> list[dict[str, Any]] | None:
+def chat_tools(tools: list[FunctionTool]) -> list[dict[str, Any]]:
     """Function tools in the chat-completions shape the engine offers the model."""
-    if tools is None:
-        return None
     return [
         {
             "type": "function",
@@ -55,14 +59,27 @@ def chat_tools(tools: list[FunctionTool] | None) -> list[dict[str, Any]] | None:
 def chat_messages(instructions: str | None, items: Iterable[Any]) -> list[dict[str, Any]]:
     """The conversation as chat-completions messages.
 
-    An assistant message and the function calls after it are one assistant turn; reasoning
-    items are left out; item references must be resolved before.
+    An assistant message and the function and MCP calls after it are one assistant turn (an
+    MCP call's result follows the turn, as the model read it when the gateway ran it);
+    reasoning items and tool listings are left out; item references must be resolved before.
     """
     messages: list[dict[str, Any]] = []
     if instructions:
         messages.append({"role": "system", "content": instructions})
     turn: dict[str, Any] | None = None  # the assistant turn function calls join
-    for item in items:
+    results: list[dict[str, Any]] = []  # the MCP results that follow that turn
+    for position, item in enumerate(items):
+        if isinstance(item, McpCallItem):
+            if turn is None:
+                turn = {"role": "assistant", "content": None}
+                messages.append(turn)
+            call_id = item.id or f"mcp_call_{position}"
+            turn.setdefault("tool_calls", []).append(_mcp_tool_call(item, call_id))
+            results.append({"role": "tool", "tool_call_id": call_id, "content": _said(item)})
+            continue
+        if not isinstance(item, FunctionCallItem):
+            messages.extend(results)
+            results = []
         if isinstance(item, AssistantItem):
             turn = _assistant_turn(item.content)
             messages.append(turn)
@@ -87,7 +104,27 @@ def chat_messages(instructions: str | None, items: Iterable[Any]) -> list[dict[s
             messages.append({"role": item.role, "content": _parts(item.content)})
         elif isinstance(item, ItemReference):
             raise TypeError(f"item_reference {item.id} was not resolved")
+    messages.extend(results)
     return messages
+
+
+def _mcp_tool_call(item: McpCallItem, call_id: str) -> dict[str, Any]:
+    # The name the model called it by: mcp__<server>__<tool>.
+    (name,) = offered_names(item.server_label, [item.name])
+    return {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": name, "arguments": item.arguments},
+    }
+
+
+def _said(item: McpCallItem) -> str:
+    """The result as the tool loop gave it to the model (gateway/tool_loop_messages.py)."""
+    if item.error is not None:
+        return json.dumps({"error": item.error})
+    if item.output is not None:
+        return item.output
+    return json.dumps({"error": UNFINISHED_CALL})
 
 
 def _assistant_turn(content: str | list[Any]) -> dict[str, Any]:
