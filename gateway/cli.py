@@ -41,6 +41,9 @@ def _setting_problem(problem: FieldProblem) -> str:
     return message if not name or message.startswith(name) else f"{name}: {message}"
 
 
+DEFAULT_CONNECT_TIMEOUT = 20.0  # seconds for `check-config --connect` to reach each MCP server
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command")
@@ -55,6 +58,19 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate a YAML model map")
     check.add_argument("path", nargs="?", type=Path, help="defaults to the configured path")
+    check.add_argument(
+        "--connect",
+        action="store_true",
+        help="also start (or connect to) each MCP server once and list its tools",
+    )
+    check.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=DEFAULT_CONNECT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"give up on a server that has not listed its tools by then (default "
+        f"{DEFAULT_CONNECT_TIMEOUT:g})",
+    )
     check.set_defaults(handler=_check_config)
 
     models = commands.add_parser(
@@ -93,11 +109,50 @@ def _check_config(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"  {problem.render(path)}", file=sys.stderr)
     _print_models(config)
+    failed = _connect(config, args.connect_timeout) if args.connect else 0
     if problems:
         print(f"{path}: {len(problems)} unset environment variable(s)", file=sys.stderr)
+    if failed:
+        print(f"{path}: {failed} MCP server(s) not reached", file=sys.stderr)
+    if problems or failed:
         return 1
     print(f"{path}: OK")
     return 0
+
+
+def _connect(config: GatewayConfig, timeout: float) -> int:
+    """Reach each MCP server once and print what it offers or why not: how many failed."""
+    import asyncio
+
+    from gateway.mcp.probe import probe_servers
+    from gateway.redaction import LOG_SECRETS, Redactor
+
+    if not config.mcp_servers:
+        print("MCP servers: none configured")
+        return 0
+    import logging
+
+    from gateway.observability.logs import configure_logging
+
+    # A server's stderr is shown (scrubbed, as when serving): it often says why it failed. The
+    # connections' own warnings say what the report below says.
+    configure_logging("warning")
+    logging.getLogger("gateway.mcp").setLevel(logging.ERROR)
+    logging.getLogger("gateway.mcp.server").setLevel(logging.INFO)
+    LOG_SECRETS.remember(config.secrets())
+    probes = asyncio.run(probe_servers(config.mcp_servers, timeout, Redactor(config.secrets())))
+    print(f"MCP servers (each given {timeout:g} s):")
+    for probe in probes:
+        where = f"{probe.transport}: {probe.target}"
+        if probe.ok:
+            count = f"{len(probe.tools)} tool{'' if len(probe.tools) == 1 else 's'}"
+            print(f"  {probe.name}: ready, {count} ({where}, protocol {probe.protocol_version})")
+            width = max((len(name) for name, _ in probe.tools), default=0)
+            for name, description in probe.tools:
+                print(f"    {name:<{width}}  {description}".rstrip())
+        else:
+            print(f"  {probe.name}: {probe.state}: {probe.error} ({where})")
+    return sum(1 for probe in probes if not probe.ok)
 
 
 def _models(args: argparse.Namespace) -> int:

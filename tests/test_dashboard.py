@@ -23,9 +23,11 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.configs import config_for
-from tests.support.fake_upstream import FakeUpstream, Fault, Reply
+from tests.support.configs import config_for, model_entry
+from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Fault, Reply
 from tests.support.gateways import Gateway
+from tests.support.mcp_servers import fake_server_params
+from tests.support.polling import ready, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "llm-gateway.json"
@@ -291,14 +293,24 @@ def exported(start_gateway: Callable[..., Gateway], upstream: FakeUpstream) -> E
     config = config_for(upstream)
     # Priced, so answers add to gateway_spend_dollars_total.
     config["model_list"][0]["litellm_params"]["input_cost_per_token"] = 0.000001
+    # An MCP server whose tool a model of its own calls once, for the gateway_mcp_* series.
+    config["model_list"].append(model_entry("tool-model", upstream))
+    fake = fake_server_params("--tools", "echo")
+    config["mcp_servers"] = {"fake": {"command": fake.command, "args": list(fake.args)}}
     config["gateway"] = {
         "cache": {"ttl": 60, "models": ["title-model"]},
         "rate_limit": {"models": {"chat-model": "3/minute"}},
+        "tools": ["mcp__fake__echo"],
     }
     gateway = start_gateway(config, admin_key=ADMIN_KEY)
     client = gateway.client
     upstream.default = Reply(chunks=["ok", " then"], prompt_tokens=5, completion_tokens=3)
     hi = [{"role": "user", "content": "hi"}]
+    wait_until(lambda: ready(gateway)["status"] == "ready", 30)  # the MCP server is up
+    echo = FakeToolCall("mcp__fake__echo", json.dumps({"text": "hi"}))
+    upstream.script(Reply(tool_calls=[echo]), Reply(chunks=["echoed"]))
+    called = client.post("/api/chat", json={"model": "tool-model", "messages": hi})
+    assert '"result":"hi"' in called.text, called.text
     # chat-model, three times: a stream, a chat by id (its answer ends: done), a plain answer.
     streamed = client.post(
         "/api/chat?protocol=data-stream", json={"model": "chat-model", "messages": hi}
@@ -358,8 +370,25 @@ def test_the_dashboard_shows_what_the_issue_asks_for() -> None:
         "background tasks alive (a leak shows as a kind that never falls)": (
             "gateway_background_tasks"
         ),
+        "MCP servers up": "gateway_mcp_server_up",
+        "MCP tools offered": "gateway_mcp_tools",
+        "MCP restarts": "gateway_mcp_restarts_total",
+        "MCP tool calls": "gateway_mcp_tool_calls_total",
     }
     assert {item for item, metric in asked.items() if metric not in queried} == set()
+    # Each MCP metric is shown per server; tool calls per server and outcome.
+    grouped = {
+        s.metric: read_promql(t["expr"]).by
+        for _, t in targets()
+        for s in read_promql(t["expr"]).selectors
+        if s.metric.startswith("gateway_mcp_")
+    }
+    assert all("server" in by for by in grouped.values()), grouped
+    assert any(
+        {"server", "outcome"} <= read_promql(t["expr"]).by
+        for _, t in targets()
+        if "gateway_mcp_tool_calls_total" in t["expr"]
+    )
     quantiles = [
         t["expr"] for _, t in targets() if "histogram_quantile" in read_promql(t["expr"]).calls
     ]

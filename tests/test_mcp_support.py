@@ -46,6 +46,7 @@ REQUEST_TIMEOUT = -32001
 HANDSHAKE_VERSION = "2025-11-25"  # what mcp 2.x's initialize asks for
 FAKE_TOOLS = [
     *("echo", "structured", "image", "fail", "slow", "crash", "malformed", "add_tool", "env"),
+    "pid",
 ]
 
 

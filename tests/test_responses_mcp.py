@@ -277,7 +277,7 @@ def test_a_client_function_in_the_same_step_ends_the_answer_after_the_mcp_calls(
     assert sorted(offered(upstream.requests[0])) == sorted(
         ["lookup_order", "mcp__fake__echo", "mcp__fake__add_tool", "mcp__fake__crash",
          "mcp__fake__env", "mcp__fake__fail", "mcp__fake__image", "mcp__fake__malformed",
-         "mcp__fake__slow", "mcp__fake__structured"]
+         "mcp__fake__pid", "mcp__fake__slow", "mcp__fake__structured"]
     )  # fmt: skip
     ran, function_call = first.output[1], first.output[2]
     assert isinstance(ran, McpCall) and ran.output == "hi"

@@ -17,6 +17,7 @@ LiteLLM Proxy's shape, so its users can bring their file over:
         call_timeout: 20                  # seconds one tool call may take (default 30)
         ping_interval: 15                 # seconds between pings of an idle connection
 
+A bare `command` is looked for beside the gateway's own Python first (gateway/mcp/stdio_launch.py).
 A server whose `os.environ/` variable is unset is kept and not started, like a model whose key
 is unset: its tools are absent and /health/ready says why.
 """

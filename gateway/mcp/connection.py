@@ -22,7 +22,7 @@ from typing import Any, Literal
 import mcp_types
 from mcp.client.client import Client
 from mcp.client.sse import sse_client
-from mcp.client.stdio import StdioServerParameters
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -31,7 +31,10 @@ from pydantic import ValidationError
 from gateway import tasks
 from gateway.config.mcp_servers import McpServerSpec
 from gateway.mcp.naming import offered_names
+from gateway.mcp.server_stderr import server_stderr
+from gateway.mcp.stdio_launch import find_command
 from gateway.observability import metrics
+from gateway.redaction import Redactor
 from gateway.tools.registry import ToolFailure
 
 log = logging.getLogger("gateway.mcp")
@@ -53,8 +56,15 @@ class ServerUnavailable(ToolFailure):
 
 
 class ServerConnection:
-    def __init__(self, spec: McpServerSpec) -> None:
+    def __init__(
+        self,
+        spec: McpServerSpec,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        restart: bool = True,
+    ) -> None:
         self.spec = spec
+        self.connect_timeout = connect_timeout
+        self.restart = restart  # False: one attempt only (`check-config --connect`)
         self.state: State = "missing_env" if spec.missing_env else "starting"
         self.error: str | None = (
             f"environment variable {', '.join(spec.missing_env)} is not set"
@@ -79,6 +89,7 @@ class ServerConnection:
         return self.spec.name
 
     def start(self) -> None:
+        metrics.MCP_RESTARTS.labels(self.name)  # exported at 0 from the start, so rate() works
         if self._task is None and self.state != "missing_env":
             self._task = tasks.spawn(self._supervise(), "mcp_server", f"mcp-{self.name}")
         elif self.state == "missing_env":
@@ -170,6 +181,8 @@ class ServerConnection:
                 return
             self.state = "failed"
             self._publish()
+            if not self.restart:
+                return
             if time.monotonic() - began >= STEADY_SECONDS:
                 pause = FIRST_RETRY_SECONDS
             self.restarts += 1
@@ -182,9 +195,14 @@ class ServerConnection:
     async def _connect_and_watch(self) -> None:
         self._wake.clear()
         async with contextlib.AsyncExitStack() as stack:
-            async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
-                client = await stack.enter_async_context(await self._client_for(stack))
-                await self._list_tools(client)
+            try:
+                async with asyncio.timeout(self.connect_timeout):
+                    client = await stack.enter_async_context(await self._client_for(stack))
+                    await self._list_tools(client)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"no answer within {self.connect_timeout:g} s (initialize, tools/list)"
+                ) from None
             self._client = client
             self.protocol_version = client.protocol_version
             self.state, self.error, self.connected_at = "ready", None, time.time()
@@ -249,9 +267,17 @@ class ServerConnection:
         spec = self.spec
         target: Any
         if spec.transport == "stdio":
-            target = StdioServerParameters(
-                command=spec.command or "", args=list(spec.args), env=dict(spec.env), cwd=spec.cwd
+            parameters = StdioServerParameters(
+                command=find_command(spec.command or ""),
+                args=list(spec.args),
+                env=dict(spec.env),
+                cwd=spec.cwd,
             )
+            # Entered before the client, so left after it: the process has ended by then.
+            errlog = await stack.enter_async_context(
+                server_stderr(self.name, Redactor(spec.secret_values))
+            )
+            target = stdio_client(parameters, errlog=errlog)
         elif spec.transport == "sse":
             target = sse_client(spec.url or "", headers=dict(spec.headers))
         else:

@@ -19,6 +19,7 @@ Tools:
   add_tool {name}        adds a tool `name` (it answers "<name> called"), sends
                          notifications/tools/list_changed, then answers "added <name>"
   env {name}             text content: the environment variable's value ("" when unset)
+  pid                    structuredContent {"pid": this process, "ppid": its parent}
 An unknown tool's call is JSON-RPC error -32602.
 
 Flags:
@@ -27,6 +28,12 @@ Flags:
   --exit-after SECONDS     exits (status 0) that long after answering initialize, idle or not
   --tools a,b              start with only these tools
   --record PATH            append every message received to PATH, one JSON object a line
+  --stderr TEXT            writes TEXT to stderr at start, {env:NAME} replaced as below and
+                           {n} by the line's number
+  --stderr-repeat N        ...as N lines (default 1)
+  --initialize-error TEXT  answers initialize with JSON-RPC error -32603 and TEXT, where
+                           {env:NAME} is that environment variable's value (a server quoting
+                           its own configuration back)
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -72,7 +80,13 @@ TOOLS: dict[str, dict[str, Any]] = {
     "malformed": {"description": "An invalid CallToolResult.", "inputSchema": _schema()},
     "add_tool": {"description": "Add a tool; list_changed.", "inputSchema": _schema(name="string")},
     "env": {"description": "An environment variable.", "inputSchema": _schema(name="string")},
+    "pid": {"description": "This server's process id and its parent's.", "inputSchema": _schema()},
 }
+
+
+def with_env(template: str) -> str:
+    """`template` with each {env:NAME} replaced by that environment variable's value."""
+    return re.sub(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: os.environ.get(m[1], ""), template)
 
 
 def text(value: str) -> dict[str, Any]:
@@ -150,6 +164,9 @@ class FakeServer:
     def initialize(self, request_id: Any, params: dict[str, Any]) -> None:
         if self.options.hang_initialize:
             return
+        if self.options.initialize_error is not None:
+            self.error(request_id, -32603, with_env(self.options.initialize_error))
+            return
         wanted = params.get("protocolVersion")
         version = wanted if wanted in PROTOCOL_VERSIONS else DEFAULT_PROTOCOL_VERSION
         result = {
@@ -197,6 +214,9 @@ class FakeServer:
             self.add_tool(request_id, str(arguments.get("name", "")))
         elif name == "env":
             self.answer(request_id, text(os.environ.get(str(arguments.get("name", "")), "")))
+        elif name == "pid":
+            ids = {"pid": os.getpid(), "ppid": os.getppid()}
+            self.answer(request_id, {**text(json.dumps(ids)), "structuredContent": ids})
 
     def add_tool(self, request_id: Any, name: str) -> None:
         if not name:
@@ -220,7 +240,17 @@ def main() -> None:
     parser.add_argument("--exit-after", type=float, metavar="SECONDS")
     parser.add_argument("--tools", help="comma-separated: start with only these tools")
     parser.add_argument("--record", help="append every received message to this file")
-    FakeServer(parser.parse_args()).serve()
+    parser.add_argument("--initialize-error", metavar="TEXT")
+    parser.add_argument("--stderr", metavar="TEXT")
+    parser.add_argument("--stderr-repeat", type=int, default=1, metavar="N")
+    options = parser.parse_args()
+    if options.stderr is not None:
+        line = with_env(options.stderr)
+        sys.stderr.writelines(
+            line.replace("{n}", str(n)) + "\n" for n in range(1, options.stderr_repeat + 1)
+        )
+        sys.stderr.flush()
+    FakeServer(options).serve()
 
 
 if __name__ == "__main__":
