@@ -11,14 +11,11 @@ from typing import Any
 
 import yaml
 
-from tests.support.mcp_servers import StdioServer, fake_server_params, time_server_params
+from tests.support.mcp_gateways import stdio_entry
+from tests.support.mcp_servers import fake_server_params, time_server_params
 from tests.support.processes import CHECKOUT, clean_env
 
 SECRET = "tok-connect-check-0123456789"
-
-
-def stdio(server: StdioServer, **extra: Any) -> dict[str, Any]:
-    return {"command": server.command, "args": list(server.args), **extra}
 
 
 def check(
@@ -57,9 +54,9 @@ def server_lines(stdout: str) -> dict[str, list[str]]:
 
 def test_good_hung_and_crashing_servers_each_said_and_the_check_fails(tmp_path: Path) -> None:
     servers = {
-        "good": stdio(fake_server_params("--tools", "echo,structured")),
-        "hung": stdio(fake_server_params("--hang-initialize")),
-        "crashing": stdio(fake_server_params("--exit-after-initialize")),
+        "good": stdio_entry(fake_server_params("--tools", "echo,structured")),
+        "hung": stdio_entry(fake_server_params("--hang-initialize")),
+        "crashing": stdio_entry(fake_server_params("--exit-after-initialize")),
     }
     done = check(tmp_path, servers, "--connect-timeout", "3")
 
@@ -80,7 +77,7 @@ def test_good_hung_and_crashing_servers_each_said_and_the_check_fails(tmp_path: 
 
 
 def test_a_real_server_lists_its_tools_and_the_check_passes(tmp_path: Path) -> None:
-    done = check(tmp_path, {"time": stdio(time_server_params())})
+    done = check(tmp_path, {"time": stdio_entry(time_server_params())})
 
     assert done.returncode == 0, done.stdout + done.stderr
     (time,) = server_lines(done.stdout).values()
@@ -99,7 +96,7 @@ def test_an_error_quoting_a_secret_is_printed_scrubbed(tmp_path: Path) -> None:
         "bad token {env:SERVICE_TOKEN}, refusing",
         *("--stderr", "config: token={env:SERVICE_TOKEN}"),
     )
-    servers = {"quoting": stdio(quoting, env={"SERVICE_TOKEN": "os.environ/SERVICE_TOKEN"})}
+    servers = {"quoting": stdio_entry(quoting, env={"SERVICE_TOKEN": "os.environ/SERVICE_TOKEN"})}
     done = check(tmp_path, servers, SERVICE_TOKEN=SECRET)
 
     assert done.returncode == 1
@@ -127,7 +124,7 @@ def test_the_check_leaves_no_server_process_behind(tmp_path: Path) -> None:
     # unique to this test, marks its command line.
     record = tmp_path / "hung-server-record.jsonl"
     hung = fake_server_params("--hang-initialize", "--record", str(record))
-    done = check(tmp_path, {"hung": stdio(hung)}, "--connect-timeout", "1")
+    done = check(tmp_path, {"hung": stdio_entry(hung)}, "--connect-timeout", "1")
 
     assert done.returncode == 1
     assert '"method": "initialize"' in record.read_text(encoding="utf-8")  # it was started

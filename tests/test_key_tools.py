@@ -15,9 +15,9 @@ from gateway.auth import KeyConfigError, KeyStore
 from tests.support import tools_for_tests
 from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Reply
 from tests.support.gateways import Gateway
+from tests.support.mcp_gateways import mcp_config, offered, servers_of, stdio_entry, tool_messages
 from tests.support.mcp_servers import fake_server_params
 from tests.support.polling import wait_until
-from tests.test_mcp_tools import mcp_config, offered, servers_of, stdio_entry, tool_messages
 
 NARROW_KEY = "narrow-key-for-the-tool-tests"
 WIDE_KEY = "wide-key-for-the-tool-tests-x"

@@ -24,10 +24,10 @@ from tests.support import tools_for_tests
 from tests.support.fake_mcp_server import TINY_PNG
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateways import Gateway
+from tests.support.mcp_gateways import mcp_config, servers_of, stdio_entry
 from tests.support.mcp_servers import fake_server_params, time_server_params
 from tests.support.polling import wait_until
 from tests.support.prometheus import sample
-from tests.test_mcp_tools import mcp_config, servers_of, stdio_entry
 
 NARROW_KEY = "narrow-key-for-the-mcp-endpoint"
 WIDE_KEY = "wide-key-for-the-mcp-endpoint-x"

@@ -12,11 +12,18 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.configs import config_for
-from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Reply
+from tests.support.fake_upstream import FakeUpstream, Reply
 from tests.support.gateways import Gateway
+from tests.support.mcp_gateways import (
+    call,
+    mcp_config,
+    offered,
+    servers_of,
+    stdio_entry,
+    tool_messages,
+    wait_ready,
+)
 from tests.support.mcp_servers import (
-    StdioServer,
     everything_http,
     fake_server_params,
     time_server_params,
@@ -27,41 +34,6 @@ from tests.support.wire import parse_lines, summary_of
 QUESTION = [{"role": "user", "content": "What time is it in Tokyo, and echo hello?"}]
 PROTOCOLS = ("typed", "data-stream", "ui-message-stream")
 ADMIN_KEY = "admin-key-for-the-mcp-tests"
-
-
-def stdio_entry(server: StdioServer, **extra: Any) -> dict[str, Any]:
-    entry: dict[str, Any] = {"command": server.command, "args": list(server.args)}
-    if server.env:
-        entry["env"] = dict(server.env)
-    return {**entry, **extra}
-
-
-def mcp_config(upstream: FakeUpstream, servers: dict[str, Any], **gateway: Any) -> dict[str, Any]:
-    config = config_for(upstream)
-    config["mcp_servers"] = servers
-    config["gateway"] = {"tools": ["mcp__*"], "tool_timeout": 5, **gateway}
-    return config
-
-
-def wait_ready(gateway: Gateway, seconds: float = 30.0) -> dict[str, Any]:
-    wait_until(lambda: ready(gateway)["status"] == "ready", seconds)
-    return ready(gateway)
-
-
-def servers_of(gateway: Gateway) -> dict[str, dict[str, Any]]:
-    return {s["name"]: s for s in ready(gateway).get("mcp_servers", [])}
-
-
-def call(name: str, /, **args: Any) -> FakeToolCall:
-    return FakeToolCall(name, json.dumps(args))
-
-
-def offered(request: dict[str, Any]) -> list[str]:
-    return [tool["function"]["name"] for tool in request.get("tools", [])]
-
-
-def tool_messages(request: dict[str, Any]) -> list[str]:
-    return [m["content"] for m in request["messages"] if m["role"] == "tool"]
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from tests.support.ai_sdk import run_approval_chat
 from tests.support.configs import config_for
 from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Reply
 from tests.support.gateways import Gateway
+from tests.support.mcp_gateways import call, offered
 from tests.support.mcp_servers import time_server_params
 from tests.support.polling import ready, wait_until
 from tests.support.tools_for_tests import CALLS, DELETED
@@ -50,14 +51,6 @@ def approvals_gateway(start_gateway: Callable[..., Gateway], upstream: FakeUpstr
     gateway = start_gateway(approval_config(upstream))
     wait_until(lambda: ready(gateway)["status"] == "ready", 30)
     return gateway
-
-
-def call(name: str, /, **args: Any) -> FakeToolCall:
-    return FakeToolCall(name, json.dumps(args))
-
-
-def offered(request: dict[str, Any]) -> list[str]:
-    return [tool["function"]["name"] for tool in request.get("tools", [])]
 
 
 def tool_parts(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
