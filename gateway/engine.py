@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
-from gateway.approvals import ApprovalLedger, IssuedApprovals, MemoryApprovalLedger, ToolDecision
+from gateway.approvals import ApprovalLedger, IssuedApprovals, MemoryApprovalLedger
 from gateway.approvals.tool_rounds import ToolRounds
 from gateway.cache import CacheDirective, Lookup, ResponseCache
 from gateway.cache.chat_calls import ChatCallCache
+from gateway.chat_call import ChatCall, PreparedCall
 from gateway.config import GatewayConfig, ModelMode
 from gateway.errors import UpstreamIncomplete
 from gateway.events import (
@@ -36,7 +37,6 @@ from gateway.ids import new_id
 from gateway.mcp import McpServers, McpToolset
 from gateway.model_checks import check_model
 from gateway.observability import metrics, tracing
-from gateway.observability.outcome import CallOutcome
 from gateway.redaction import LOG_SECRETS, Redactor
 from gateway.tool_loop_messages import (
     assistant_message,
@@ -45,7 +45,7 @@ from gateway.tool_loop_messages import (
     tool_message,
 )
 from gateway.tool_offer import ToolOffer, offered_tools
-from gateway.tools import ServerTool, load_tools
+from gateway.tools import load_tools
 from gateway.upstream.chunks import StepState, provider_sent_finish
 from gateway.upstream.litellm_reach import LeanStream
 from gateway.upstream.pricing import PriceList
@@ -53,56 +53,6 @@ from gateway.upstream.router import build_router, note_deployment
 from gateway.upstream.upstream_errors import to_gateway_error
 
 log = logging.getLogger("gateway.engine")
-
-
-@dataclass(frozen=True)
-class ChatCall:
-    """A request in the engine's terms: OpenAI-shaped messages and sampling parameters."""
-
-    model_id: str
-    messages: list[dict[str, Any]]
-    params: dict[str, Any] = field(default_factory=dict)
-    stream: bool = True
-    # The tools the request asks for, by name (None: all the model is offered). Narrows only.
-    tool_names: list[str] | None = None
-    # The client runs its tools itself (the /v1 doors): `client_tools` are offered as given and
-    # not executed here; the gateway runs only the tools `tool_names` asks for (with None, none
-    # at all, not even the YAML's), and a model step that calls a client's tool ends the answer.
-    client_runs_tools: bool = False
-    client_tools: list[dict[str, Any]] | None = None
-    # The id of the answer's message (a stored chat names it in advance); else a new one.
-    message_id: str | None = None
-    # The model IDs and tools the client's key may use (None: all), and whose request it is
-    # (approvals are issued to it): set by the door's answering path.
-    allowed_models: frozenset[str] | None = None
-    allowed_tools: tuple[str, ...] | None = None
-    tenant: str = ""
-    # The answer can carry an approval request (gateway/approvals/): tools that ask first are
-    # offered. And the decided calls of an answer paused for approvals, run (or answered as
-    # denied) before the next model step; `messages` end with the turn that made them.
-    can_ask_approval: bool = False
-    decisions: tuple[ToolDecision, ...] = ()
-    # Filled in as the call runs: read by the HTTP layer for headers, logs and metrics.
-    outcome: CallOutcome = field(default_factory=CallOutcome, compare=False)
-
-
-@dataclass(frozen=True)
-class PreparedCall:
-    """A call the engine has accepted: everything its run needs, worked out once."""
-
-    call: ChatCall
-    # The conversation as it goes to the provider (see fill_empty_content).
-    messages: list[dict[str, Any]]
-    tools: Mapping[str, ServerTool]
-    # The names among `tools` whose calls wait for approval.
-    asking: frozenset[str]
-    specs: list[dict[str, Any]]
-    # The names of the tools the client runs (client_runs_tools): a call to one ends the answer.
-    client_tool_names: frozenset[str]
-    # What the request allows the response cache (tenant, Cache-Control).
-    cache: CacheDirective
-    # The `content` of an assistant turn that only calls tools (see Deployment.openai_shaped).
-    empty_assistant_content: str | None
 
 
 class Lease:
@@ -274,7 +224,9 @@ class Engine:
                     is_continued=not (pauses or for_client),
                     deployment=step.deployment,
                 )
+                tools_started = time.perf_counter()
                 done = await rounds.run(calls, prepared.tools, prepared.asking, call.tenant)
+                outcome.tool_seconds += time.perf_counter() - tools_started
                 for event in [*done.results, *done.requests]:
                     yield event
                 # Paused: the next request brings the decisions. For the client: the model
@@ -320,8 +272,11 @@ class Engine:
         kwargs: dict[str, Any] = {**call.params, "model": call.model_id, "messages": messages}
         if prepared.specs:
             kwargs["tools"] = prepared.specs
+        outcome = call.outcome
         if not (call.stream or call.model_id in self._lean_models):
+            outcome.provider_call_sent()
             response = await self.router.acompletion(**kwargs)
+            outcome.provider_call_ended()
             step.deployment = note_deployment(call.outcome, response)
             yield StepStart(step=step_number, message_id=_message_id(call, step_number))
             events = step.absorb_response(response)
@@ -333,7 +288,9 @@ class Engine:
             return
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}
+        outcome.provider_call_sent()
         response = await self.router.acompletion(**kwargs)
+        outcome.provider_answered()
         step.deployment = note_deployment(call.outcome, response)
         lean = isinstance(response, LeanStream)
         if call.outcome.reader is None:
@@ -355,6 +312,7 @@ class Engine:
         finally:
             # Closes the provider's HTTP stream at once when the client has gone away.
             await response.aclose()
+            outcome.provider_call_ended(response.read_seconds if lean else None)
         if not (step.finished and (lean or provider_sent_finish(response))):
             # Never a silent `stop`: the answer may be cut short, and is never cached.
             raise _incomplete(call.model_id)

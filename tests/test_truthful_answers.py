@@ -285,7 +285,7 @@ def test_non_openai_providers_get_no_empty_text_block(
     )
 
     from gateway.cache import CacheDirective
-    from gateway.engine import ChatCall
+    from gateway.chat_call import ChatCall
     from gateway.events import ToolCall
     from gateway.tool_loop_messages import assistant_message
 

@@ -42,6 +42,20 @@ TIME_TO_FIRST_TOKEN = Histogram(
     ["model", "protocol"],
     buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
 )
+OWN_TIME = Histogram(
+    "gateway_own_time_seconds",
+    "The gateway's own time per request: the whole request less its waits on providers and "
+    "tools (the Server-Timing header's gateway part, over the whole answer).",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
+PROVIDER_TTFB = Histogram(
+    "gateway_provider_ttfb_seconds",
+    "The first model call's time to the provider's first byte (its response headers, or its "
+    "whole answer for a JSON call).",
+    ["model"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
 TOKENS = Counter(
     "gateway_tokens",
     "Tokens reported in answers: direction is prompt or completion; cached says whether the "

@@ -38,6 +38,14 @@ class CallOutcome:
     error_message: str | None = None
     # The request's messages, kept only when GATEWAY_LOG_CONTENT is on.
     messages: list[dict[str, Any]] | None = None
+    # Where the time went (gateway/observability/server_timing.py): the first model call's
+    # time to the provider's first byte (its response headers, or its whole JSON answer), the
+    # model calls that ended (sent to last byte) and the tool rounds, in seconds.
+    provider_ttfb: float | None = None
+    provider_seconds: float = 0.0
+    tool_seconds: float = 0.0
+    _call_sent_at: float | None = field(default=None, repr=False)
+    _call_answered_at: float | None = field(default=None, repr=False)
 
     def headers(self) -> dict[str, str]:
         headers = {}
@@ -46,6 +54,37 @@ class CallOutcome:
         if self.deployment is not None:
             headers["x-gateway-deployment"] = self.deployment
         return headers
+
+    def provider_call_sent(self) -> None:
+        self._call_sent_at, self._call_answered_at = time.perf_counter(), None
+
+    def provider_answered(self) -> None:
+        """The provider's first byte: its response headers (a stream) or its answer (JSON)."""
+        if self._call_sent_at is not None and self._call_answered_at is None:
+            self._call_answered_at = now = time.perf_counter()
+            if self.provider_ttfb is None:
+                self.provider_ttfb = now - self._call_sent_at
+
+    def provider_call_ended(self, read_seconds: float | None = None) -> None:
+        """`read_seconds`: the time spent reading the provider's stream after its first byte
+        (the lean reader counts it); None: the whole call's wall time is the provider's."""
+        if self._call_sent_at is None:
+            return
+        self.provider_answered()
+        now = time.perf_counter()
+        if read_seconds is None or self._call_answered_at is None:
+            self.provider_seconds += now - self._call_sent_at
+        else:
+            self.provider_seconds += self._call_answered_at - self._call_sent_at + read_seconds
+        self._call_sent_at = None
+
+    def waited(self, now: float) -> float:
+        """Seconds spent waiting on providers and tools so far; a model call still open counts
+        until its first byte (what a stream's headers wait for)."""
+        waited = self.provider_seconds + self.tool_seconds
+        if self._call_sent_at is not None:
+            waited += (self._call_answered_at or now) - self._call_sent_at
+        return waited
 
     def mark_first_token(self) -> None:
         if self.first_token_at is None:

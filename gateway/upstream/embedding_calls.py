@@ -62,7 +62,9 @@ async def embed(engine: Engine, call: EmbeddingCall, directive: CacheDirective) 
     # No encoding_format: the provider sends floats (every provider can), and the route
     # encodes base64 itself, the same for every provider and for cached answers.
     try:
+        outcome.provider_call_sent()
         response = await engine.router.aembedding(**kwargs)
+        outcome.provider_call_ended()
         answer = _read(response, len(call.inputs), call.model_id)
     except Exception as exc:
         error = to_gateway_error(exc, call.model_id, engine.redactor)

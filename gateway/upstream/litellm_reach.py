@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Collection
 from typing import Any
 
@@ -89,6 +90,9 @@ class LeanStream:
         self._first: dict[str, Any] | None = None
         self._closed = False
         self.finished = False  # the provider sent [DONE]
+        # Seconds spent waiting for (and parsing) chunks after the first: the provider's share
+        # of the stream, for Server-Timing (gateway/observability/server_timing.py).
+        self.read_seconds = 0.0
         # Read by the engine as it reads LiteLLM's streams (which deployment answered).
         self._hidden_params = getattr(wrapper, "_hidden_params", None) or {}
 
@@ -102,9 +106,12 @@ class LeanStream:
     async def chunks(self) -> AsyncIterator[dict[str, Any]]:
         try:
             chunk = self._first
+            clock = time.perf_counter
             while chunk is not None:
                 yield chunk
+                started = clock()
                 chunk = await self._next_chunk()
+                self.read_seconds += clock() - started
         except ProviderStreamError:
             raise
         except Exception as exc:

@@ -13,13 +13,13 @@ import litellm
 from fastapi import Request
 from fastapi.responses import Response
 
+from gateway.chat_call import ChatCall
 from gateway.config import GatewayConfig
 from gateway.doors.anthropic.anthropic_encoder import AnthropicSSEEncoder, collect_message
 from gateway.doors.anthropic.anthropic_schemas import MessagesRequest
 from gateway.doors.common.answering import answer
 from gateway.doors.common.dependencies import DOOR_DEPENDENCIES, AdmissionDep
 from gateway.doors.common.door_routes import door_router
-from gateway.engine import ChatCall
 
 router = door_router("anthropic", prefix="/v1", dependencies=DOOR_DEPENDENCIES)
 

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
+from gateway.chat_call import ChatCall
 from gateway.doors.common.admission import (
     Meter,
     admit,
@@ -24,7 +25,6 @@ from gateway.doors.common.caching import cache_directive
 from gateway.doors.common.dependencies import Admission
 from gateway.doors.common.encoder_base import StreamEncoder
 from gateway.doors.common.streaming import stream_response
-from gateway.engine import ChatCall
 from gateway.events import Event
 from gateway.limits.spend_estimate import chat_cost
 

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.observability import metrics, tracing
 from gateway.observability.logs import text_value
 from gateway.observability.outcome import CallOutcome
+from gateway.observability.server_timing import gateway_seconds, server_timing
 
 log = logging.getLogger("gateway.request")
 
@@ -49,9 +50,11 @@ class RequestLog:
             nonlocal status, done
             if message["type"] == "http.response.start":
                 status = message["status"]
+                timing = server_timing(state.get("outcome"), started, time.perf_counter())
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
+                    (b"server-timing", timing.encode()),
                 ]
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 # Recorded before the last byte goes out, so whoever has read the whole answer
@@ -116,12 +119,15 @@ def _record(
     protocol = outcome.protocol if outcome else ""
     metrics.REQUESTS.labels(route, model, protocol, str(status)).inc()
     metrics.LATENCY.labels(route, model, protocol).observe(elapsed)
+    own = gateway_seconds(outcome, started, started + elapsed)
+    metrics.OWN_TIME.labels(route).observe(own)
     fields: dict[str, Any] = {
         "request_id": request_id,
         "method": scope["method"],
         "path": scope["path"],
         "status": status,
         "latency_ms": round(elapsed * 1000, 1),
+        "gateway_ms": round(own * 1000, 2),
     }
     key = state.get("api_key")
     if key is not None:
@@ -158,6 +164,11 @@ def _outcome_fields(outcome: CallOutcome) -> dict[str, Any]:
     ttft = outcome.ttft_seconds
     if ttft is not None:
         fields["ttft_ms"] = round(ttft * 1000, 1)
+    if outcome.provider_ttfb is not None:
+        fields["provider_ttfb_ms"] = round(outcome.provider_ttfb * 1000, 1)
+        fields["provider_ms"] = round(outcome.provider_seconds * 1000, 1)
+    if outcome.tool_seconds:
+        fields["tools_ms"] = round(outcome.tool_seconds * 1000, 1)
     if outcome.usage is not None:
         fields["prompt_tokens"] = outcome.usage.prompt_tokens
         fields["completion_tokens"] = outcome.usage.completion_tokens
@@ -167,6 +178,8 @@ def _outcome_fields(outcome: CallOutcome) -> dict[str, Any]:
 
 
 def _count_outcome(outcome: CallOutcome) -> None:
+    if outcome.provider_ttfb is not None and outcome.model_known:
+        metrics.PROVIDER_TTFB.labels(outcome.model_id).observe(outcome.provider_ttfb)
     ttft = outcome.ttft_seconds
     if ttft is not None:
         metrics.TIME_TO_FIRST_TOKEN.labels(outcome.model_id, outcome.protocol).observe(ttft)

@@ -22,6 +22,7 @@ from fastapi import Body, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ConfigDict, Field
 
+from gateway.chat_call import ChatCall
 from gateway.chats.history import check_caps, next_history
 from gateway.chats.service import Chats
 from gateway.chats.store import ActiveStream
@@ -43,7 +44,6 @@ from gateway.doors.frontend.frontend_collect import collect
 from gateway.doors.frontend.frontend_schemas import CHAT_ID_PATTERN, ChatRequest, UIMessage
 from gateway.doors.frontend.protocol_choice import choose_protocol, make_encoder
 from gateway.doors.frontend.ui_messages import ui_message_to_litellm
-from gateway.engine import ChatCall
 from gateway.errors import ChatBusy, ChatNotFound, ChatStoreUnavailable
 from gateway.events import Event
 from gateway.ids import new_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 
+from gateway.chat_call import ChatCall
 from gateway.doors.common.answering import answer
 from gateway.doors.common.dependencies import DOOR_DEPENDENCIES, AdmissionDep, ChatOptionsDep
 from gateway.doors.common.door_routes import door_router
@@ -13,7 +14,6 @@ from gateway.doors.frontend.frontend_chats import ChatsDep, answer_in_chat, chat
 from gateway.doors.frontend.frontend_collect import collect
 from gateway.doors.frontend.frontend_schemas import ChatRequest
 from gateway.doors.frontend.protocol_choice import choose_encoder
-from gateway.engine import ChatCall
 from gateway.errors import InvalidRequest
 
 router = door_router("gateway", dependencies=DOOR_DEPENDENCIES)

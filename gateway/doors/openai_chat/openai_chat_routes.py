@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
+from gateway.chat_call import ChatCall
 from gateway.doors.common.admission import allowed_models
 from gateway.doors.common.answering import answer
 from gateway.doors.common.dependencies import (
@@ -20,7 +21,6 @@ from gateway.doors.common.dependencies import (
 from gateway.doors.common.door_routes import door_router
 from gateway.doors.openai_chat.openai_chat_encoder import OpenAIChunkEncoder, collect_completion
 from gateway.doors.openai_chat.openai_chat_schemas import ChatCompletionRequest
-from gateway.engine import ChatCall
 
 router = door_router("openai", prefix="/v1", dependencies=DOOR_DEPENDENCIES)
 

@@ -29,6 +29,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from gateway.chat_call import ChatCall
 from gateway.doors.common.admission import allowed_models, allowed_tools
 from gateway.doors.common.answering import answer
 from gateway.doors.common.dependencies import (
@@ -56,7 +57,6 @@ from gateway.doors.openai_responses.responses_to_chat import (
     chat_params,
     chat_tools,
 )
-from gateway.engine import ChatCall
 from gateway.errors import InvalidRequest
 from gateway.events import Event, Finish
 
