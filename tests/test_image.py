@@ -26,6 +26,7 @@ from tests.support.configs import UPSTREAM_KEY, config_for
 from tests.support.fake_upstream import FakeUpstream, Reply
 from tests.support.locks import read_lock
 from tests.support.podman import PYTHON_BASE, ROOT, podman, require_images
+from tests.support.polling import wait_until
 from tests.support.processes import free_port
 from tests.support.wire import parse_lines
 
@@ -122,6 +123,26 @@ def test_a_streamed_answer_arrives_whole(demo: Container) -> None:
     assert parts[-1][0] == "d" and parts[-1][1]["finishReason"] == "stop", parts[-1]
     text = "".join(payload["textDelta"] for code, payload in parts if code == "0")
     assert "你好" in text  # the demo model echoes the question, non-ASCII intact
+
+
+def test_the_shipped_demo_mcp_server_runs_in_the_image(demo: Container) -> None:
+    """The shipped config's `command: python` finds the image's interpreter, offline."""
+
+    def demo_server() -> dict[str, Any]:
+        ready = httpx.get(f"{demo.url}/health/ready", timeout=5).json()
+        (server,) = [s for s in ready["mcp_servers"] if s["name"] == "demo"]
+        return server
+
+    wait_until(lambda: demo_server()["state"] != "starting", 30)
+    server = demo_server()
+    assert server["state"] == "ready" and server["tools"] == 3, server
+    ask = 'call mcp__demo__roll_dice with {"sides": 6, "count": 3, "seed": 42}'
+    body = {"model": "chat-model", "stream": False, "messages": [{"role": "user", "content": ask}]}
+    answer = httpx.post(f"{demo.url}/api/chat", json=body, timeout=30).json()
+    (result,) = answer["toolResults"]
+    assert result["isError"] is False and result["result"]["total"] == sum(
+        result["result"]["rolls"]
+    )
 
 
 def test_runs_as_uid_10001_on_a_read_only_root(demo: Container) -> None:
