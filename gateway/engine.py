@@ -78,9 +78,11 @@ class ChatCall:
     allowed_tools: tuple[str, ...] | None = None
     tenant: str = ""
     # The answer can carry an approval request (gateway/approvals/): tools that ask first are
-    # offered. And the decided calls of an answer paused for approvals, run (or answered as
+    # offered, and those `asks_first` names ask too (a client may add approvals, never drop
+    # any). And the decided calls of an answer paused for approvals, run (or answered as
     # denied) before the next model step; `messages` end with the turn that made them.
     can_ask_approval: bool = False
+    asks_first: frozenset[str] = frozenset()
     decisions: tuple[ToolDecision, ...] = ()
     # Filled in as the call runs: read by the HTTP layer for headers, logs and metrics.
     outcome: CallOutcome = field(default_factory=CallOutcome, compare=False)
@@ -188,11 +190,10 @@ class Engine:
             # The YAML's tools for the model, narrowed by key and request (the client's doors
             # run none unless asked): the runner runs no other, so a call the model makes to
             # any other tool is refused, not run.
-            narrowing = (call.tool_names, call.allowed_tools)
-            ask = call.can_ask_approval
-            offer = offered_tools(
-                self.config, self.tools, self.mcp, call.model_id, *narrowing, can_ask=ask
-            )
+            sources = (self.config, self.tools, self.mcp)
+            narrowing = (call.model_id, call.tool_names, call.allowed_tools)
+            ask, asks_too = call.can_ask_approval, call.asks_first
+            offer = offered_tools(*sources, *narrowing, can_ask=ask, asks_too=asks_too)
         tools = offer.tools
         specs = [*(call.client_tools or []), *(tool.spec() for tool in tools.values())]
         empty_content = "" if self.config.openai_shaped(call.model_id) else None
