@@ -344,3 +344,81 @@ def test_approval_mistakes_are_400s_naming_the_field(
         assert said(refused.value).startswith(f"{named}: "), said(refused.value)
         assert words in said(refused.value)
     assert upstream.requests == []
+
+
+def test_another_clients_approval_is_unknown_to_it(
+    start_gateway: Callable[..., Gateway], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    record = tmp_path / "fake.jsonl"
+    fake = fake_server_params("--tools", "echo", "--record", str(record))
+    alice, bob = "sk-alice-responses-0123456789", "sk-bob-responses-0123456789ab"
+    gateway = start_gateway(
+        mcp_config(upstream, {"fake": stdio_entry(fake)}), api_keys=f"alice:{alice},bob:{bob}"
+    )
+    wait_ready(gateway)
+    as_alice, as_bob = (
+        openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0)
+        for key in (alice, bob)
+    )
+    asks = {**FAKE, "require_approval": "always"}
+    upstream.script(
+        Reply(chunks=[], tool_calls=[call("mcp__fake__echo", text="alice's")]),
+        Reply(chunks=["Hm."]),
+        Reply(chunks=["Done."]),
+    )
+    first = as_alice.responses.create(model="chat-model", input="echo", tools=[asks])
+    asked = first.output[-1]
+    assert isinstance(asked, McpApprovalRequest)
+    sent_back = [{"role": "user", "content": "echo"}, asked.to_dict(), approve(asked)]
+
+    with pytest.raises(openai.NotFoundError):  # her stored response does not exist for him
+        as_bob.responses.create(
+            model="chat-model", previous_response_id=first.id, input=[approve(asked)], tools=[asks]
+        )
+    by_bob = as_bob.responses.create(model="chat-model", input=sent_back, tools=[asks])
+    by_alice = as_alice.responses.create(
+        model="chat-model", previous_response_id=first.id, input=[approve(asked)], tools=[asks]
+    )
+
+    (refused,) = [item for item in by_bob.output if isinstance(item, McpCall)]
+    assert refused.error is not None and "is unknown or has expired" in refused.error
+    ran = by_alice.output[0]
+    assert isinstance(ran, McpCall) and ran.output == "alice's"
+    assert len(tool_calls_to(record)) == 1
+
+
+def test_history_replays_decided_calls_and_leaves_out_undecided_ones() -> None:
+    from gateway.doors.openai_responses.responses_schemas import StoredItems
+    from gateway.doors.openai_responses.responses_to_chat import chat_messages
+
+    def asked(name: str) -> dict[str, Any]:
+        return {"type": "mcp_approval_request", "id": f"approval-{name}", "server_label": "fake",
+                "name": "echo", "arguments": json.dumps({"text": name})}  # fmt: skip
+
+    def answer(name: str, yes: bool) -> dict[str, Any]:
+        return {"type": "mcp_approval_response", "approval_request_id": f"approval-{name}",
+                "approve": yes, "reason": "no" if not yes else None}  # fmt: skip
+
+    items = StoredItems.validate_python([
+        {"role": "user", "content": "echo"},
+        asked("denied"), asked("never"), asked("ran"),
+        answer("denied", False), answer("ran", True),
+        {"type": "mcp_call", "id": "mcp_1", "server_label": "fake", "name": "echo",
+         "arguments": '{"text": "ran"}', "output": "ran", "approval_request_id": "approval-ran"},
+        {"role": "assistant", "content": "Done."},
+        {"role": "user", "content": "again"},
+        asked("now"), answer("now", True),
+    ])  # fmt: skip
+
+    messages = chat_messages(None, items, deciding={"approval-now"})
+
+    user, turn, denied, ran, done, again, pending = messages
+    assert user == {"role": "user", "content": "echo"}
+    assert [c["id"] for c in turn["tool_calls"]] == ["approval-denied", "approval-ran"]
+    assert denied == {"role": "tool", "tool_call_id": "approval-denied",
+                      "content": f"{DENIED} Reason: no"}  # fmt: skip
+    assert ran == {"role": "tool", "tool_call_id": "approval-ran", "content": "ran"}
+    assert (done["content"], again["content"]) == ("Done.", "again")
+    # The call this request decides ends the messages: the engine adds its result.
+    assert [c["id"] for c in pending["tool_calls"]] == ["approval-now"]
+    assert pending["tool_calls"][0]["function"]["name"] == "mcp__fake__echo"

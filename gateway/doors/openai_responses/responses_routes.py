@@ -89,9 +89,9 @@ async def create_response(
     conversation = earlier + await stored.resolve(body.items(), earlier)
     if not conversation:
         raise InvalidRequest("input: field required", param="input")
+    tool_names, offer = _mcp_offer(body, admission, conversation)
     decided = decisions_in(conversation, len(earlier))
     messages = chat_messages(body.instructions, conversation, decided.deciding)
-    tool_names, offer = _mcp_offer(body, admission, conversation)
     offer = replace(offer, decided=decided.calls)
     call = ChatCall(
         model_id=body.model,
