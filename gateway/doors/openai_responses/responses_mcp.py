@@ -116,11 +116,10 @@ def _client_asks(spec: McpToolSpec, where: str, tools: Mapping[str, McpTool]) ->
     for "always" (and, as at OpenAI, when it says nothing), none for "never"; with a filter,
     those its `always` matches and those its `never` does not."""
     rule = spec.require_approval
-    if rule is None or rule == "always":
-        return set(tools)
     if rule == "never":
         return set()
-    assert isinstance(rule, dict)
+    if not isinstance(rule, dict):  # "always", or nothing said
+        return set(tools)
     own = {tool.own_name for tool in tools.values()}
     for side in ("always", "never"):
         unknown = [n for n in (rule.get(side) or {}).get("tool_names") or () if n not in own]
