@@ -36,9 +36,11 @@ class ChatCall:
     allowed_tools: tuple[str, ...] | None = None
     tenant: str = ""
     # The answer can carry an approval request (gateway/approvals/): tools that ask first are
-    # offered. And the decided calls of an answer paused for approvals, run (or answered as
+    # offered, and those `asks_first` names ask too (a client may add approvals, never drop
+    # any). And the decided calls of an answer paused for approvals, run (or answered as
     # denied) before the next model step; `messages` end with the turn that made them.
     can_ask_approval: bool = False
+    asks_first: frozenset[str] = frozenset()
     decisions: tuple[ToolDecision, ...] = ()
     # Filled in as the call runs: read by the HTTP layer for headers, logs and metrics.
     outcome: CallOutcome = field(default_factory=CallOutcome, compare=False)

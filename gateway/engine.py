@@ -138,11 +138,10 @@ class Engine:
             # The YAML's tools for the model, narrowed by key and request (the client's doors
             # run none unless asked): the runner runs no other, so a call the model makes to
             # any other tool is refused, not run.
-            narrowing = (call.tool_names, call.allowed_tools)
-            ask = call.can_ask_approval
-            offer = offered_tools(
-                self.config, self.tools, self.mcp, call.model_id, *narrowing, can_ask=ask
-            )
+            sources = (self.config, self.tools, self.mcp)
+            narrowing = (call.model_id, call.tool_names, call.allowed_tools)
+            ask, asks_too = call.can_ask_approval, call.asks_first
+            offer = offered_tools(*sources, *narrowing, can_ask=ask, asks_too=asks_too)
         tools = offer.tools
         specs = [*(call.client_tools or []), *(tool.spec() for tool in tools.values())]
         empty_content = "" if self.config.openai_shaped(call.model_id) else None

@@ -9,12 +9,13 @@ offered whose MCP server is down now is not offered, and the answer goes on with
 
 A tool that asks first (its own `needs_approval`, or a name in `gateway.require_approval`) is
 offered only to a call whose answer can carry the question (gateway/approvals/): elsewhere it
-is left out, and a request that names it is refused.
+is left out, and a request that names it is refused. A request may make more tools ask first
+(the Responses API's `require_approval`), never fewer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.config import GatewayConfig
@@ -46,7 +47,10 @@ def offered_tools(
     key_tools: Sequence[str] | None = None,
     *,
     can_ask: bool = False,
+    asks_too: Collection[str] = (),
 ) -> ToolOffer:
+    """`asks_too`: names that ask first for this call though the YAML does not say so (a
+    client may add approvals, never drop the YAML's)."""
     patterns = config.tools_for(model_id)
     if asked is not None:
         refused = [
@@ -73,7 +77,7 @@ def offered_tools(
     chosen = [name for name in select(patterns, available) if key_permits(key_tools, name)]
     if asked is not None:
         chosen = [name for name in chosen if name in asked]
-    asking = {name for name in chosen if asks_first(config, available[name])}
+    asking = {name for name in chosen if name in asks_too or asks_first(config, available[name])}
     if asking and not can_ask:
         named = [name for name in asked or () if name in asking]
         if named:

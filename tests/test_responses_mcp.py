@@ -324,37 +324,6 @@ def test_allowed_tools_read_only_keeps_the_tools_annotated_so(
     ]
 
 
-def test_yaml_approvals_are_never_skipped_and_asking_for_approval_is_not_built_yet(
-    serve: Callable[..., openai.OpenAI], upstream: FakeUpstream
-) -> None:
-    asks_first = stdio(fake_server_params("--tools", "echo,fail"), require_approval=["fail"])
-    client = serve(fake=asks_first)
-    upstream.script(Reply(chunks=["Hi."]))
-
-    response = client.responses.create(model="chat-model", input="hi", tools=[FAKE])
-
-    listing = response.output[0]
-    assert isinstance(listing, McpListTools)
-    assert [tool.name for tool in listing.tools] == ["echo"]
-    assert offered(upstream.requests[0]) == ["mcp__fake__echo"]
-    for tool, named in [
-        ({**FAKE, "allowed_tools": ["fail"]}, "tools[0].allowed_tools"),
-        ({**FAKE, "require_approval": "always"}, "tools[0].require_approval"),
-        ({**FAKE, "require_approval": {"always": {"tool_names": ["echo"]}}},
-         "tools[0].require_approval"),
-    ]:  # fmt: skip
-        with pytest.raises(openai.BadRequestError) as refused:
-            client.responses.create(model="chat-model", input="hi", tools=[tool])
-        assert said(refused.value).startswith(f"{named}: ")
-        assert "not supported yet" in said(refused.value)
-    answer = {"type": "mcp_approval_response", "approval_request_id": "x", "approve": True}
-    with pytest.raises(openai.BadRequestError) as refused:
-        client.responses.create(model="chat-model", input=[answer], tools=[FAKE])  # type: ignore[list-item]
-    assert "input[0].type" in said(refused.value)
-    assert "not supported yet" in said(refused.value)
-    assert len(upstream.requests) == 1
-
-
 @pytest.mark.parametrize(
     ("tool", "named", "words"),
     [

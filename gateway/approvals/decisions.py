@@ -20,6 +20,10 @@ class ToolDecision:
     approval_id: str
     approved: bool
     reason: str | None = None
+    # The client named the call by its approval id alone (the Responses API's
+    # mcp_approval_response carries no call id): the call id the request was issued for is not
+    # compared, and `call.tool_call_id` is the door's own name for the call.
+    by_approval_id: bool = False
 
 
 def denied_result(decision: ToolDecision) -> ToolResult:

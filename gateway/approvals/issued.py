@@ -6,7 +6,9 @@ never made, with arguments of its choosing. So each request issued is remembered
 every replica shares (the chat store's: Redis, or this process's memory), under the client it
 was issued to, with the tool's name, the call's id and a digest of its arguments. A decision
 runs its call only if its approval id names such a record, for this client, not yet used, not
-expired, and for the same tool, call and arguments; it uses the record up.
+expired, and for the same tool, call and arguments; it uses the record up. (A decision that
+names its call by the approval id alone, as the Responses API's do, is checked for the same
+tool and arguments: the approval id, unguessable and used once, is what names the call.)
 """
 
 from __future__ import annotations
@@ -60,12 +62,22 @@ class IssuedApprovals:
             return f"{name} is unknown or has expired; the tool was not run"
         if found == USED:
             return f"{name} was already used; the tool was not run"
-        if found != _record(decision.call):
+        if not _same_call(found, decision):
             return (
                 f"{name} was issued for another tool call (its tool, call id or arguments "
                 "differ); the tool was not run"
             )
         return None
+
+
+def _same_call(found: str, decision: ToolDecision) -> bool:
+    if not decision.by_approval_id:
+        return found == _record(decision.call)
+    try:
+        tool_name, _, digest = json.loads(found)
+    except (TypeError, ValueError):
+        return False
+    return [tool_name, digest] == [decision.call.tool_name, args_digest(decision.call.args)]
 
 
 def _record(call: ToolCall) -> str:

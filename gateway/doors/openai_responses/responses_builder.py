@@ -10,8 +10,17 @@ import time
 from typing import Any
 
 from gateway.doors.openai_responses.responses_errors import failed_error, stream_error
+from gateway.doors.openai_responses.responses_item_events import (
+    added,
+    arguments_delta,
+    at,
+    item_done,
+    message_done,
+    reasoning_done,
+)
 from gateway.doors.openai_responses.responses_output_items import (
     FunctionCall,
+    McpApprovalRequest,
     McpCall,
     McpListTools,
     McpOffer,
@@ -25,6 +34,7 @@ from gateway.events import (
     Finish,
     ReasoningDelta,
     TextDelta,
+    ToolApprovalRequest,
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
@@ -59,8 +69,10 @@ class ResponseBuilder:
     `shell` is the response without its outcome: id, created_at, model and the request's echo
     (instructions, tools, text, ...). `mcp` says which tool names are an MCP server's, run by
     the gateway: their calls are `mcp_call` items, and the answer starts with the servers' tool
-    listings. `feed` returns the stream events an engine event makes (without their sequence
-    numbers).
+    listings. A call of one that asks first is held back until the gateway asks about it (an
+    `mcp_approval_request` item) or it fails; a call decided by this request is an `mcp_call`
+    naming its approval request once it has run (a denied one makes no item: it never ran).
+    `feed` returns the stream events an engine event makes (without their sequence numbers).
     """
 
     def __init__(self, shell: dict[str, Any], mcp: McpOffer | None = None) -> None:
@@ -119,11 +131,14 @@ class ResponseBuilder:
                 call = self._calls.get(event.tool_call_id)
                 if call is not None:
                     call.arguments.append(event.args_text_delta)
-                    out.append(self._arguments_delta(call, event.args_text_delta))
+                    if not _held(call):
+                        out.append(arguments_delta(call, event.args_text_delta))
             case ToolCall():
                 self._call_done(event, out)
             case ToolResult():
                 self._mcp_result(event, out)
+            case ToolApprovalRequest():
+                self._approval_request(event, out)
             case ErrorEvent():
                 self._error = event
                 out.append(stream_error(event))
@@ -139,18 +154,15 @@ class ResponseBuilder:
     def _item_id(self, kind: str, index: int) -> str:
         return f"{kind}_{self._key}_{index}"
 
-    def _at(self, item: OutputItem, kind: str, **fields: Any) -> dict[str, Any]:
-        return {"type": kind, "item_id": item.id, "output_index": item.index, **fields}
-
     def _reasoning_delta(self, text: str, out: list[dict[str, Any]]) -> None:
         if self._reasoning is None:
             self._close_message("completed", out)
             index = self._new_index()
             self._reasoning = reasoning = Reasoning(index, self._item_id("rs", index))
             self._output.append(reasoning)
-            out.append(self._added(reasoning))
+            out.append(added(reasoning))
             out.append(
-                self._at(
+                at(
                     reasoning,
                     "response.reasoning_summary_part.added",
                     summary_index=0,
@@ -159,7 +171,7 @@ class ResponseBuilder:
             )
         self._reasoning.text.append(text)
         out.append(
-            self._at(
+            at(
                 self._reasoning,
                 "response.reasoning_summary_text.delta",
                 summary_index=0,
@@ -173,15 +185,13 @@ class ResponseBuilder:
             index = self._new_index()
             self._message = message = Message(index, self._item_id("msg", index))
             self._output.append(message)
-            out.append(self._added(message))
+            out.append(added(message))
             out.append(
-                self._at(
-                    message, "response.content_part.added", content_index=0, part=message.part()
-                )
+                at(message, "response.content_part.added", content_index=0, part=message.part())
             )
         self._message.text.append(text)
         out.append(
-            self._at(
+            at(
                 self._message,
                 "response.output_text.delta",
                 content_index=0,
@@ -197,12 +207,12 @@ class ResponseBuilder:
             index = self._new_index()
             listed = McpListTools(index, self._item_id("mcpl", index), listing)
             self._output.append(listed)
-            out.append(self._added(listed))
-            out.append(self._at(listed, "response.mcp_list_tools.in_progress"))
+            out.append(added(listed))
+            out.append(at(listed, "response.mcp_list_tools.in_progress"))
             ended = "failed" if listing.error is not None else "completed"
-            out.append(self._at(listed, f"response.mcp_list_tools.{ended}"))
+            out.append(at(listed, f"response.mcp_list_tools.{ended}"))
             listed.status = "completed"
-            out.append(self._item_done(listed, "completed"))
+            out.append(item_done(listed, "completed"))
 
     def _call_start(
         self, call_id: str, name: str, out: list[dict[str, Any]]
@@ -212,48 +222,57 @@ class ResponseBuilder:
         index = self._new_index()
         call: FunctionCall | McpCall
         server = self._mcp.names.get(name)
+        if server is not None and name in self._mcp.asking:
+            # Held back: an approval request or, if it fails before one, an mcp_call.
+            call = self._calls[call_id] = McpCall(-1, "", *server)
+            return call
         if server is None:
             call = FunctionCall(index, self._item_id("fc", index), call_id, name)
         else:
             call = McpCall(index, self._item_id("mcp", index), *server)
         self._calls[call_id] = call
         self._output.append(call)
-        out.append(self._added(call))
+        out.append(added(call))
         if isinstance(call, McpCall):
-            out.append(self._at(call, "response.mcp_call.in_progress"))
+            out.append(at(call, "response.mcp_call.in_progress"))
         return call
-
-    def _arguments_delta(self, call: FunctionCall | McpCall, delta: str) -> dict[str, Any]:
-        kind = "mcp_call_arguments" if isinstance(call, McpCall) else "function_call_arguments"
-        return self._at(call, f"response.{kind}.delta", delta=delta)
 
     def _call_done(self, event: ToolCall, out: list[dict[str, Any]]) -> None:
         call = self._calls.get(event.tool_call_id)
         if call is None:  # a whole call at once (a cached answer's replay)
             call = self._call_start(event.tool_call_id, event.tool_name, out)
-            if event.args_text:
+            if event.args_text and not _held(call):
                 call.arguments.append(event.args_text)
-                out.append(self._arguments_delta(call, event.args_text))
+                out.append(arguments_delta(call, event.args_text))
         call.arguments = [event.args_text]
+        if _held(call):
+            return
         if isinstance(call, McpCall):
             # The call runs now; its item is done when its result comes.
-            done = self._at(call, "response.mcp_call_arguments.done", arguments=event.args_text)
+            done = at(call, "response.mcp_call_arguments.done", arguments=event.args_text)
             out.append(done)
             return
         out.append(
-            self._at(
+            at(
                 call,
                 "response.function_call_arguments.done",
                 arguments=event.args_text,
                 name=call.name,
             )
         )
-        out.append(self._item_done(call, "completed"))
+        out.append(item_done(call, "completed"))
 
     def _mcp_result(self, result: ToolResult, out: list[dict[str, Any]]) -> None:
         call = self._calls.get(result.tool_call_id)
+        decided = self._mcp.decided.get(result.tool_call_id)
+        if call is None and decided is not None and not result.denied:
+            call = McpCall(-1, "", decided.server_label, decided.name, [decided.arguments])
+            call.approval_request_id = decided.approval_request_id
+            self._calls[result.tool_call_id] = call
         if not isinstance(call, McpCall):
             return  # on this door, only MCP tools are run by the gateway
+        if _held(call):
+            self._place(call, out)
         if result.is_error:
             error = result.result.get("error") if isinstance(result.result, dict) else None
             call.error = str(error or result.result)
@@ -261,72 +280,45 @@ class ResponseBuilder:
         else:
             call.output = tool_message(result)["content"]  # the text the model read
             status = "completed"
-        out.append(self._at(call, f"response.mcp_call.{status}"))
+        out.append(at(call, f"response.mcp_call.{status}"))
         call.status = status
-        out.append(self._item_done(call, status))
+        out.append(item_done(call, status))
+
+    def _place(self, call: McpCall, out: list[dict[str, Any]]) -> None:
+        """Add a held (or decided) call to the output, its arguments whole: it has run."""
+        call.index = self._new_index()
+        call.id = self._item_id("mcp", call.index)
+        self._output.append(call)
+        out.append(added(call))
+        out.append(at(call, "response.mcp_call.in_progress"))
+        arguments = "".join(call.arguments)
+        out.append(arguments_delta(call, arguments))
+        out.append(at(call, "response.mcp_call_arguments.done", arguments=arguments))
+
+    def _approval_request(self, event: ToolApprovalRequest, out: list[dict[str, Any]]) -> None:
+        """The held call becomes the item that asks about it; the answer ends after it."""
+        call = self._calls.pop(event.tool_call_id, None)
+        if not isinstance(call, McpCall) or not _held(call):
+            return  # only the calls of tools the offer says ask first are asked about
+        index = self._new_index()
+        asked = McpApprovalRequest(
+            index, event.approval_id, call.server_label, call.name, "".join(call.arguments)
+        )
+        self._output.append(asked)
+        out.append(added(asked))
+        out.append(item_done(asked, "completed"))
 
     def _close_reasoning(self, out: list[dict[str, Any]]) -> None:
         reasoning, self._reasoning = self._reasoning, None
         if reasoning is not None:
-            out.extend(self._reasoning_done(reasoning))
+            out.extend(reasoning_done(reasoning))
             reasoning.status = "completed"
 
     def _close_message(self, status: str, out: list[dict[str, Any]]) -> None:
         message, self._message = self._message, None
         if message is not None:
-            out.extend(self._message_done(message, status))
+            out.extend(message_done(message, status))
             message.status = status
-
-    def _reasoning_done(self, reasoning: Reasoning) -> list[dict[str, Any]]:
-        """The events that close `reasoning` (it is left as it is)."""
-        text = "".join(reasoning.text)
-        out: list[dict[str, Any]] = []
-        out.append(
-            self._at(reasoning, "response.reasoning_summary_text.done", summary_index=0, text=text)
-        )
-        out.append(
-            self._at(
-                reasoning,
-                "response.reasoning_summary_part.done",
-                summary_index=0,
-                part={"type": "summary_text", "text": text},
-            )
-        )
-        out.append(self._item_done(reasoning, "completed"))
-        return out
-
-    def _message_done(self, message: Message, status: str) -> list[dict[str, Any]]:
-        """The events that end `message` with `status` (it is left as it is)."""
-        part = message.part()
-        out: list[dict[str, Any]] = []
-        out.append(
-            self._at(
-                message,
-                "response.output_text.done",
-                content_index=0,
-                text=part["text"],
-                logprobs=[],
-            )
-        )
-        out.append(self._at(message, "response.content_part.done", content_index=0, part=part))
-        out.append(self._item_done(message, status))
-        return out
-
-    @staticmethod
-    def _added(item: OutputItem) -> dict[str, Any]:
-        return {
-            "type": "response.output_item.added",
-            "output_index": item.index,
-            "item": item.item(),
-        }
-
-    @staticmethod
-    def _item_done(item: OutputItem, status: str) -> dict[str, Any]:
-        return {
-            "type": "response.output_item.done",
-            "output_index": item.index,
-            "item": item.item(status),
-        }
 
     def _ending(self, finish: Finish) -> list[dict[str, Any]]:
         """The events `finish` ends the answer with, the last one carrying the response as it
@@ -345,9 +337,9 @@ class ResponseBuilder:
             incomplete = _INCOMPLETE.get(reason)
             status = "incomplete" if incomplete else "completed"
             if self._reasoning is not None:
-                out.extend(self._reasoning_done(self._reasoning))
+                out.extend(reasoning_done(self._reasoning))
             if self._message is not None:
-                out.extend(self._message_done(self._message, status))
+                out.extend(message_done(self._message, status))
             response["output"] = self._output_as_ended(status)
             if incomplete:
                 response["status"] = "incomplete"
@@ -383,3 +375,8 @@ class ResponseBuilder:
             self._reasoning = self._message = None
         self._final = ending[-1]["response"]
         return ending
+
+
+def _held(call: FunctionCall | McpCall) -> bool:
+    """A call of a tool that asks first, not in the output yet (responses_builder's `_place`)."""
+    return call.index < 0

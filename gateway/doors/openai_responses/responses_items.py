@@ -15,6 +15,7 @@ _INPUT_ID_KINDS = {
     "reasoning": "rs",
     "mcp_list_tools": "mcpl",
     "mcp_call": "mcp",
+    "mcp_approval_response": "mcpr",
 }
 _KINDS = frozenset({"msg", *_INPUT_ID_KINDS.values()})
 
@@ -53,7 +54,14 @@ def listed_item(item: dict[str, Any]) -> dict[str, Any]:
         return {**base, "server_label": item["server_label"], "tools": item.get("tools", [])}
     if kind == "mcp_call":
         fields = {k: item.get(k) for k in ("server_label", "name", "arguments", "output", "error")}
+        if item.get("approval_request_id") is not None:
+            fields["approval_request_id"] = item["approval_request_id"]
         return {**base, **fields, "status": item.get("status", "completed")}
+    if kind == "mcp_approval_request":
+        return {**base, **{k: item[k] for k in ("server_label", "name", "arguments")}}
+    if kind == "mcp_approval_response":
+        fields = {k: item.get(k) for k in ("approval_request_id", "approve", "reason")}
+        return {**base, **fields}
     role = item.get("role", "user")
     content = item.get("content", "")
     if role == "assistant":

@@ -1,13 +1,15 @@
 """A request's `{"type": "mcp"}` tools against the leased config: which of each named server's
-tools the model is offered, what the answer lists, and the 4xx a request deserves.
+tools the model is offered, which of them ask first, what the answer lists, and the 4xx a
+request deserves.
 
 Narrowing only, as everywhere (gateway/tool_offer.py): a server's tools are those the YAML
 offers the model (`gateway.tools` / the entry's `tools:`, by name or pattern) and the client's
-key may use (the keys file's `tools:`), narrowed by the tool's `allowed_tools`. A tool the YAML
-says needs approval (`mcp_servers.<name>.require_approval`) is never offered here: approvals
-are not built on this door yet, so asking for one by name, or `require_approval` that asks for
-any, is a 4xx saying so. A server that is configured but not connected now lists no tools,
-with an error, and the answer goes on without them.
+key may use (the keys file's `tools:`), narrowed by the tool's `allowed_tools`. Approvals only
+grow: a tool asks first when the YAML says so (`mcp_servers.<name>.require_approval`,
+`gateway.require_approval`, a registry tool's own) whatever the request says, and when the
+request's `require_approval` asks for it (OpenAI's default, when it says nothing, is to ask for
+every tool). A server that is configured but not connected now lists no tools, with an error,
+and the answer goes on without them.
 """
 
 from __future__ import annotations
@@ -19,14 +21,12 @@ from typing import Any
 import mcp_types
 
 from gateway.config.tool_names import MCP_TOOL_PREFIX, is_pattern, matches, mcp_server_named
-from gateway.doors.openai_responses.responses_mcp_schemas import McpToolSpec
+from gateway.doors.openai_responses.responses_mcp_schemas import McpToolSpec, ToolFilter
 from gateway.doors.openai_responses.responses_output_items import McpListing, McpOffer
 from gateway.engine import Engine
 from gateway.errors import InvalidRequest
 from gateway.mcp import McpTool
 from gateway.tool_offer import offered_tools
-
-NOT_YET = "tools that ask for approval first are not supported yet on /v1/responses"
 
 
 def mcp_offer(
@@ -53,6 +53,7 @@ def mcp_offer(
             by_server.setdefault(tool.server, {})[name] = replace(tool, needs_approval=asks)
     usable = _usable_servers(engine, model_id, by_server, key_tools)
     names: dict[str, tuple[str, str]] = {}
+    asking: set[str] = set()
     listings: list[McpListing] = []
     seen: set[str] = set()
     for index, spec in tools:
@@ -66,18 +67,20 @@ def mcp_offer(
                 f"{where}.server_label",
                 f"unknown MCP server '{label}' for model '{model_id}'; known: {known}",
             )
-        _refuse_approvals(spec, where)
         connection = engine.mcp.connections[label]
         if connection.state != "ready":
             error = f"the MCP server '{label}' is not connected now ({connection.state})"
             listings.append(McpListing(label, (), error))
             continue
-        chosen = _allowed(spec, where, model_id, by_server.get(label, {}))
+        server_tools = by_server.get(label, {})
+        chosen = _allowed(spec, where, model_id, server_tools)
+        client_asks = _client_asks(spec, where, server_tools)
         names.update({name: (label, tool.own_name) for name, tool in chosen.items()})
+        asking.update(n for n, tool in chosen.items() if tool.needs_approval or n in client_asks)
         if label not in listed_before:
             own = [connection.tools[name] for name in chosen if name in connection.tools]
             listings.append(McpListing(label, tuple(_listed(tool) for tool in own)))
-    return list(names), McpOffer(tuple(listings), names)
+    return list(names), McpOffer(tuple(listings), names, frozenset(asking))
 
 
 def _usable_servers(
@@ -108,18 +111,45 @@ def _names_server(pattern: str, server: str) -> bool:
     return matches(named, server)
 
 
-def _refuse_approvals(spec: McpToolSpec, where: str) -> None:
+def _client_asks(spec: McpToolSpec, where: str, tools: Mapping[str, McpTool]) -> set[str]:
+    """The offered names whose calls the request's `require_approval` asks about: all of them
+    for "always" (and, as at OpenAI, when it says nothing), none for "never"; with a filter,
+    those its `always` matches and those its `never` does not."""
     rule = spec.require_approval
-    always = rule.get("always") if isinstance(rule, dict) else None
-    if rule == "always" or (always and (always.get("tool_names") or always.get("read_only"))):
-        raise _invalid(f"{where}.require_approval", f"{NOT_YET}; send 'never'")
+    if rule == "never":
+        return set()
+    if not isinstance(rule, dict):  # "always", or nothing said
+        return set(tools)
+    own = {tool.own_name for tool in tools.values()}
+    for side in ("always", "never"):
+        unknown = [n for n in (rule.get(side) or {}).get("tool_names") or () if n not in own]
+        if unknown:
+            raise _invalid(
+                f"{where}.require_approval",
+                f"{side}: {_quoted(unknown)} not offered by MCP server '{spec.server_label}'; "
+                f"offered: {', '.join(sorted(own)) or 'none'}",
+            )
+    always, never = rule.get("always"), rule.get("never")
+    return {
+        name for name, tool in tools.items() if _matches(always, tool) or not _matches(never, tool)
+    }
+
+
+def _matches(rule: ToolFilter | None, tool: McpTool) -> bool:
+    """Does an approval filter name `tool`? Each criterion it gives must hold (an empty
+    filter names none)."""
+    if not rule or ("tool_names" not in rule and "read_only" not in rule):
+        return False
+    if "tool_names" in rule and tool.own_name not in rule["tool_names"]:
+        return False
+    return "read_only" not in rule or _read_only(tool) == rule["read_only"]
 
 
 def _allowed(
     spec: McpToolSpec, where: str, model_id: str, tools: Mapping[str, McpTool]
 ) -> dict[str, McpTool]:
     """Offered name -> tool: the server's tools the model is offered, narrowed by
-    allowed_tools, without those that need approval."""
+    allowed_tools."""
     rule = spec.allowed_tools
     asked = rule if isinstance(rule, list) else rule.get("tool_names") if rule else None
     read_only = isinstance(rule, dict) and rule.get("read_only") is True
@@ -134,17 +164,10 @@ def _allowed(
                 f"{_quoted(unknown)} not offered by MCP server '{spec.server_label}' to model "
                 f"'{model_id}'; offered: {offered}",
             )
-        waiting = [name for name in asked if tools[own[name]].needs_approval]
-        if waiting:
-            raise _invalid(
-                f"{where}.allowed_tools",
-                f"{_quoted(waiting)} must be approved before each call "
-                f"(mcp_servers.{spec.server_label}.require_approval), and {NOT_YET}",
-            )
         chosen = {name: tool for name, tool in tools.items() if tool.own_name in asked}
     if read_only:
         chosen = {name: tool for name, tool in chosen.items() if _read_only(tool)}
-    return {name: tool for name, tool in chosen.items() if not tool.needs_approval}
+    return chosen
 
 
 def _read_only(tool: McpTool) -> bool:

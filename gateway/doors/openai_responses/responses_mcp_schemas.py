@@ -1,5 +1,6 @@
-"""The Responses API's MCP shapes in a request: the `{"type": "mcp"}` tool, and the `mcp_list_tools`
-and `mcp_call` items an earlier answer gave (sent back, or stored and continued).
+"""The Responses API's MCP shapes in a request: the `{"type": "mcp"}` tool, the `mcp_list_tools`,
+`mcp_call` and `mcp_approval_request` items an earlier answer gave (sent back, or stored and
+continued), and the client's `mcp_approval_response`.
 
 The gateway runs only the MCP servers its YAML configures (`mcp_servers:`): a tool names one by
 `server_label`, and whatever would have it connect elsewhere or with the client's credentials
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, StrictBool, field_validator
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
@@ -112,18 +113,31 @@ class McpCallItem(RequestModel):
     output: str | None = None
     error: str | None = None
     status: str | None = None
+    # Set when the call ran once a person approved it: the request it answers.
+    approval_request_id: str | None = None
 
 
-class McpApprovalItem(RequestModel):
-    """`mcp_approval_request` / `mcp_approval_response`: tools that ask first are not built on
-    this door yet; said by name, not as an unknown item."""
+class McpApprovalRequestItem(RequestModel):
+    """An earlier answer's request for approval of one call (its id is the gateway's approval
+    id, responses_approvals.py): the model sees the call once it is decided, and not before."""
 
-    type: Literal["mcp_approval_request", "mcp_approval_response"]
+    model_config = ConfigDict(extra="ignore")
 
-    @field_validator("type")
-    @classmethod
-    def _not_yet(cls, value: str) -> str:
-        raise PydanticCustomError(
-            "not_supported",
-            f"{value}: approvals of MCP tool calls are not supported yet on /v1/responses",
-        )
+    id: Annotated[str, Field(min_length=1)]
+    type: Literal["mcp_approval_request"]
+    server_label: Label
+    name: Annotated[str, Field(min_length=1)]
+    arguments: str
+
+
+class McpApprovalResponseItem(RequestModel):
+    """A person's decision on an approval request of the conversation: the call runs (the
+    gateway checks it issued that request to this client) or is answered as denied."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = None
+    type: Literal["mcp_approval_response"]
+    approval_request_id: Annotated[str, Field(min_length=1)]
+    approve: StrictBool
+    reason: str | None = None

@@ -1,9 +1,10 @@
 """The output items of one Responses answer as it is being built (responses_builder.py): each
 knows its place in `output`, its id, its status and how it reads as OpenAI's item.
 
-An MCP server's tools (a request's `{"type": "mcp"}` tools, run by the gateway) make two kinds of
-item: an `mcp_list_tools` per server at the start of the answer, and an `mcp_call` per call,
-holding its arguments and then its output (or error). What the door worked out of the request's
+An MCP server's tools (a request's `{"type": "mcp"}` tools, run by the gateway) make three kinds
+of item: an `mcp_list_tools` per server at the start of the answer, an `mcp_call` per call,
+holding its arguments and then its output (or error), and an `mcp_approval_request` per call
+of a tool that asks first. What the door worked out of the request's
 mcp tools reaches the builder as an `McpOffer`, plain data: the builder knows nothing of MCP.
 """
 
@@ -24,12 +25,26 @@ class McpListing:
 
 
 @dataclass(frozen=True)
+class DecidedCall:
+    """A call a person decided on (an mcp_approval_response of this request): its item, if it
+    is run, names the approval request."""
+
+    server_label: str
+    name: str
+    arguments: str
+    approval_request_id: str
+
+
+@dataclass(frozen=True)
 class McpOffer:
     """The request's mcp tools: the listings the answer starts with (none for a server the
-    conversation has listed already), and each offered tool name's server and own name."""
+    conversation has listed already), each offered tool name's server and own name, the
+    names whose calls ask first, and the calls decided by this request, by call id."""
 
     listings: tuple[McpListing, ...] = ()
     names: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    asking: frozenset[str] = frozenset()
+    decided: Mapping[str, DecidedCall] = field(default_factory=dict)
 
 
 @dataclass
@@ -107,10 +122,11 @@ class McpCall:
     output: str | None = None
     error: str | None = None
     status: str = "in_progress"
+    approval_request_id: str | None = None  # the call ran once a person approved it
 
     def item(self, status: str | None = None) -> dict[str, Any]:
         status = status or self.status
-        return {
+        item = {
             "type": "mcp_call",
             "id": self.id,
             "server_label": self.server_label,
@@ -119,6 +135,32 @@ class McpCall:
             "output": self.output,
             "error": self.error,
             "status": status,
+        }
+        if self.approval_request_id is not None:
+            item["approval_request_id"] = self.approval_request_id
+        return item
+
+
+@dataclass
+class McpApprovalRequest:
+    """A call of a tool that asks first, not run: the answer ends with it, and a later
+    request's mcp_approval_response (naming `id`, the gateway's approval id) decides it. Done
+    as soon as it is added."""
+
+    index: int
+    id: str
+    server_label: str
+    name: str
+    arguments: str
+    status: str = "completed"
+
+    def item(self, status: str | None = None) -> dict[str, Any]:
+        return {
+            "type": "mcp_approval_request",
+            "id": self.id,
+            "server_label": self.server_label,
+            "name": self.name,
+            "arguments": self.arguments,
         }
 
 
@@ -142,4 +184,4 @@ class McpListTools:
         return item
 
 
-OutputItem = Reasoning | Message | FunctionCall | McpCall | McpListTools
+OutputItem = Reasoning | Message | FunctionCall | McpCall | McpListTools | McpApprovalRequest

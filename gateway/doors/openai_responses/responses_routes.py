@@ -3,15 +3,18 @@
 Like /v1/chat/completions, the client owns its function tools: they go to the model and
 `function_call` items come back, to be run by the client. A `{"type": "mcp"}` tool names an MCP
 server of the YAML's: its tools (those the model is offered, responses_mcp.py) are run here, in
-the engine's tool loop, and come back as `mcp_list_tools` and `mcp_call` items; a model step
-that calls a client's function ends the answer there (the MCP calls of that step are run and
-answered first). What the Responses API adds is
-state: with `store` (OpenAI's default) the conversation so far (input items and output) is kept
-in the chat store, in a namespace of its own (no chat id names it), so a later request
-continues it by `previous_response_id`, or names single items of it by `item_reference`. A
-stored response belongs to the client that made it; to any other it does not exist. A record
-is capped in bytes (gateway.chats.max_bytes, as a chat), and a continuation resends the whole
-conversation, which counts against GATEWAY_MAX_TOTAL_CHARS: a chain cannot grow past either.
+the engine's tool loop, and come back as `mcp_list_tools` and `mcp_call` items; a call of a tool
+that asks first ends the answer with an `mcp_approval_request` item, decided by a later
+request's `mcp_approval_response` (responses_approvals.py); a model step that calls a client's
+function ends the answer there (the MCP calls of that step are run and answered first).
+
+What the Responses API adds is state: with `store` (OpenAI's default) the conversation so far
+(input items and output) is kept in the chat store, in a namespace of its own (no chat id names
+it), so a later request continues it by `previous_response_id`, or names single items of it by
+`item_reference`. A stored response belongs to the client that made it; to any other it does not
+exist. A record is capped in bytes (gateway.chats.max_bytes, as a chat), and a continuation
+resends the whole conversation, which counts against GATEWAY_MAX_TOTAL_CHARS: a chain cannot
+grow past either.
 
 The stored record is the response object as the client was sent it, and the items before its
 output (the earlier conversation, then this request's input, each with an id): GET
@@ -24,6 +27,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
@@ -41,6 +45,7 @@ from gateway.doors.common.dependencies import (
 )
 from gateway.doors.common.door_routes import door_router
 from gateway.doors.common.streaming import stream_response
+from gateway.doors.openai_responses.responses_approvals import decisions_in
 from gateway.doors.openai_responses.responses_builder import ResponseBuilder
 from gateway.doors.openai_responses.responses_encoder import ResponseCollector, ResponsesEncoder
 from gateway.doors.openai_responses.responses_items import (
@@ -84,8 +89,10 @@ async def create_response(
     conversation = earlier + await stored.resolve(body.items(), earlier)
     if not conversation:
         raise InvalidRequest("input: field required", param="input")
-    messages = chat_messages(body.instructions, conversation)
     tool_names, offer = _mcp_offer(body, admission, conversation)
+    decided = decisions_in(conversation, len(earlier))
+    messages = chat_messages(body.instructions, conversation, decided.deciding)
+    offer = replace(offer, decided=decided.calls)
     call = ChatCall(
         model_id=body.model,
         messages=messages,
@@ -96,6 +103,11 @@ async def create_response(
         client_runs_tools=True,
         client_tools=chat_tools(body.function_tools()),
         tool_names=tool_names,
+        # An answer here can carry approval requests (mcp_approval_request items), and the
+        # request's mcp tools may ask for more than the YAML does.
+        can_ask_approval=True,
+        asks_first=offer.asking,
+        decisions=decided.decisions,
     )
     keep = body.store and stored.enabled
     response_id = f"resp_{uuid.uuid4().hex}"

@@ -37,7 +37,8 @@ from gateway.doors.common.request_models import (
     tagged_by,
 )
 from gateway.doors.openai_responses.responses_mcp_schemas import (
-    McpApprovalItem,
+    McpApprovalRequestItem,
+    McpApprovalResponseItem,
     McpCallItem,
     McpListToolsItem,
     McpToolSpec,
@@ -180,7 +181,8 @@ def _item_kind(value: Any) -> str | None:
 InputItem = one_of(
     _item_kind,
     "Input should be an input item: a message, or an object whose type is 'function_call', "
-    "'function_call_output', 'item_reference', 'reasoning', 'mcp_list_tools' or 'mcp_call'",
+    "'function_call_output', 'item_reference', 'reasoning', 'mcp_list_tools', 'mcp_call', "
+    "'mcp_approval_request' or 'mcp_approval_response'",
     {
         "<user item>": UserItem,
         "<system item>": SystemItem,
@@ -193,8 +195,8 @@ InputItem = one_of(
         "<reasoning item>": ReasoningItem,
         "<mcp_list_tools item>": McpListToolsItem,
         "<mcp_call item>": McpCallItem,
-        "<mcp_approval_request item>": SkipJsonSchema[McpApprovalItem],
-        "<mcp_approval_response item>": SkipJsonSchema[McpApprovalItem],
+        "<mcp_approval_request item>": McpApprovalRequestItem,
+        "<mcp_approval_response item>": McpApprovalResponseItem,
     },
 )
 StoredItems: TypeAdapter[list[Any]] = TypeAdapter(list[InputItem])

@@ -4,10 +4,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
-from gateway.doors.openai_responses.responses_mcp_schemas import McpCallItem
+from gateway.approvals.decisions import denied_text
+from gateway.doors.openai_responses.responses_mcp_schemas import (
+    McpApprovalRequestItem,
+    McpApprovalResponseItem,
+    McpCallItem,
+)
 from gateway.doors.openai_responses.responses_schemas import (
     AssistantItem,
     DeveloperItem,
@@ -56,26 +61,51 @@ def chat_tools(tools: list[FunctionTool]) -> list[dict[str, Any]]:
     ]
 
 
-def chat_messages(instructions: str | None, items: Iterable[Any]) -> list[dict[str, Any]]:
+def chat_messages(
+    instructions: str | None, items: Iterable[Any], deciding: Collection[str] = ()
+) -> list[dict[str, Any]]:
     """The conversation as chat-completions messages.
 
     An assistant message and the function and MCP calls after it are one assistant turn (an
     MCP call's result follows the turn, as the model read it when the gateway ran it);
     reasoning items and tool listings are left out; item references must be resolved before.
+    A call asked about (`mcp_approval_request`) is the model's call once it is decided: its
+    result is the `mcp_call` that ran it, or the denial; those this request decides
+    (`deciding`, by approval id) end the messages without a result (the engine adds it); one
+    never decided is left out, as the model never had its answer.
     """
+    items = list(items)
+    fates = _approval_fates(items)
+    asked: set[str] = set()
     messages: list[dict[str, Any]] = []
     if instructions:
         messages.append({"role": "system", "content": instructions})
     turn: dict[str, Any] | None = None  # the assistant turn function calls join
     results: list[dict[str, Any]] = []  # the MCP results that follow that turn
     for position, item in enumerate(items):
-        if isinstance(item, McpCallItem):
+        if isinstance(item, McpApprovalResponseItem) or (
+            isinstance(item, McpCallItem) and item.approval_request_id in fates
+        ):
+            continue  # said with the request it answers
+        if isinstance(item, McpApprovalRequestItem):
+            if item.id in asked:
+                continue  # sent back again beside the stored conversation
+            asked.add(item.id)
+        if isinstance(item, McpCallItem | McpApprovalRequestItem):
+            if isinstance(item, McpCallItem):
+                call_id, said = item.id or f"mcp_call_{position}", _said(item)
+            elif item.id in deciding:
+                call_id, said = item.id, None
+            elif item.id in fates:
+                call_id, said = item.id, fates[item.id]
+            else:
+                continue  # never decided
             if turn is None:
                 turn = {"role": "assistant", "content": None}
                 messages.append(turn)
-            call_id = item.id or f"mcp_call_{position}"
             turn.setdefault("tool_calls", []).append(_mcp_tool_call(item, call_id))
-            results.append({"role": "tool", "tool_call_id": call_id, "content": _said(item)})
+            if said is not None:
+                results.append({"role": "tool", "tool_call_id": call_id, "content": said})
             continue
         if not isinstance(item, FunctionCallItem):
             messages.extend(results)
@@ -108,7 +138,24 @@ def chat_messages(instructions: str | None, items: Iterable[Any]) -> list[dict[s
     return messages
 
 
-def _mcp_tool_call(item: McpCallItem, call_id: str) -> dict[str, Any]:
+def _approval_fates(items: list[Any]) -> dict[str, str]:
+    """What the model read for each decided approval request, by its id: the output of the
+    mcp_call that ran it, the denial, or (approved, and no call came of it) an unfinished
+    call. Requests not decided in `items` are not in it."""
+    asked = {item.id for item in items if isinstance(item, McpApprovalRequestItem)}
+    fates: dict[str, str] = {}
+    for item in items:
+        if isinstance(item, McpApprovalResponseItem) and item.approval_request_id in asked:
+            said = json.dumps({"error": UNFINISHED_CALL})
+            fates.setdefault(
+                item.approval_request_id, said if item.approve else denied_text(item.reason)
+            )
+        elif isinstance(item, McpCallItem) and item.approval_request_id in asked:
+            fates[item.approval_request_id] = _said(item)
+    return fates
+
+
+def _mcp_tool_call(item: McpCallItem | McpApprovalRequestItem, call_id: str) -> dict[str, Any]:
     # The name the model called it by: mcp__<server>__<tool>.
     (name,) = offered_names(item.server_label, [item.name])
     return {
