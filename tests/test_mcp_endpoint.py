@@ -297,6 +297,12 @@ def test_structured_content_and_images_come_back_as_mcp_content(
 
     async def scenario() -> None:
         async with connect(gateway, bearer(WIDE_KEY)) as client:
+            listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+            # The server's own output schema goes on (the SDK checks structuredContent on it).
+            schema = listed["mcp__fake__structured"].output_schema
+            assert schema is not None and set(schema["properties"]) == {"value", "length"}
+            assert listed["mcp__time__convert_time"].output_schema is not None
+            assert listed["add"].output_schema is None
             structured = await client.call_tool("mcp__fake__structured", {"value": "abc"})
             assert structured.structured_content == {"value": "abc", "length": 3}
             assert json.loads(texts(structured)[0]) == {"value": "abc", "length": 3}

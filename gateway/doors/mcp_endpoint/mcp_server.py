@@ -29,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 from gateway import __version__
 from gateway.doors.mcp_endpoint.mcp_calls import call_tool
 from gateway.engine import Engine
+from gateway.mcp import McpTool
 from gateway.tools import ServerTool
 
 SERVER_NAME = "llm-gateway"
@@ -85,6 +86,19 @@ async def serve(
 
 def _listed(tool: ServerTool) -> Tool:
     function = tool.spec()["function"]
-    return Tool(
+    listed = Tool(
         name=tool.name, description=tool.description, input_schema=dict(function["parameters"])
     )
+    if isinstance(tool, McpTool):
+        # What the server itself says of the tool goes on: its title, output schema (a client
+        # checks structuredContent against it) and hints (read-only, destructive, ...).
+        own = tool.connection.tools.get(tool.name)
+        if own is not None:
+            listed = listed.model_copy(
+                update={
+                    "title": own.title,
+                    "output_schema": own.output_schema,
+                    "annotations": own.annotations,
+                }
+            )
+    return listed
