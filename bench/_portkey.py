@@ -4,8 +4,11 @@ its command line. Never a gateway dependency.
 It is installed by `npm ci --ignore-scripts` into bench/portkey/node_modules (in .gitignore)
 from bench/portkey/package.json and the package-lock.json beside it, both committed, so every
 run gets the same dependency tree; the install takes seconds and happens the first time the
-target is asked for (or when the lock names another version than the one installed). Its only
-install script is `patch-package`, and the package ships no patches.
+target is asked for (or when an installed version differs from the lock's). Its only install
+script is `patch-package`, and the package ships no patches. package.json's `overrides` pin
+Portkey's own dependencies to the versions that Portkey's repository lockfile at v1.15.2
+resolves (its published package only declares ranges such as `^1.3.3`), so the bench runs
+Portkey as its own build does rather than with whatever is newest.
 
 It runs as one Node process, `NODE_ENV=production node build/start-server.js --port=N
 --headless` (the package's `bin`; `--headless` leaves out the log UI), and is routed per
@@ -14,14 +17,14 @@ the bearer key is passed through to the upstream. Its health check is GET / ("AI
 hey!"). It listens on every interface (its start script passes no host); the bench only talks
 to 127.0.0.1.
 
-Why the lock pins `@hono/node-server` to 1.13.5 (an npm `overrides` entry): Portkey 1.15.2
+Why that matters for `@hono/node-server` (1.13.5 in Portkey's lockfile): Portkey 1.15.2
 declares `^1.3.3`, so a fresh install resolves 1.19.x, and there every streamed answer fails
 with `TypeError: immutable` from Portkey's `updateHeaders`. Portkey builds its stream as
 `new Response(stream, upstreamResponse)`; @hono/node-server replaces the global Response with
 a lightweight one, which in 1.19 keeps the upstream fetch Response's own Headers object (whose
 guard is immutable) instead of copying it, and Portkey then appends its x-portkey-* headers
-to it. 1.13.5, the version Portkey's own lockfile resolves, copies the headers, and streams
-work under this machine's Node 20; the failure is a dependency's version, not Node's.
+to it. 1.13.5 copies the headers, and streams work under this machine's Node 20; the failure
+is a dependency's version, not Node's (1.13.5 is said to break on Node 24, which is not here).
 
 Worth knowing when reading its figures: for a streamed answer Portkey waits 25 ms (a
 `setTimeout`) before passing on the first event, so its streamed latency carries that delay
@@ -52,10 +55,15 @@ def _installed_version(package: str) -> str | None:
         return None
 
 
-def _locked_version(package: str) -> str | None:
+def _locked_versions() -> dict[str, str]:
+    """Every package the lock installs, by its path under node_modules."""
     lock = json.loads((PORTKEY_DIR / "package-lock.json").read_text())
-    found = lock.get("packages", {}).get(f"node_modules/{package}", {})
-    return found.get("version")
+    prefix = "node_modules/"
+    return {
+        path.removeprefix(prefix): entry["version"]
+        for path, entry in lock.get("packages", {}).items()
+        if path.startswith(prefix) and "version" in entry
+    }
 
 
 def install_portkey() -> Path:
@@ -64,8 +72,7 @@ def install_portkey() -> Path:
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         raise RuntimeError("Portkey's gateway needs node and npm on PATH")
-    wanted = ("@portkey-ai/gateway", "@hono/node-server")
-    if all(_installed_version(p) == _locked_version(p) for p in wanted):
+    if all(_installed_version(p) == v for p, v in _locked_versions().items()):
         return PORTKEY_DIR
     log(f"installing {PORTKEY_PACKAGE}@{PORTKEY_VERSION} into bench/portkey with npm ci ...")
     command = [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"]
