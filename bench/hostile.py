@@ -59,7 +59,7 @@ import httpx  # noqa: E402
 import redis  # noqa: E402
 import yaml  # noqa: E402
 from _fake_server import RecentRequests  # noqa: E402
-from _load import _clean_env, serve_process  # noqa: E402
+from _targets import _clean_env, serve_process  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from tests.support.fake_upstream import FakeUpstream, Fault, Reply  # noqa: E402

@@ -7,7 +7,7 @@ so work on the stream path can aim at the biggest share and check that it shrank
     .venv/bin/python bench/profile.py --target bare --chunks 20 --seconds 20 --top 40
 
 Starts the target (gateway by default, or bare, or proxy; set up exactly as in
-bench/proxy_compare.py, see bench/_load.py) in front of the lean fake upstream, drives streamed
+bench/proxy_compare.py, see bench/_targets.py) in front of the lean fake upstream, drives streamed
 load at it for --warmup seconds, then keeps the load on while py-spy (installed into
 bench/.proxy-venv on first use, never a gateway dependency) attaches to the target's process
 and samples it for --seconds:
@@ -48,17 +48,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from _load import (
-    Served,
-    Window,
-    answer_check,
-    bench_venv,
-    chat_request,
-    drive,
-    lean_upstream,
-    snapshot_of,
-    start_target,
-)
+from _load import Window, answer_check, chat_request, drive, snapshot_of
+from _targets import Served, bench_venv, lean_upstream, start_target
 from stream_throughput import (
     REPO_ROOT,
     log,

@@ -1,35 +1,59 @@
-"""Side by side: LiteLLM Proxy 1.106.2, the bare `litellm.acompletion` route and the gateway.
+"""Side by side: the gateway, LiteLLM Proxy, Portkey's gateway and a bare acompletion route.
+
+LiteLLM Proxy 1.106.2, Portkey's gateway 1.15.2, the bare `litellm.acompletion` route and the
+gateway, at one client and at ten.
 
 Why: the gateway sends every chat through LiteLLM, so "fast" has to be judged against what
-LiteLLM itself costs. This runs, one worker process each and all in front of ONE fake upstream
-(bench/_lean_upstream.py, an `openai/fake-model` deployment at its URL):
+LiteLLM itself costs, and against the fastest gateway that installs here (Portkey's, Node).
+This runs, in front of ONE fake upstream (bench/_lean_upstream.py, an `openai/fake-model`
+deployment at its URL; bench/_targets.py says how each target is installed and started):
 
   direct   the fake upstream itself, a reference line (the load generator is its limit);
   bare     bench/_bare_route.py: Starlette + `litellm.acompletion`, the floor of any
            LiteLLM-backed server;
-  gateway  `python -m gateway serve` from this checkout (bench/_load.py says how it is set up);
+  gateway  `python -m gateway serve` from this checkout;
   proxy    LiteLLM Proxy 1.106.2, `litellm --config ... --num_workers 1`, installed by this
            script into bench/.proxy-venv the first time (a few minutes; never a gateway
-           dependency), no database, no master key, no network fetches,
+           dependency), no database, no master key, no network fetches;
+  portkey  Portkey's gateway, `node build/start-server.js --headless`, installed by this script
+           with `npm ci` into bench/portkey from the committed lock (seconds; never a gateway
+           dependency), routed by the x-portkey-provider / x-portkey-custom-host headers.
+           Its streams work only with @hono/node-server 1.13.5, which the lock pins:
+           bench/_portkey.py says why, and that Portkey holds back a stream's first event
+           for 25 ms by design;
 
-and asks each the same POST /v1/chat/completions: a 20-chunk stream, a 200-chunk stream (stream
-true, stream_options.include_usage) and a non-streamed answer of 20 words (--chunks sets the
-stream lengths; the non-streamed answer has as many words as the first). Rounds are interleaved
-so drift on a noisy machine hits every target alike: in each round every scenario is measured
-on every target in turn (the order rotates from round to round), each for --warmup seconds
-unmeasured and then --seconds measured. Per target and scenario it prints the median over rounds
-of req/s, p50/p99 latency (request sent to last byte read), CPU ms per request and per chunk
-(utime+stime of the target's process and its children from /proc over the measured window,
-divided by the requests, and by requests x chunks), and the ratios gateway/proxy and
-gateway/bare of req/s and CPU per request. bench/_load.py explains how requests are counted.
+one process each, and asks each the same POST /v1/chat/completions: a 20-chunk stream, a
+200-chunk stream (stream true, stream_options.include_usage) and a non-streamed answer of 20
+words (--chunks sets the stream lengths; the non-streamed answer has as many words as the
+first), at each --concurrency (default 1 and 10 keep-alive clients, one request at a time
+each). Rounds are interleaved so drift on a noisy machine hits every target alike: in each
+round every concurrency and scenario is measured on every target in turn (the order rotates
+from round to round), each for --warmup seconds unmeasured and then --seconds measured. Per
+target, scenario and concurrency it prints the median over rounds of req/s, p50/p99 latency
+(request sent to last byte read), added p50 (the target's p50 minus the direct upstream's in
+the same round: what the target adds), CPU ms per request and per chunk (utime+stime of the
+target's process and its children from /proc over the measured window, divided by the
+requests, and by requests x chunks), and the ratios gateway/proxy, gateway/portkey,
+gateway/bare (and gateway/baseline) of req/s, CPU per request and added p50.
+bench/_load.py explains how requests are counted.
+
+Workers (--workers 1 2): the gateway (`gateway serve --workers 2`) and LiteLLM Proxy
+(`--num_workers 2`) also run with 2 worker processes, as targets gateway-2w and proxy-2w in
+the same interleaved run, their CPU summed over the process tree; at each concurrency above 1
+it prints req/s at 2 workers over req/s at 1 per server (use 10 or more clients, so that two
+workers can both be busy; on a 2-core machine the load generator and the upstream share the
+cores with them).
 
 Every answer is checked: a stream must hold every text chunk, the usage chunk and end with
 [DONE]; the JSON answer must hold the whole text; and the fake upstream must have received at
-least as many requests as complete answers came back (no answer from a cache). Any failure is
-printed in capitals after the table and makes the exit status 1.
+least as many requests as complete answers came back (no answer from a cache). Any failure
+(a target that answers wrongly, or one that does not start) is listed with its first reason
+after the table and makes the exit status 1; the other targets are still measured.
 
-    .venv/bin/python bench/proxy_compare.py                      # about 8 minutes
-    .venv/bin/python bench/proxy_compare.py --targets gateway bare --chunks 20 --rounds 3
+    .venv/bin/python bench/proxy_compare.py                      # about 15 minutes
+    .venv/bin/python bench/proxy_compare.py --targets direct gateway portkey --concurrency 1
+    .venv/bin/python bench/proxy_compare.py --workers 1 2 --concurrency 10 --targets direct \
+        gateway proxy
     .venv/bin/python bench/proxy_compare.py --json > compare.json
     .venv/bin/python bench/proxy_compare.py --baseline 70e5528   # + the gateway at that commit
 
@@ -44,27 +68,32 @@ import argparse
 import contextlib
 import json
 import signal
-import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from _load import (
+from _compare_report import (
+    Key,
+    Measured,
+    Scenario,
+    Summary,
+    _fmt,
+    json_report,
+    percentile_ms,
+    print_report,
+)
+from _load import Window, answer_check, chat_request, drive, snapshot_of
+from _targets import (
     PROXY_REQUIREMENT,
-    PROXY_VERSION,
     TARGETS,
+    WORKER_TARGETS,
     Served,
-    Window,
-    answer_check,
     bench_venv,
-    chat_request,
-    drive,
     lean_upstream,
-    snapshot_of,
     start_target,
+    target_name,
 )
 from stream_throughput import (
     HOST,
@@ -78,85 +107,10 @@ from stream_throughput import (
 )
 
 
-@dataclass(frozen=True)
-class Scenario:
-    chunks: int
-    stream: bool
-
-    @property
-    def name(self) -> str:
-        return f"stream-{self.chunks}" if self.stream else f"json-{self.chunks}"
-
-    @property
-    def title(self) -> str:
-        if self.stream:
-            return f"streamed, {self.chunks} chunks"
-        return f"non-streamed, {self.chunks} words"
-
-
-@dataclass
-class Measured:
-    """One target, one scenario, one round."""
-
-    rps: float
-    p50_ms: float | None  # None when no request was sent inside the window
-    p99_ms: float | None
-    cpu_ms_per_request: float | None
-    cpu_ms_per_chunk: float | None
-    upstream_cpu_ms_per_request: float | None
-    client_cpu_ms_per_request: float | None
-    answers: int  # complete answers to requests sent inside the window
-    failures: int
-
-
-@dataclass
-class Summary:
-    """One target, one scenario: medians over the rounds."""
-
-    target: str
-    scenario: str
-    rounds: list[Measured] = field(default_factory=list)
-    failures: int = 0
-    first_failure: str | None = None
-
-    def median(self, name: str) -> float | None:
-        values = [v for r in self.rounds if (v := getattr(r, name)) is not None]
-        return statistics.median(values) if values else None
-
-    def to_json(self) -> dict[str, Any]:
-        names = (
-            "rps",
-            "p50_ms",
-            "p99_ms",
-            "cpu_ms_per_request",
-            "cpu_ms_per_chunk",
-            "upstream_cpu_ms_per_request",
-            "client_cpu_ms_per_request",
-        )
-        medians = {n: _round(self.median(n)) for n in names}
-        return {
-            **medians,
-            "answers": sum(r.answers for r in self.rounds),
-            "failures": self.failures,
-            "first_failure": self.first_failure,
-            "rounds": [asdict(r) for r in self.rounds],
-        }
-
-
-def _round(value: float | None, digits: int = 4) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def percentile_ms(values: list[float], fraction: float) -> float | None:
-    if len(values) < 2:
-        return values[0] * 1000 if values else None
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return cuts[round(fraction * 100) - 1] * 1000
-
-
 def measure(
     served: Served,
     scenario: Scenario,
+    concurrency: int,
     upstream: FakeUpstream,
     args: argparse.Namespace,
     summary: Summary,
@@ -168,7 +122,7 @@ def measure(
             served.port,
             chat_request(served, scenario.chunks, scenario.stream),
             answer_check(scenario.chunks, scenario.stream),
-            concurrency=args.concurrency,
+            concurrency=concurrency,
             warmup=args.warmup,
             seconds=args.seconds,
             cpu_snapshot=snapshot_of(processes),
@@ -204,10 +158,11 @@ def measure(
 
 
 def smoke_test(
-    served: Served, scenarios: Sequence[Scenario], summaries: dict[Any, Summary]
+    served: Served, scenarios: Sequence[Scenario], summaries: dict[Key, Summary]
 ) -> None:
     """One request per scenario before anything is timed: it pays for lazy imports and first
-    connections, and says early when a target answers wrongly."""
+    connections, and says early when a target answers wrongly (counted as a failure at the
+    first concurrency)."""
 
     async def ask() -> None:
         for scenario in scenarios:
@@ -219,9 +174,11 @@ def smoke_test(
                 if not answer_check(scenario.chunks, scenario.stream)(body):
                     raise ValueError(f"incomplete answer: ...{body[-300:]!r}")
             except Exception as exc:
-                summary = summaries[served.name, scenario.name]
-                summary.failures += 1
-                summary.first_failure = summary.first_failure or f"first request: {exc}"
+                first = next(
+                    s for k, s in summaries.items() if k[:2] == (served.name, scenario.name)
+                )
+                first.failures += 1
+                first.first_failure = first.first_failure or f"first request: {exc}"
                 log(f"!!! {served.name} {scenario.name}: first request failed: {exc}")
             finally:
                 connection.close()
@@ -229,56 +186,34 @@ def smoke_test(
     run_async(ask())
 
 
-def ratios(summaries: dict[Any, Summary], scenario: Scenario) -> dict[str, float | None]:
-    found: dict[str, float | None] = {}
-    for other in ("proxy", "bare", "baseline"):
-        ours = summaries.get(("gateway", scenario.name))
-        theirs = summaries.get((other, scenario.name))
-        if ours is None or theirs is None:
-            continue
-        for metric, key in (("rps", "rps"), ("cpu_ms_per_request", "cpu")):
-            a, b = ours.median(metric), theirs.median(metric)
-            found[f"gateway/{other} {key}"] = _round(a / b, 3) if a is not None and b else None
-    return found
-
-
-def print_report(
-    scenarios: Sequence[Scenario],
+def one_round(
+    round_number: int,
     targets: Sequence[Served],
-    summaries: dict[Any, Summary],
+    scenarios: Sequence[Scenario],
+    upstream: FakeUpstream,
+    summaries: dict[Key, Summary],
     args: argparse.Namespace,
 ) -> None:
-    print(
-        f"one worker each, one fake upstream; concurrency {args.concurrency}, {args.rounds} "
-        f"rounds of {args.seconds:g} s measured after {args.warmup:g} s warm-up; "
-        "medians over rounds"
-    )
-    for served in targets:
-        print(f"  {served.name:<8} {served.about}")
-    for scenario in scenarios:
-        print()
-        print(scenario.title)
-        print(
-            f"{'target':<9} {'req/s':>8} {'p50 ms':>9} {'p99 ms':>9} {'CPU ms/req':>10}"
-            f" {'CPU ms/chunk':>12} {'answers':>8} {'failed':>7}"
-        )
-        for served in targets:
-            s = summaries[served.name, scenario.name]
-            flag = "  <-- FAILED" if s.failures else ""
-            print(
-                f"{served.name:<9} {_fmt(s.median('rps'), 1, 8)} {_fmt(s.median('p50_ms'), 1, 9)}"
-                f" {_fmt(s.median('p99_ms'), 1, 9)} {_fmt(s.median('cpu_ms_per_request'), 2, 10)}"
-                f" {_fmt(s.median('cpu_ms_per_chunk'), 4, 12)}"
-                f" {sum(r.answers for r in s.rounds):>8} {s.failures:>7}{flag}"
-            )
-        found = ratios(summaries, scenario)
-        if found:
-            print("ratios: " + ", ".join(f"{k} {_fmt(v, 3, 0)}" for k, v in found.items()))
-
-
-def _fmt(value: float | None, digits: int, width: int) -> str:
-    text = "-" if value is None else f"{value:.{digits}f}"
-    return f"{text:>{width}}"
+    for concurrency in args.concurrency:
+        for scenario in scenarios:
+            shift = round_number % len(targets) if targets else 0
+            found: dict[str, Measured] = {}
+            for served in targets[shift:] + targets[:shift]:
+                summary = summaries[served.name, scenario.name, concurrency]
+                found[served.name] = measure(served, scenario, concurrency, upstream, args, summary)
+            direct = found.get("direct")
+            for served in targets:
+                measured = found[served.name]
+                if direct is not None and None not in (direct.p50_ms, measured.p50_ms):
+                    measured.added_p50_ms = measured.p50_ms - direct.p50_ms  # type: ignore[operator]
+                summaries[served.name, scenario.name, concurrency].rounds.append(measured)
+                log(
+                    f"round {round_number + 1}/{args.rounds} c{concurrency:<3} {scenario.name:<10}"
+                    f" {served.name:<11} {measured.rps:8.1f} req/s"
+                    f"  p50 {_fmt(measured.p50_ms, 1, 8)} ms (+{_fmt(measured.added_p50_ms, 1, 0)})"
+                    f"  CPU {_fmt(measured.cpu_ms_per_request, 2, 0)} ms/req"
+                    + (f"  FAILED {measured.failures}" if measured.failures else "")
+                )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -312,8 +247,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--concurrency",
         type=positive_int,
-        default=10,
-        help="concurrent keep-alive connections, one request at a time each (default 10)",
+        nargs="+",
+        default=[1, 10],
+        help="concurrent keep-alive connections, one request at a time each; each level is "
+        "measured in every round (default 1 10)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        nargs="+",
+        default=[1],
+        help=f"worker processes for {' and '.join(WORKER_TARGETS)}, each count a target of "
+        "its own in the same run (e.g. 1 2; default 1)",
     )
     parser.add_argument(
         "--rounds", type=positive_int, default=5, help="interleaved rounds (default 5)"
@@ -322,7 +267,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--seconds",
         type=positive_float,
         default=4.0,
-        help="measured seconds per target, scenario and round (default 4)",
+        help="measured seconds per target, scenario, concurrency and round (default 4)",
     )
     parser.add_argument(
         "--warmup",
@@ -333,88 +278,76 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the tables"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.concurrency = sorted(set(args.concurrency))
+    args.workers = sorted(set(args.workers))
+    return args
+
+
+def wanted_targets(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """(kind, workers) in TARGETS order; the worker targets once per --workers count."""
+    kinds = {*args.targets, *(["baseline"] if args.baseline else [])}
+    return [
+        (kind, count)
+        for kind in TARGETS
+        if kind in kinds
+        for count in (args.workers if kind in WORKER_TARGETS else [1])
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so the child processes are stopped either way.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    wanted = {*args.targets, *(["baseline"] if args.baseline else [])}
-    names = [name for name in TARGETS if name in wanted]
+    wanted = wanted_targets(args)
     scenarios = [Scenario(chunks, True) for chunks in args.chunks]
     if not args.no_json_answer:
         scenarios.append(Scenario(args.chunks[0], False))
-    summaries = {(n, s.name): Summary(n, s.name) for n in names for s in scenarios}
+    summaries = {
+        (target_name(kind, count), s.name, c): Summary(target_name(kind, count), s.name, c)
+        for kind, count in wanted
+        for s in scenarios
+        for c in args.concurrency
+    }
     not_started: dict[str, str] = {}
-    if "proxy" in names:
+    if any(kind == "proxy" for kind, _ in wanted):
         try:
             bench_venv(proxy=True)  # before any server runs: the install takes minutes
         except (subprocess.CalledProcessError, OSError) as exc:
-            not_started["proxy"] = f"could not install {PROXY_REQUIREMENT}: {exc}"
-            log(f"!!! {not_started['proxy']}")
-            names.remove("proxy")
+            for count in args.workers:
+                not_started[target_name("proxy", count)] = (
+                    f"could not install {PROXY_REQUIREMENT}: {exc}"
+                )
+            log(f"!!! could not install {PROXY_REQUIREMENT}: {exc}")
+            wanted = [(kind, count) for kind, count in wanted if kind != "proxy"]
     started = time.monotonic()
     targets: list[Served] = []
     with contextlib.ExitStack() as stack:
         upstream = stack.enter_context(lean_upstream())
         log(f"fake upstream at {upstream.url}")
-        for name in names:
+        for kind, count in wanted:
             try:
-                served = start_target(name, upstream, args.baseline)
+                served = start_target(kind, upstream, args.baseline, count)
                 targets.append(stack.enter_context(served))
-            except (RuntimeError, OSError, ValueError) as exc:
-                not_started[name] = str(exc)
-                log(f"!!! {name} did not start: {exc}")
+            except (RuntimeError, OSError, ValueError, subprocess.CalledProcessError) as exc:
+                not_started[target_name(kind, count)] = str(exc)
+                log(f"!!! {target_name(kind, count)} did not start: {exc}")
         for served in targets:
             smoke_test(served, scenarios, summaries)
         for round_number in range(args.rounds):
-            for scenario in scenarios:
-                shift = round_number % len(targets) if targets else 0
-                for served in targets[shift:] + targets[:shift]:
-                    summary = summaries[served.name, scenario.name]
-                    found = measure(served, scenario, upstream, args, summary)
-                    summary.rounds.append(found)
-                    log(
-                        f"round {round_number + 1}/{args.rounds} {scenario.name:<10}"
-                        f" {served.name:<8} {found.rps:8.1f} req/s"
-                        f"  p50 {_fmt(found.p50_ms, 1, 8)} ms"
-                        f"  CPU {_fmt(found.cpu_ms_per_request, 2, 0)} ms/req"
-                        + (f"  FAILED {found.failures}" if found.failures else "")
-                    )
+            one_round(round_number, targets, scenarios, upstream, summaries, args)
     log(f"done in {time.monotonic() - started:.0f} s")
-    measured = [s for s in summaries.values() if s.target not in not_started]
-    failed = [s for s in measured if s.failures]
+    failed = [s for s in summaries.values() if s.failures and s.target not in not_started]
     if args.json:
-        report = {
-            "settings": {
-                "proxy_version": PROXY_VERSION,
-                **{k: getattr(args, k) for k in ("chunks", "concurrency", "rounds", "seconds")},
-                "warmup": args.warmup,
-            },
-            "targets": {t.name: t.about for t in targets},
-            "not_started": not_started,
-            "scenarios": {
-                s.name: {
-                    "chunks": s.chunks,
-                    "stream": s.stream,
-                    "results": {t.name: summaries[t.name, s.name].to_json() for t in targets},
-                    "ratios": ratios(summaries, s),
-                }
-                for s in scenarios
-            },
-            "failed": [f"{s.target} {s.scenario}" for s in failed] + list(not_started),
-        }
+        report: dict[str, Any] = json_report(scenarios, targets, summaries, args, not_started)
         print(json.dumps(report, indent=2))
     else:
         print_report(scenarios, targets, summaries, args)
     if failed or not_started:
         # On stdout too (after the table or the JSON), so nobody quotes these figures unawares.
         print("\n!!! SOME TARGETS FAILED: THEIR FIGURES ARE NOT COMPARABLE", flush=True)
-        for s in failed:
-            log(f"!!! FAILED {s.target} {s.scenario}: {s.failures} failed answer(s)")
-            log(f"    first: {s.first_failure}")
         for name, why in not_started.items():
+            print(f"FAILED {name} did not start: {why.splitlines()[0] if why else ''}")
             log(f"!!! FAILED {name} did not start: {why}")
         return 1
     return 0

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/soak.py [--requests 20000] [--chunks 20] [--concurrency 10]
 
-Starts one `gateway serve` worker in front of the lean fake upstream (bench/_load.py), drives
+Starts one `gateway serve` worker in front of the lean fake upstream (bench/_targets.py), drives
 streamed /v1 requests in segments until `--requests` complete answers are in, and after each
 segment prints the worker's resident memory (VmRSS) and the segment's p50/p99. A leak shows as
 RSS climbing segment after segment; a flat line after the first few segments (imports, pools
@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _load import answer_check, chat_request, drive, gateway_server, lean_upstream, snapshot_of
+from _load import answer_check, chat_request, drive, snapshot_of
+from _targets import gateway_server, lean_upstream
 
 
 def rss_mib(pid: int) -> float:

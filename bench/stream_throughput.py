@@ -371,12 +371,14 @@ def gateway(
     gateway_yaml: str = "",
     env_changes: Mapping[str, str | None] | None = None,
     checkout: Path = REPO_ROOT,
+    workers: int = 1,
 ) -> Iterator[tuple[int, int]]:
     """Start `python -m gateway serve` in front of `upstream_url`; yield its port and pid.
 
     `gateway_yaml` is appended to the config (e.g. a `gateway:` section); `env_changes` sets
     environment variables for the gateway, or removes those given as None; `checkout` is the
-    directory whose `gateway` package runs (another commit's, for a before-and-after)."""
+    directory whose `gateway` package runs (another commit's, for a before-and-after);
+    `workers` > 1 runs `gateway serve --workers N` (the pid is then the supervisor's)."""
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as workdir:
         config = Path(workdir, "config.yaml")
         config.write_text(
@@ -398,6 +400,8 @@ def gateway(
             else:
                 env[name] = value
         command = [sys.executable, "-m", "gateway", "serve", "--host", HOST, "--port", str(port)]
+        if workers > 1:
+            command += ["--workers", str(workers)]
         output = Path(workdir, "gateway.log")
         with output.open("wb") as sink:
             # The work directory holds no .env, so only the flags and the environment count.
