@@ -7,6 +7,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable
+from typing import Annotated, Required
 
 import litellm
 import openai
@@ -14,6 +15,8 @@ import pytest
 from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 from litellm.llms.base_llm.base_model_iterator import BaseModelResponseIterator
 from litellm.llms.openai.chat.gpt_transformation import OpenAIChatCompletionStreamingHandler
+from openai._utils._transform import PropertyInfo
+from typing_extensions import TypedDict
 
 from gateway.upstream.litellm_reach import GatewayRouter
 from tests.support.configs import config_for, model_entry
@@ -209,3 +212,135 @@ def test_usage_bookkeeping_runs_exactly_where_a_deployment_has_a_limit_to_keep(
 
     assert asyncio.run(counted_requests(_router(upstream, rpm=1000))) == 1
     assert asyncio.run(counted_requests(_router(upstream))) is None
+
+
+class _Aliased(TypedDict, total=False):
+    card_id: Required[Annotated[str, PropertyInfo(alias="cardID")]]
+
+
+class _Dated(TypedDict, total=False):
+    when: Annotated[str, PropertyInfo(format="iso8601")]
+
+
+class _Outer(TypedDict, total=False):
+    items: list[str | _Aliased]
+    nested: dict[str, _Dated]
+
+
+class _Plain(TypedDict, total=False):
+    items: list[str | dict[str, int]]
+    note: Annotated[str, PropertyInfo(discriminator="type")]
+
+
+_CHAT_BODIES: list[dict[str, object]] = [
+    {"messages": [{"role": "user", "content": "hi"}], "model": "m", "stream": True},
+    {
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                    {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "weather", "arguments": '{"city": "Oslo"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+        ],
+        "model": "m",
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "weather",
+                    "description": "the weather",
+                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+                },
+            }
+        ],
+        "tool_choice": {"type": "function", "function": {"name": "weather"}},
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True},
+        },
+        "stream_options": {"include_usage": True},
+        "stop": ["\n\n", "END"],
+        "logit_bias": {"50256": -100},
+        "metadata": {"who": "test"},
+        "temperature": 0.2,
+        "max_tokens": 10,
+        "n": 1,
+        "seed": 7,
+        "user": "u",
+        "parallel_tool_calls": False,
+        "stream": False,
+        "extra_unknown": {"kept": [1, 2.5, None, True]},
+    },
+]
+
+
+@pytest.mark.parametrize("body", _CHAT_BODIES)
+def test_the_chat_body_transform_gives_what_the_sdks_own_gives(body: dict[str, object]) -> None:
+    from openai import NOT_GIVEN, omit
+    from openai.types.chat import completion_create_params
+
+    from gateway.upstream import openai_body
+
+    expected_type = completion_create_params.CompletionCreateParamsStreaming
+    data = {**body, "audio": NOT_GIVEN, "functions": omit, "top_p": omit}
+
+    async def both() -> tuple[object, object]:
+        sdk = await openai_body._sdk_transform(data, expected_type)
+        return sdk, await openai_body.transform_chat_body(data, expected_type)
+
+    sdk, ours = asyncio.run(both())
+    assert ours == sdk == body
+
+
+def test_the_chat_body_transform_leaves_anything_not_plain_json_to_the_sdk() -> None:
+    import pydantic
+    from openai.types.chat import completion_create_params
+
+    from gateway.upstream import openai_body
+
+    class Part(pydantic.BaseModel):
+        type: str = "text"
+        text: str = "hi"
+
+    expected_type = completion_create_params.CompletionCreateParamsNonStreaming
+    data = {"model": "m", "messages": [{"role": "user", "content": [Part()]}], "stop": ("a",)}
+    sdk = asyncio.run(openai_body._sdk_transform(data, expected_type))
+    assert sdk == {"model": "m", "messages": [{"role": "user", "content": [{}]}], "stop": ["a"]}
+    assert asyncio.run(openai_body.transform_chat_body(data, expected_type)) == sdk
+    assert not openai_body.is_plain_json(("a",))
+    assert not openai_body.is_plain_json({"a": [Part()]})
+    assert not openai_body.is_plain_json({1: "x"})
+
+
+def test_the_chat_body_transform_still_stands_in_for_the_sdks_and_has_nothing_to_rename() -> None:
+    import openai.resources.chat.completions.completions as chat_completions
+
+    from gateway.upstream import openai_body
+
+    # The SDK's create looks the transform up in its module at call time, for both param types.
+    source = inspect.getsource(chat_completions.AsyncCompletions.create)
+    assert "await async_maybe_transform(" in source
+    assert "CompletionCreateParamsStreaming" in source
+    assert "CompletionCreateParamsNonStreaming" in source
+    assert chat_completions.async_maybe_transform is openai_body.transform_chat_body
+    # The pinned SDK's chat params rename and format nothing; the check would see it if they did.
+    assert openai_body._CHAT_BODY_IS_PLAIN
+    assert openai_body.transform_changes_keys_or_values(_Outer)
+    assert openai_body.transform_changes_keys_or_values(_Dated)
+    assert not openai_body.transform_changes_keys_or_values(_Plain)
