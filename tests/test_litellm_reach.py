@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Required
 
 import litellm
@@ -344,3 +344,41 @@ def test_the_chat_body_transform_still_stands_in_for_the_sdks_and_has_nothing_to
     assert openai_body.transform_changes_keys_or_values(_Outer)
     assert openai_body.transform_changes_keys_or_values(_Dated)
     assert not openai_body.transform_changes_keys_or_values(_Plain)
+
+
+def _lines_of(reads: list[bytes], headers: dict[str, str] | None = None) -> list[str]:
+    import httpx
+
+    from gateway.upstream.litellm_reach import sse_lines
+
+    async def body() -> AsyncIterator[bytes]:
+        for read in reads:
+            yield read
+
+    async def scenario() -> list[str]:
+        response = httpx.Response(200, headers=headers, content=body())
+        return [line async for line in sse_lines(response)]
+
+    return asyncio.run(scenario())
+
+
+def test_the_lean_reader_splits_the_body_where_sse_splits_lines() -> None:
+    event = 'data: {"text": "a\u2028b é"}'
+    whole = f"{event}\n\n: comment\r\ndata: [DONE]\r\n\r\n".encode()
+    expected = [event, "", ": comment", "data: [DONE]", ""]
+    assert _lines_of([whole]) == expected
+    # However the reads fall: lines across reads, a multi-byte character across reads, a CRLF
+    # split in two (one blank line more, which a reader of `data:` lines skips).
+    for cut in range(1, len(whole)):
+        lines = _lines_of([whole[:cut], whole[cut:]])
+        assert [line for line in lines if line] == [line for line in expected if line]
+    assert _lines_of([b"data: 1\ndata: 2"]) == ["data: 1", "data: 2"]  # no final newline
+    assert _lines_of([b"data: \xff\n"]) == ["data: \ufffd"]
+
+
+def test_the_lean_reader_reads_a_compressed_body_decompressed() -> None:
+    import gzip
+
+    packed = gzip.compress(b"data: {}\n\ndata: [DONE]\n\n")
+    reads = [packed[:7], packed[7:]]
+    assert _lines_of(reads, {"content-encoding": "gzip"}) == ["data: {}", "", "data: [DONE]", ""]

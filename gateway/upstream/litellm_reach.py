@@ -32,6 +32,7 @@ import time
 from collections.abc import AsyncIterator, Collection
 from typing import Any
 
+import httpx
 import litellm
 import litellm.utils
 import openai
@@ -66,11 +67,28 @@ def provider_lines(wrapper: CustomStreamWrapper) -> AsyncIterator[str] | None:
     """
     source = wrapper.completion_stream
     if type(source) is openai.AsyncStream:
-        lines: AsyncIterator[str] = source.response.aiter_lines()
-        return lines
+        return sse_lines(source.response)
     if type(source) is OpenAIChatCompletionStreamingHandler:
         return source.streaming_response  # type: ignore[no-any-return]
     return None
+
+
+async def sse_lines(response: httpx.Response) -> AsyncIterator[str]:
+    """The body's lines, split where SSE splits them (LF, CR, CRLF), in one generator.
+
+    httpx's aiter_lines stacks a text decoder and a line decoder on aiter_bytes, a generator
+    each per read, and splits at every Unicode line break (one inside a JSON string too). A CR
+    and LF split across two reads make one blank line more, which a reader of `data:` lines
+    never sees.
+    """
+    pending = b""
+    async for data in response.aiter_bytes():
+        lines = (pending + data).splitlines() if pending else data.splitlines()
+        pending = b"" if data.endswith((b"\n", b"\r")) else lines.pop()
+        for line in lines:
+            yield line.decode("utf-8", "replace")
+    if pending:
+        yield pending.decode("utf-8", "replace")
 
 
 class LeanStream:
