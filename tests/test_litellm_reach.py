@@ -382,3 +382,88 @@ def test_the_lean_reader_reads_a_compressed_body_decompressed() -> None:
     packed = gzip.compress(b"data: {}\n\ndata: [DONE]\n\n")
     reads = [packed[:7], packed[7:]]
     assert _lines_of(reads, {"content-encoding": "gzip"}) == ["data: {}", "", "data: [DONE]", ""]
+
+
+def test_litellm_still_hands_its_sync_setup_to_the_default_executor_as_expected() -> None:
+    import litellm.main
+
+    source = inspect.getsource(litellm.main.acompletion)
+    assert "func: Final = partial(completion, **completion_kwargs, **kwargs)" in source
+    assert "func_with_context: Final = partial(ctx.run, func)" in source
+    assert "await loop.run_in_executor(None, func_with_context)" in source
+    # For an async openai/ stream, completion() hands back the coroutine that sends the request.
+    handler = inspect.getsource(litellm.llms.openai.openai.OpenAIChatCompletion.completion)
+    assert "if acompletion is True:" in handler and "return self.async_streaming(" in handler
+
+
+def _setup_threads(
+    upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch, model: str, lean: bool
+) -> tuple[set[str], str]:
+    """The threads LiteLLM's completion() ran in for one streamed call, and the loop's thread."""
+    import threading
+
+    import litellm.main
+
+    from gateway.upstream.litellm_reach import use_inline_completion_setup
+
+    threads: set[str] = set()
+    completion = litellm.main.completion
+
+    def spy(*args: object, **kwargs: object) -> object:
+        threads.add(threading.current_thread().name)
+        return completion(*args, **kwargs)
+
+    monkeypatch.setattr(litellm.main, "completion", spy)
+    entry = model_entry("chat-model", upstream, model=model)
+    entry["model_info"] = {"id": "chat-model#0"}
+    router = GatewayRouter(lean_deployments={"chat-model#0"} if lean else (), model_list=[entry])
+
+    async def scenario() -> None:
+        use_inline_completion_setup(asyncio.get_running_loop())
+        assert "Hello from upstream-a" in await _stream_once(router)
+        # Other work given to the default executor still runs in a worker thread.
+        worker = await asyncio.to_thread(lambda: threading.current_thread().name)
+        assert worker != threading.current_thread().name
+
+    asyncio.run(scenario())
+    return threads, threading.current_thread().name
+
+
+def test_a_lean_openai_call_runs_its_litellm_setup_in_the_loops_thread(
+    upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads, loop_thread = _setup_threads(upstream, monkeypatch, "openai/fake-model", lean=True)
+    assert threads == {loop_thread}
+
+
+@pytest.mark.parametrize(
+    ("model", "lean"), [("openai/fake-model", False), ("hosted_vllm/fake-model", True)]
+)
+def test_other_calls_keep_their_litellm_setup_in_a_worker_thread(
+    upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch, model: str, lean: bool
+) -> None:
+    threads, loop_thread = _setup_threads(upstream, monkeypatch, model, lean=lean)
+    assert len(threads) == 1 and loop_thread not in threads
+
+
+def test_a_failing_setup_run_inline_raises_what_litellm_raises(
+    upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import litellm.main
+
+    from gateway.upstream.litellm_reach import use_inline_completion_setup
+
+    def refusing(*args: object, **kwargs: object) -> object:
+        raise ValueError("setup refused")
+
+    monkeypatch.setattr(litellm.main, "completion", refusing)
+    entry = model_entry("chat-model", upstream, model="openai/fake-model")
+    entry["model_info"] = {"id": "chat-model#0"}
+    router = GatewayRouter(lean_deployments={"chat-model#0"}, model_list=[entry], num_retries=0)
+
+    async def scenario() -> None:
+        use_inline_completion_setup(asyncio.get_running_loop())
+        with pytest.raises(litellm.APIConnectionError, match="setup refused"):
+            await _stream_once(router)
+
+    asyncio.run(scenario())
