@@ -467,3 +467,44 @@ def test_a_failing_setup_run_inline_raises_what_litellm_raises(
             await _stream_once(router)
 
     asyncio.run(scenario())
+
+
+def test_the_stream_wrapper_steps_the_reader_trims_still_have_their_shape() -> None:
+    import re
+
+    from litellm.litellm_core_utils import streaming_handler
+
+    from gateway.upstream import litellm_reach
+
+    module = inspect.getsource(streaming_handler)
+    init = inspect.getsource(CustomStreamWrapper.__init__)
+    # Each name has exactly one use, in the wrapper's __init__, looked up in the module.
+    assert module.count("GenericLiteLLMParams.model_validate(") == 1
+    assert init.count("GenericLiteLLMParams.model_validate(") == 1
+    assert len(re.findall(r"\bget_api_base\(", module)) == 1
+    assert "_api_base: Final = get_api_base(" in init
+    assert set(re.findall(r"\blitellm_params\.(\w+)", init)) == {
+        "merge_reasoning_content_in_choices",
+        "model_info",
+    }
+    assert streaming_handler.get_api_base is litellm_reach._api_base_unless_lean
+    assert streaming_handler.GenericLiteLLMParams is litellm_reach._WrapperParamsUnlessLean
+
+
+def test_a_lean_streams_wrapper_skips_its_api_base_and_a_wrapper_read_one_keeps_it(
+    upstream: FakeUpstream,
+) -> None:
+    async def hidden(router: GatewayRouter) -> dict[str, object]:
+        response = await router.acompletion(
+            model="chat-model", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        await response.aclose()
+        return dict(response._hidden_params)
+
+    lean = asyncio.run(hidden(_router(upstream)))
+    assert lean["model_id"] == "chat-model#0" and lean["api_base"] is None
+    entry = model_entry("chat-model", upstream, model="openai/fake-model")
+    entry["model_info"] = {"id": "chat-model#0"}
+    kept = asyncio.run(hidden(GatewayRouter(lean_deployments=(), model_list=[entry])))
+    assert kept["model_id"] == "chat-model#0"
+    assert kept["api_base"] == upstream.base_url

@@ -46,6 +46,7 @@ import litellm
 import litellm.main
 import litellm.utils
 import openai
+from litellm.litellm_core_utils import streaming_handler
 from litellm.litellm_core_utils.exception_mapping_utils import exception_type
 from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 from litellm.llms.openai.chat.gpt_transformation import OpenAIChatCompletionStreamingHandler
@@ -55,6 +56,7 @@ from litellm.router_utils.pre_call_checks.io_token_rate_limit_check import (
 from litellm.router_utils.router_callbacks.track_deployment_metrics import (
     increment_deployment_successes_for_current_minute,
 )
+from litellm.types.router import GenericLiteLLMParams
 
 # Marks a lean deployment's model_info, which LiteLLM hands back in every call's kwargs.
 LEAN_MARK = "gateway_reads_lean"
@@ -211,6 +213,41 @@ def _update_response_metadata_unless_lean(
 
 _litellm_update_response_metadata = litellm.utils.update_response_metadata
 litellm.utils.update_response_metadata = _update_response_metadata_unless_lean
+
+
+def _is_lean(litellm_params: object) -> bool:
+    info = litellm_params.get("model_info") if isinstance(litellm_params, dict) else None
+    return isinstance(info, dict) and info.get(LEAN_MARK) is True
+
+
+class _LeanWrapperParams:
+    """What a lean stream's wrapper reads of its litellm_params, without validating them all."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.merge_reasoning_content_in_choices = params.get("merge_reasoning_content_in_choices")
+        self.model_info = params.get("model_info")
+
+
+class _WrapperParamsUnlessLean:
+    """Stands in for GenericLiteLLMParams in the stream wrapper's module (its one use)."""
+
+    @staticmethod
+    def model_validate(params: dict[str, Any]) -> Any:
+        if _is_lean(params):
+            return _LeanWrapperParams(params)
+        return GenericLiteLLMParams.model_validate(params)
+
+
+def _api_base_unless_lean(model: str, optional_params: Any) -> str | None:
+    """A lean stream's wrapper is never returned: nothing reads the api_base it would carry."""
+    if _is_lean(optional_params):
+        return None
+    return _litellm_get_api_base(model=model, optional_params=optional_params)
+
+
+_litellm_get_api_base = streaming_handler.get_api_base
+streaming_handler.get_api_base = _api_base_unless_lean
+streaming_handler.GenericLiteLLMParams = _WrapperParamsUnlessLean  # type: ignore[misc,assignment]
 
 
 class InlineCompletionSetup(concurrent.futures.ThreadPoolExecutor):
