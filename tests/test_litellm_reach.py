@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Required
 
@@ -508,3 +509,43 @@ def test_a_lean_streams_wrapper_skips_its_api_base_and_a_wrapper_read_one_keeps_
     kept = asyncio.run(hidden(GatewayRouter(lean_deployments=(), model_list=[entry])))
     assert kept["model_id"] == "chat-model#0"
     assert kept["api_base"] == upstream.base_url
+
+
+def test_the_cookie_step_the_gateway_trims_still_has_its_shape() -> None:
+    import http.cookiejar
+
+    import httpx
+
+    from gateway.upstream import httpx_cookies
+
+    assert httpx.Cookies.extract_cookies is httpx_cookies.extract_cookies_if_set
+    assert "self.cookies.extract_cookies(response)" in inspect.getsource(
+        httpx.AsyncClient._send_single_request
+    )
+    # The jar reads nothing of a response but these two headers.
+    make = inspect.getsource(http.cookiejar.CookieJar.make_cookies)
+    assert set(re.findall(r'get_all\("([\w-]+)"', make)) == {"Set-Cookie2", "Set-Cookie"}
+
+
+def test_cookies_a_provider_sets_are_still_kept_and_sent_back() -> None:
+    import httpx
+
+    seen: list[str | None] = []
+
+    def provider(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        if request.url.path == "/set":
+            return httpx.Response(200, headers={"set-cookie": "affinity=b2; Path=/"})
+        return httpx.Response(200)
+
+    async def scenario() -> None:
+        transport = httpx.MockTransport(provider)
+        async with httpx.AsyncClient(transport=transport, base_url="http://up.test") as client:
+            await client.get("/plain")
+            assert not client.cookies
+            await client.get("/set")
+            await client.get("/plain")
+            assert client.cookies.get("affinity") == "b2"
+
+    asyncio.run(scenario())
+    assert seen == [None, None, "affinity=b2"]
