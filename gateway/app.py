@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -37,6 +38,7 @@ from gateway.serving.lifecycle import Drain, install_signal_handlers
 from gateway.serving.peer_connections import PEER_CONNECTIONS, PeerConnections
 from gateway.settings import Settings
 from gateway.tasks import OwnedTasks
+from gateway.upstream.litellm_reach import use_inline_completion_setup
 
 log = logging.getLogger("gateway")
 
@@ -111,6 +113,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         # instead of ~200 ms. Runs in every worker, after its imports.
         gc.collect()
         gc.freeze()
+        use_inline_completion_setup(asyncio.get_running_loop())
         stored_chats.start()
         mcp.start()  # this worker's connections (its own stdio server processes)
         # The lifespan state is what uvicorn gives the HTTP protocol (gateway.serving.http_server).

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Required
 
 import litellm
 import openai
@@ -14,6 +16,8 @@ import pytest
 from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 from litellm.llms.base_llm.base_model_iterator import BaseModelResponseIterator
 from litellm.llms.openai.chat.gpt_transformation import OpenAIChatCompletionStreamingHandler
+from openai._utils._transform import PropertyInfo
+from typing_extensions import TypedDict
 
 from gateway.upstream.litellm_reach import GatewayRouter
 from tests.support.configs import config_for, model_entry
@@ -209,3 +213,339 @@ def test_usage_bookkeeping_runs_exactly_where_a_deployment_has_a_limit_to_keep(
 
     assert asyncio.run(counted_requests(_router(upstream, rpm=1000))) == 1
     assert asyncio.run(counted_requests(_router(upstream))) is None
+
+
+class _Aliased(TypedDict, total=False):
+    card_id: Required[Annotated[str, PropertyInfo(alias="cardID")]]
+
+
+class _Dated(TypedDict, total=False):
+    when: Annotated[str, PropertyInfo(format="iso8601")]
+
+
+class _Outer(TypedDict, total=False):
+    items: list[str | _Aliased]
+    nested: dict[str, _Dated]
+
+
+class _Plain(TypedDict, total=False):
+    items: list[str | dict[str, int]]
+    note: Annotated[str, PropertyInfo(discriminator="type")]
+
+
+_CHAT_BODIES: list[dict[str, object]] = [
+    {"messages": [{"role": "user", "content": "hi"}], "model": "m", "stream": True},
+    {
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                    {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "weather", "arguments": '{"city": "Oslo"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+        ],
+        "model": "m",
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "weather",
+                    "description": "the weather",
+                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+                },
+            }
+        ],
+        "tool_choice": {"type": "function", "function": {"name": "weather"}},
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True},
+        },
+        "stream_options": {"include_usage": True},
+        "stop": ["\n\n", "END"],
+        "logit_bias": {"50256": -100},
+        "metadata": {"who": "test"},
+        "temperature": 0.2,
+        "max_tokens": 10,
+        "n": 1,
+        "seed": 7,
+        "user": "u",
+        "parallel_tool_calls": False,
+        "stream": False,
+        "extra_unknown": {"kept": [1, 2.5, None, True]},
+    },
+]
+
+
+@pytest.mark.parametrize("body", _CHAT_BODIES)
+def test_the_chat_body_transform_gives_what_the_sdks_own_gives(body: dict[str, object]) -> None:
+    from openai import NOT_GIVEN, omit
+    from openai.types.chat import completion_create_params
+
+    from gateway.upstream import openai_body
+
+    expected_type = completion_create_params.CompletionCreateParamsStreaming
+    data = {**body, "audio": NOT_GIVEN, "functions": omit, "top_p": omit}
+
+    async def both() -> tuple[object, object]:
+        sdk = await openai_body._sdk_transform(data, expected_type)
+        return sdk, await openai_body.transform_chat_body(data, expected_type)
+
+    sdk, ours = asyncio.run(both())
+    assert ours == sdk == body
+
+
+def test_the_chat_body_transform_leaves_anything_not_plain_json_to_the_sdk() -> None:
+    import pydantic
+    from openai.types.chat import completion_create_params
+
+    from gateway.upstream import openai_body
+
+    class Part(pydantic.BaseModel):
+        type: str = "text"
+        text: str = "hi"
+
+    expected_type = completion_create_params.CompletionCreateParamsNonStreaming
+    data = {"model": "m", "messages": [{"role": "user", "content": [Part()]}], "stop": ("a",)}
+    sdk = asyncio.run(openai_body._sdk_transform(data, expected_type))
+    assert sdk == {"model": "m", "messages": [{"role": "user", "content": [{}]}], "stop": ["a"]}
+    assert asyncio.run(openai_body.transform_chat_body(data, expected_type)) == sdk
+    assert not openai_body.is_plain_json(("a",))
+    assert not openai_body.is_plain_json({"a": [Part()]})
+    assert not openai_body.is_plain_json({1: "x"})
+
+
+def test_the_chat_body_transform_still_stands_in_for_the_sdks_and_has_nothing_to_rename() -> None:
+    import openai.resources.chat.completions.completions as chat_completions
+
+    from gateway.upstream import openai_body
+
+    # The SDK's create looks the transform up in its module at call time, for both param types.
+    source = inspect.getsource(chat_completions.AsyncCompletions.create)
+    assert "await async_maybe_transform(" in source
+    assert "CompletionCreateParamsStreaming" in source
+    assert "CompletionCreateParamsNonStreaming" in source
+    assert chat_completions.async_maybe_transform is openai_body.transform_chat_body
+    # The pinned SDK's chat params rename and format nothing; the check would see it if they did.
+    assert openai_body._CHAT_BODY_IS_PLAIN
+    assert openai_body.transform_changes_keys_or_values(_Outer)
+    assert openai_body.transform_changes_keys_or_values(_Dated)
+    assert not openai_body.transform_changes_keys_or_values(_Plain)
+
+
+def _lines_of(reads: list[bytes], headers: dict[str, str] | None = None) -> list[str]:
+    import httpx
+
+    from gateway.upstream.litellm_reach import sse_lines
+
+    async def body() -> AsyncIterator[bytes]:
+        for read in reads:
+            yield read
+
+    async def scenario() -> list[str]:
+        response = httpx.Response(200, headers=headers, content=body())
+        return [line async for line in sse_lines(response)]
+
+    return asyncio.run(scenario())
+
+
+def test_the_lean_reader_splits_the_body_where_sse_splits_lines() -> None:
+    event = 'data: {"text": "a\u2028b é"}'
+    whole = f"{event}\n\n: comment\r\ndata: [DONE]\r\n\r\n".encode()
+    expected = [event, "", ": comment", "data: [DONE]", ""]
+    assert _lines_of([whole]) == expected
+    # However the reads fall: lines across reads, a multi-byte character across reads, a CRLF
+    # split in two (one blank line more, which a reader of `data:` lines skips).
+    for cut in range(1, len(whole)):
+        lines = _lines_of([whole[:cut], whole[cut:]])
+        assert [line for line in lines if line] == [line for line in expected if line]
+    assert _lines_of([b"data: 1\ndata: 2"]) == ["data: 1", "data: 2"]  # no final newline
+    assert _lines_of([b"data: \xff\n"]) == ["data: \ufffd"]
+
+
+def test_the_lean_reader_reads_a_compressed_body_decompressed() -> None:
+    import gzip
+
+    packed = gzip.compress(b"data: {}\n\ndata: [DONE]\n\n")
+    reads = [packed[:7], packed[7:]]
+    assert _lines_of(reads, {"content-encoding": "gzip"}) == ["data: {}", "", "data: [DONE]", ""]
+
+
+def test_litellm_still_hands_its_sync_setup_to_the_default_executor_as_expected() -> None:
+    import litellm.main
+
+    source = inspect.getsource(litellm.main.acompletion)
+    assert "func: Final = partial(completion, **completion_kwargs, **kwargs)" in source
+    assert "func_with_context: Final = partial(ctx.run, func)" in source
+    assert "await loop.run_in_executor(None, func_with_context)" in source
+    # For an async openai/ stream, completion() hands back the coroutine that sends the request.
+    handler = inspect.getsource(litellm.llms.openai.openai.OpenAIChatCompletion.completion)
+    assert "if acompletion is True:" in handler and "return self.async_streaming(" in handler
+
+
+def _setup_threads(
+    upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch, model: str, lean: bool
+) -> tuple[set[str], str]:
+    """The threads LiteLLM's completion() ran in for one streamed call, and the loop's thread."""
+    import threading
+
+    import litellm.main
+
+    from gateway.upstream.litellm_reach import use_inline_completion_setup
+
+    threads: set[str] = set()
+    completion = litellm.main.completion
+
+    def spy(*args: object, **kwargs: object) -> object:
+        threads.add(threading.current_thread().name)
+        return completion(*args, **kwargs)
+
+    monkeypatch.setattr(litellm.main, "completion", spy)
+    entry = model_entry("chat-model", upstream, model=model)
+    entry["model_info"] = {"id": "chat-model#0"}
+    router = GatewayRouter(lean_deployments={"chat-model#0"} if lean else (), model_list=[entry])
+
+    async def scenario() -> None:
+        use_inline_completion_setup(asyncio.get_running_loop())
+        assert "Hello from upstream-a" in await _stream_once(router)
+        # Other work given to the default executor still runs in a worker thread.
+        worker = await asyncio.to_thread(lambda: threading.current_thread().name)
+        assert worker != threading.current_thread().name
+
+    asyncio.run(scenario())
+    return threads, threading.current_thread().name
+
+
+def test_a_lean_openai_call_runs_its_litellm_setup_in_the_loops_thread(
+    upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads, loop_thread = _setup_threads(upstream, monkeypatch, "openai/fake-model", lean=True)
+    assert threads == {loop_thread}
+
+
+@pytest.mark.parametrize(
+    ("model", "lean"), [("openai/fake-model", False), ("hosted_vllm/fake-model", True)]
+)
+def test_other_calls_keep_their_litellm_setup_in_a_worker_thread(
+    upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch, model: str, lean: bool
+) -> None:
+    threads, loop_thread = _setup_threads(upstream, monkeypatch, model, lean=lean)
+    assert len(threads) == 1 and loop_thread not in threads
+
+
+def test_a_failing_setup_run_inline_raises_what_litellm_raises(
+    upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import litellm.main
+
+    from gateway.upstream.litellm_reach import use_inline_completion_setup
+
+    def refusing(*args: object, **kwargs: object) -> object:
+        raise ValueError("setup refused")
+
+    monkeypatch.setattr(litellm.main, "completion", refusing)
+    entry = model_entry("chat-model", upstream, model="openai/fake-model")
+    entry["model_info"] = {"id": "chat-model#0"}
+    router = GatewayRouter(lean_deployments={"chat-model#0"}, model_list=[entry], num_retries=0)
+
+    async def scenario() -> None:
+        use_inline_completion_setup(asyncio.get_running_loop())
+        with pytest.raises(litellm.APIConnectionError, match="setup refused"):
+            await _stream_once(router)
+
+    asyncio.run(scenario())
+
+
+def test_the_stream_wrapper_steps_the_reader_trims_still_have_their_shape() -> None:
+    import re
+
+    from litellm.litellm_core_utils import streaming_handler
+
+    from gateway.upstream import litellm_reach
+
+    module = inspect.getsource(streaming_handler)
+    init = inspect.getsource(CustomStreamWrapper.__init__)
+    # Each name has exactly one use, in the wrapper's __init__, looked up in the module.
+    assert module.count("GenericLiteLLMParams.model_validate(") == 1
+    assert init.count("GenericLiteLLMParams.model_validate(") == 1
+    assert len(re.findall(r"\bget_api_base\(", module)) == 1
+    assert "_api_base: Final = get_api_base(" in init
+    assert set(re.findall(r"\blitellm_params\.(\w+)", init)) == {
+        "merge_reasoning_content_in_choices",
+        "model_info",
+    }
+    assert streaming_handler.get_api_base is litellm_reach._api_base_unless_lean
+    assert streaming_handler.GenericLiteLLMParams is litellm_reach._WrapperParamsUnlessLean
+
+
+def test_a_lean_streams_wrapper_skips_its_api_base_and_a_wrapper_read_one_keeps_it(
+    upstream: FakeUpstream,
+) -> None:
+    async def hidden(router: GatewayRouter) -> dict[str, object]:
+        response = await router.acompletion(
+            model="chat-model", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        await response.aclose()
+        return dict(response._hidden_params)
+
+    lean = asyncio.run(hidden(_router(upstream)))
+    assert lean["model_id"] == "chat-model#0" and lean["api_base"] is None
+    entry = model_entry("chat-model", upstream, model="openai/fake-model")
+    entry["model_info"] = {"id": "chat-model#0"}
+    kept = asyncio.run(hidden(GatewayRouter(lean_deployments=(), model_list=[entry])))
+    assert kept["model_id"] == "chat-model#0"
+    assert kept["api_base"] == upstream.base_url
+
+
+def test_the_cookie_step_the_gateway_trims_still_has_its_shape() -> None:
+    import http.cookiejar
+
+    import httpx
+
+    from gateway.upstream import httpx_cookies
+
+    assert httpx.Cookies.extract_cookies is httpx_cookies.extract_cookies_if_set
+    assert "self.cookies.extract_cookies(response)" in inspect.getsource(
+        httpx.AsyncClient._send_single_request
+    )
+    # The jar reads nothing of a response but these two headers.
+    make = inspect.getsource(http.cookiejar.CookieJar.make_cookies)
+    assert set(re.findall(r'get_all\("([\w-]+)"', make)) == {"Set-Cookie2", "Set-Cookie"}
+
+
+def test_cookies_a_provider_sets_are_still_kept_and_sent_back() -> None:
+    import httpx
+
+    seen: list[str | None] = []
+
+    def provider(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        if request.url.path == "/set":
+            return httpx.Response(200, headers={"set-cookie": "affinity=b2; Path=/"})
+        return httpx.Response(200)
+
+    async def scenario() -> None:
+        transport = httpx.MockTransport(provider)
+        async with httpx.AsyncClient(transport=transport, base_url="http://up.test") as client:
+            await client.get("/plain")
+            assert not client.cookies
+            await client.get("/set")
+            await client.get("/plain")
+            assert client.cookies.get("affinity") == "b2"
+
+    asyncio.run(scenario())
+    assert seen == [None, None, "affinity=b2"]

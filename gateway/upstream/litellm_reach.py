@@ -19,22 +19,34 @@ LiteLLM computes for a stream wrapper the reader never returns (a prompt-cost es
 the messages' tokens), and the Router's per-response usage bookkeeping for deployments with no
 tpm/rpm limit to keep (LiteLLM skips it too, but only after a deep copy of the model info).
 
+And one thread hop goes for lean `openai/` deployments: `litellm.acompletion` runs its sync
+`completion()` (parameters, the logging object; for such a provider it returns the coroutine that
+sends the request, with no I/O of its own) in the event loop's default executor; the gateway's
+executor runs exactly those calls at once, in the loop's thread (InlineCompletionSetup).
+
 This is the only module that reaches into LiteLLM's internals (a Router hook, the wrapper's
-source, the success counter, the metadata step); tests/test_litellm_reach.py fails loudly if the
-pinned LiteLLM changes any of them.
+source, the success counter, the metadata step, the executor hop); tests/test_litellm_reach.py
+fails loudly if the pinned LiteLLM changes any of them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
+import contextvars
+import functools
 import json
 import time
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from typing import Any
 
+import httpx
 import litellm
+import litellm.main
 import litellm.utils
 import openai
+from litellm.litellm_core_utils import streaming_handler
 from litellm.litellm_core_utils.exception_mapping_utils import exception_type
 from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 from litellm.llms.openai.chat.gpt_transformation import OpenAIChatCompletionStreamingHandler
@@ -44,9 +56,14 @@ from litellm.router_utils.pre_call_checks.io_token_rate_limit_check import (
 from litellm.router_utils.router_callbacks.track_deployment_metrics import (
     increment_deployment_successes_for_current_minute,
 )
+from litellm.types.router import GenericLiteLLMParams
 
 # Marks a lean deployment's model_info, which LiteLLM hands back in every call's kwargs.
 LEAN_MARK = "gateway_reads_lean"
+# Marks the lean deployments whose LiteLLM setup runs in the loop's thread (InlineCompletionSetup).
+INLINE_MARK = "gateway_sets_up_inline"
+# The provider whose sync setup in `completion()` is known to do no I/O for an async call.
+INLINE_PROVIDERS = frozenset({"openai"})
 
 
 class ProviderStreamError(Exception):
@@ -66,11 +83,28 @@ def provider_lines(wrapper: CustomStreamWrapper) -> AsyncIterator[str] | None:
     """
     source = wrapper.completion_stream
     if type(source) is openai.AsyncStream:
-        lines: AsyncIterator[str] = source.response.aiter_lines()
-        return lines
+        return sse_lines(source.response)
     if type(source) is OpenAIChatCompletionStreamingHandler:
         return source.streaming_response  # type: ignore[no-any-return]
     return None
+
+
+async def sse_lines(response: httpx.Response) -> AsyncIterator[str]:
+    """The body's lines, split where SSE splits them (LF, CR, CRLF), in one generator.
+
+    httpx's aiter_lines stacks a text decoder and a line decoder on aiter_bytes, a generator
+    each per read, and splits at every Unicode line break (one inside a JSON string too). A CR
+    and LF split across two reads make one blank line more, which a reader of `data:` lines
+    never sees.
+    """
+    pending = b""
+    async for data in response.aiter_bytes():
+        lines = (pending + data).splitlines() if pending else data.splitlines()
+        pending = b"" if data.endswith((b"\n", b"\r")) else lines.pop()
+        for line in lines:
+            yield line.decode("utf-8", "replace")
+    if pending:
+        yield pending.decode("utf-8", "replace")
 
 
 class LeanStream:
@@ -181,6 +215,90 @@ _litellm_update_response_metadata = litellm.utils.update_response_metadata
 litellm.utils.update_response_metadata = _update_response_metadata_unless_lean
 
 
+def _is_lean(litellm_params: object) -> bool:
+    info = litellm_params.get("model_info") if isinstance(litellm_params, dict) else None
+    return isinstance(info, dict) and info.get(LEAN_MARK) is True
+
+
+class _LeanWrapperParams:
+    """What a lean stream's wrapper reads of its litellm_params, without validating them all."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.merge_reasoning_content_in_choices = params.get("merge_reasoning_content_in_choices")
+        self.model_info = params.get("model_info")
+
+
+class _WrapperParamsUnlessLean:
+    """Stands in for GenericLiteLLMParams in the stream wrapper's module (its one use)."""
+
+    @staticmethod
+    def model_validate(params: dict[str, Any]) -> Any:
+        if _is_lean(params):
+            return _LeanWrapperParams(params)
+        return GenericLiteLLMParams.model_validate(params)
+
+
+def _api_base_unless_lean(model: str, optional_params: Any) -> str | None:
+    """A lean stream's wrapper is never returned: nothing reads the api_base it would carry."""
+    if _is_lean(optional_params):
+        return None
+    return _litellm_get_api_base(model=model, optional_params=optional_params)
+
+
+_litellm_get_api_base = streaming_handler.get_api_base
+streaming_handler.get_api_base = _api_base_unless_lean
+streaming_handler.GenericLiteLLMParams = _WrapperParamsUnlessLean  # type: ignore[misc,assignment]
+
+
+class InlineCompletionSetup(concurrent.futures.ThreadPoolExecutor):
+    """The loop's default executor: LiteLLM's setup of an INLINE_MARK call runs at once, here.
+
+    The hop to a worker thread and back (a queue, a wake-up, the GIL handed over twice, the
+    loop woken from another thread) cost more than the setup itself. Everything else submitted
+    runs in a worker thread, as with asyncio's own default executor.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(thread_name_prefix="asyncio")
+
+    def submit(  # type: ignore[override]
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[Any]:
+        if not is_inline_setup(fn):
+            return super().submit(fn, *args, **kwargs)
+        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # as a worker thread would hand it back
+            done.set_exception(exc)
+        return done
+
+
+def is_inline_setup(fn: object) -> bool:
+    """Is `fn` what `litellm.acompletion` submits, `partial(ctx.run, partial(completion, ...))`,
+    for a deployment marked INLINE_MARK?"""
+    if type(fn) is not functools.partial or len(fn.args) != 1:
+        return False
+    if not isinstance(getattr(fn.func, "__self__", None), contextvars.Context):
+        return False
+    call = fn.args[0]
+    if type(call) is not functools.partial or call.func is not litellm.main.completion:
+        return False
+    info = call.keywords.get("model_info")
+    return isinstance(info, dict) and info.get(INLINE_MARK) is True
+
+
+def use_inline_completion_setup(loop: asyncio.AbstractEventLoop) -> None:
+    """Give `loop` the executor that runs lean `openai/` calls' LiteLLM setup in its thread."""
+    loop.set_default_executor(InlineCompletionSetup())
+
+
+def _provider_of(entry: dict[str, Any]) -> str:
+    params = entry.get("litellm_params") or {}
+    explicit = params.get("custom_llm_provider")
+    return explicit if isinstance(explicit, str) else str(params.get("model", "")).split("/")[0]
+
+
 class GatewayRouter(litellm.Router):
     """LiteLLM's Router, handing the engine a LeanStream for the deployments that read lean."""
 
@@ -189,7 +307,8 @@ class GatewayRouter(litellm.Router):
         for entry in kwargs.get("model_list") or ():
             info = entry.get("model_info") or {}
             if info.get("id") in self.lean_deployments:
-                entry["model_info"] = {**info, LEAN_MARK: True}
+                inline = _provider_of(entry) in INLINE_PROVIDERS
+                entry["model_info"] = {**info, LEAN_MARK: True, INLINE_MARK: inline}
         super().__init__(**kwargs)
         self._keeps_usage: dict[tuple[str, str], bool] = {}
 

@@ -14,6 +14,10 @@ import litellm.responses.mcp.litellm_proxy_mcp_handler
 
 from gateway.config import GatewayConfig
 from gateway.observability.outcome import CallOutcome
+from gateway.upstream import (
+    httpx_cookies,  # noqa: F401  (installs the cookie step)
+    openai_body,  # noqa: F401  (installs the chat body transform)
+)
 from gateway.upstream.litellm_callbacks import install_process_callbacks
 from gateway.upstream.litellm_reach import GatewayRouter
 from gateway.upstream.providers import register_providers
