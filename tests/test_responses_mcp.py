@@ -12,14 +12,15 @@ from typing import Any
 
 import openai
 import pytest
-from openai.types.responses import Response
 from openai.types.responses.response_output_item import McpCall, McpListTools
 
 from tests.support.configs import config_for
-from tests.support.fake_upstream import FakeToolCall, FakeUpstream, Reply
+from tests.support.fake_upstream import FakeUpstream, Reply
 from tests.support.gateways import Gateway
+from tests.support.mcp_gateways import call, offered, stdio_entry
 from tests.support.mcp_servers import fake_server_params, time_server_params
 from tests.support.polling import ready, wait_until
+from tests.support.responses_sdk import said, sdk, strict
 
 NARROW_KEY = "narrow-key-for-the-responses-mcp-tests"
 WIDE_KEY = "wide-key-for-the-responses-mcp-tests"
@@ -31,22 +32,6 @@ ORDER_TOOL: dict[str, Any] = {
     "name": "lookup_order",
     "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}},
 }
-
-
-def call(name: str, /, **args: Any) -> FakeToolCall:
-    return FakeToolCall(name, json.dumps(args))
-
-
-def offered(request: dict[str, Any]) -> list[str]:
-    return [tool["function"]["name"] for tool in request.get("tools", [])]
-
-
-def stdio(server: Any, **extra: Any) -> dict[str, Any]:
-    return {"command": server.command, "args": list(server.args), **extra}
-
-
-def sdk(gateway: Gateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="unused", max_retries=0)
 
 
 @pytest.fixture
@@ -66,23 +51,11 @@ def serve(
     return start
 
 
-def said(error: openai.APIStatusError) -> str:
-    """The message of an OpenAI-shaped error body."""
-    assert isinstance(error.body, dict)
-    return str(error.body["message"])
-
-
-def strict(response: Response) -> Response:
-    """The response validates against the SDK's own model, every output item included."""
-    Response.model_validate(response.to_dict())
-    return response
-
-
 @pytest.mark.usefixtures("stream_reader")
 def test_a_streamed_answer_lists_the_servers_tools_and_runs_its_call(
     serve: Callable[..., openai.OpenAI], upstream: FakeUpstream
 ) -> None:
-    client = serve(time=stdio(time_server_params()))
+    client = serve(time=stdio_entry(time_server_params()))
     clock = call("mcp__time__convert_time", **TOKYO)
     upstream.script(Reply(chunks=[], tool_calls=[clock]), Reply(chunks=["21:00 in Tokyo."]))
 
@@ -157,7 +130,7 @@ def test_a_streamed_answer_lists_the_servers_tools_and_runs_its_call(
 def test_a_non_streamed_answer_carries_outputs_and_errors(
     serve: Callable[..., openai.OpenAI], upstream: FakeUpstream
 ) -> None:
-    client = serve(fake=stdio(fake_server_params()))
+    client = serve(fake=stdio_entry(fake_server_params()))
     echo = call("mcp__fake__echo", text="hello")
     failing = call("mcp__fake__fail", message="the disk is full")
     upstream.script(Reply(chunks=["Trying. "], tool_calls=[echo, failing]), Reply(chunks=["Ok."]))
@@ -197,7 +170,7 @@ def test_a_non_streamed_answer_carries_outputs_and_errors(
 def test_a_follow_up_carries_the_calls_into_the_next_turn(
     serve: Callable[..., openai.OpenAI], upstream: FakeUpstream
 ) -> None:
-    client = serve(time=stdio(time_server_params()), fake=stdio(fake_server_params()))
+    client = serve(time=stdio_entry(time_server_params()), fake=stdio_entry(fake_server_params()))
     clock = call("mcp__time__convert_time", **TOKYO)
     upstream.script(
         Reply(chunks=[], tool_calls=[clock]),
@@ -263,7 +236,7 @@ def test_a_follow_up_carries_the_calls_into_the_next_turn(
 def test_a_client_function_in_the_same_step_ends_the_answer_after_the_mcp_calls(
     serve: Callable[..., openai.OpenAI], upstream: FakeUpstream
 ) -> None:
-    client = serve(fake=stdio(fake_server_params()))
+    client = serve(fake=stdio_entry(fake_server_params()))
     echo = call("mcp__fake__echo", text="hi")
     order = call("lookup_order", order_id="A-17")
     upstream.script(Reply(chunks=[], tool_calls=[echo, order]), Reply(chunks=["Shipped."]))
@@ -302,7 +275,7 @@ def test_a_client_function_in_the_same_step_ends_the_answer_after_the_mcp_calls(
 def test_allowed_tools_read_only_keeps_the_tools_annotated_so(
     serve: Callable[..., openai.OpenAI], upstream: FakeUpstream
 ) -> None:
-    client = serve(time=stdio(time_server_params()), fake=stdio(fake_server_params()))
+    client = serve(time=stdio_entry(time_server_params()), fake=stdio_entry(fake_server_params()))
     upstream.script(Reply(chunks=["Hi."]))
     read_only = {"allowed_tools": {"read_only": True}}
 
@@ -345,7 +318,7 @@ def test_a_server_the_yaml_does_not_offer_is_a_400_naming_the_field(
     named: str,
     words: str,
 ) -> None:
-    client = serve(fake=stdio(fake_server_params("--tools", "echo")))
+    client = serve(fake=stdio_entry(fake_server_params("--tools", "echo")))
 
     with pytest.raises(openai.BadRequestError) as refused:
         client.responses.create(model="chat-model", input="hi", tools=[tool])  # type: ignore[list-item]
@@ -359,7 +332,7 @@ def test_a_server_the_yaml_does_not_offer_is_a_400_naming_the_field(
 def test_a_client_function_may_not_take_an_mcp_tools_name(
     serve: Callable[..., openai.OpenAI], upstream: FakeUpstream
 ) -> None:
-    client = serve(fake=stdio(fake_server_params("--tools", "echo")))
+    client = serve(fake=stdio_entry(fake_server_params("--tools", "echo")))
     clash = {**ORDER_TOOL, "name": "mcp__fake__echo"}
 
     with pytest.raises(openai.BadRequestError) as refused:
@@ -402,8 +375,8 @@ def test_a_key_is_offered_only_the_mcp_tools_its_entry_names(
     )
     config = config_for(upstream)
     config["mcp_servers"] = {
-        "fake": stdio(fake_server_params("--tools", "echo,fail")),
-        "time": stdio(time_server_params()),
+        "fake": stdio_entry(fake_server_params("--tools", "echo,fail")),
+        "time": stdio_entry(time_server_params()),
     }
     config["gateway"] = {"tools": ["mcp__*"]}
     gateway = start_gateway(config, api_keys_file=str(keys_file))

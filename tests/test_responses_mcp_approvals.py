@@ -27,6 +27,7 @@ from tests.support.fake_upstream import FakeUpstream, Reply
 from tests.support.gateways import Gateway
 from tests.support.mcp_gateways import call, mcp_config, stdio_entry, tool_messages, wait_ready
 from tests.support.mcp_servers import fake_server_params, time_server_params
+from tests.support.responses_sdk import said, sdk, strict
 
 TIME_ASKS = {"type": "mcp", "server_label": "time", "require_approval": "always"}
 FAKE = {"type": "mcp", "server_label": "fake", "require_approval": "never"}
@@ -37,17 +38,6 @@ DENIED = "The user denied this tool call; it was not run."
 def approve(asked: McpApprovalRequest, yes: bool = True, **extra: Any) -> dict[str, Any]:
     return {"type": "mcp_approval_response", "approval_request_id": asked.id, "approve": yes,
             **extra}  # fmt: skip
-
-
-def said(error: openai.APIStatusError) -> str:
-    assert isinstance(error.body, dict)
-    return str(error.body["message"])
-
-
-def strict(response: Response) -> Response:
-    """The response validates against the SDK's own model, every output item included."""
-    Response.model_validate(response.to_dict())
-    return response
 
 
 def tool_calls_to(record: Path) -> list[dict[str, Any]]:
@@ -63,7 +53,7 @@ def serve(
     def start(**servers: dict[str, Any]) -> openai.OpenAI:
         gateway = start_gateway(mcp_config(upstream, servers))
         wait_ready(gateway)
-        return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="unused", max_retries=0)
+        return sdk(gateway)
 
     return start
 

@@ -83,9 +83,7 @@ def test_requests_without_a_model_call_say_the_gateways_time_only(
     assert (listed.status_code, refused.status_code, malformed.status_code) == (200, 404, 422)
     for response in (listed, refused, malformed):
         assert set(timings(response)) == {"gateway"}
-    embedded = gateway.client.post(
-        "/v1/embeddings", json={"model": "embed-model", "input": "hi"}
-    )
+    embedded = gateway.client.post("/v1/embeddings", json={"model": "embed-model", "input": "hi"})
     assert embedded.status_code == 200
     assert set(timings(embedded)) == {"gateway", "provider"}
 
