@@ -1,12 +1,19 @@
-"""Where a streamed request's CPU goes: the Router call, plus the engine, plus the app.
+"""Where a streamed request's CPU goes, layer by layer, in this process.
 
-    .venv/bin/python bench/cpu_breakdown.py [--requests 200] [--chunks 20]
+    .venv/bin/python bench/cpu_breakdown.py [--requests 350] [--chunks 20]
 
 Runs each layer in this process against the fake upstream (its own process) and prints CPU
-milliseconds per request, so the gateway's own share (engine + encoder + FastAPI) reads as the
-difference from the bare loop over the gateway's `Router.acompletion` (LiteLLM's Router with the
-lean stream reader). A plain `litellm.Router`, read through LiteLLM's stream wrapper, is
-measured too, for reference. CPU time, not wall time: steadier on a noisy machine.
+milliseconds per request, in interleaved rounds (medians), from the floor up:
+
+- a raw httpx POST read to its end (the HTTP client alone, through LiteLLM's aiohttp transport);
+- `litellm.acompletion` read through LiteLLM's stream wrapper, and a plain `litellm.Router`;
+- the gateway's `Router.acompletion` (LiteLLM's Router with the lean stream reader);
+- plus the engine and the line encoder; plus the FastAPI app over ASGI (no sockets).
+
+So the gateway's own share (engine + encoder + FastAPI) reads as the difference from its Router
+call, and what LiteLLM costs on top of the HTTP client as the difference between those two.
+CPU time, not wall time: steadier on a noisy machine. Sockets, uvicorn and the HTTP protocol
+are not in here: bench/proxy_compare.py measures the whole server.
 """
 
 from __future__ import annotations
@@ -54,12 +61,15 @@ def main() -> int:
 
 async def measure(base_url: str, requests: int) -> None:
     import httpx
+    import litellm
+    from litellm.llms.custom_httpx.http_handler import get_async_httpx_client
 
     from gateway.app import create_app
     from gateway.cache import CacheDirective
+    from gateway.chat_call import ChatCall
     from gateway.doors.frontend.typed_lines_encoder import TypedLineEncoder
-    from gateway.engine import ChatCall
     from gateway.settings import Settings
+    from gateway.upstream.litellm_reach import use_inline_completion_setup
 
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as config:
         config.write(
@@ -72,8 +82,29 @@ async def measure(base_url: str, requests: int) -> None:
             "router_settings: {num_retries: 0}\n"
         )
     app = create_app(Settings(config=Path(config.name), _env_file=None))
-    engine = app.state.engine
-    import litellm
+    engine = app.runtime.engine
+    use_inline_completion_setup(asyncio.get_running_loop())  # as the app's lifespan does
+    raw_client = get_async_httpx_client(llm_provider=litellm.LlmProviders.OPENAI).client
+    body = {"model": "fake-model", "messages": MESSAGES, "stream": True}
+
+    async def raw_post() -> None:
+        request = raw_client.build_request("POST", f"{base_url}/chat/completions", json=body)
+        response = await raw_client.send(request, stream=True)
+        async for _ in response.aiter_bytes():
+            pass
+        await response.aclose()
+
+    async def plain_acompletion() -> None:
+        stream = await litellm.acompletion(
+            model="openai/fake-model",
+            api_base=base_url,
+            api_key="sk-bench",
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        async for _ in stream:
+            pass
 
     plain = litellm.Router(
         model_list=[
@@ -124,6 +155,8 @@ async def measure(base_url: str, requests: int) -> None:
         assert response.text.endswith("}\n")
 
     layers: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+        ("raw httpx POST", raw_post),
+        ("litellm.acompletion", plain_acompletion),
         ("plain litellm.Router", plain_router),
         ("gateway's Router (lean)", router_only),
         ("+ engine and encoder", engine_and_encoder),
@@ -143,7 +176,7 @@ async def measure(base_url: str, requests: int) -> None:
             samples[name].append((time.process_time() - started) * 1000 / per_round)
     results = {name: statistics.median(values) for name, values in samples.items()}
     for name, value in results.items():
-        print(f"{name:24} {value:6.2f} ms CPU per request (median of {ROUNDS} rounds)")
+        print(f"{name:26} {value:6.2f} ms CPU per request (median of {ROUNDS} rounds)")
     await client.aclose()
     base = results["gateway's Router (lean)"]
     own = results["+ FastAPI app (ASGI)"] - base

@@ -39,6 +39,7 @@ from gateway.serving.peer_connections import PEER_CONNECTIONS, PeerConnections
 from gateway.settings import Settings
 from gateway.tasks import OwnedTasks
 from gateway.upstream.litellm_reach import use_inline_completion_setup
+from gateway.upstream.openai_route import use_litellm_http_handler_for_openai
 
 log = logging.getLogger("gateway")
 
@@ -67,6 +68,7 @@ def _announce_keys(keys: KeyStore) -> None:
 def create_app(settings: Settings | None = None, config: GatewayConfig | None = None) -> GatewayApp:
     settings = settings or Settings()
     config = config or load_config(settings.config, GATEWAY_CATALOG)
+    use_litellm_http_handler_for_openai()
     for problem in config.env_problems():
         log.warning("%s (model unavailable until it is set)", problem.render(config.path))
 

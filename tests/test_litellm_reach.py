@@ -10,6 +10,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Required
 
+import httpx
 import litellm
 import openai
 import pytest
@@ -549,3 +550,18 @@ def test_cookies_a_provider_sets_are_still_kept_and_sent_back() -> None:
 
     asyncio.run(scenario())
     assert seen == [None, None, "affinity=b2"]
+
+
+def test_litellms_handler_still_hands_its_iterator_httpx_lines_and_the_response() -> None:
+    # split_lines_as_sse replaces exactly this generator, and needs the response beside it.
+    from litellm.llms.custom_httpx.llm_http_handler import BaseLLMHTTPHandler
+
+    source = inspect.getsource(BaseLLMHTTPHandler.make_async_call_stream_helper)
+    assert "streaming_response=response.aiter_lines()" in source
+    assert "completion_stream.http_response = response" in source
+    lines = httpx.Response(200, content=b"").aiter_lines()
+    assert lines.__qualname__ == "Response.aiter_lines"
+    # And the openai/ route the gateway picks is still read from this variable, per call.
+    assert 'get_secret_bool("EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER")' in inspect.getsource(
+        litellm.main
+    )

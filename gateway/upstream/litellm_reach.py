@@ -3,9 +3,10 @@
 LiteLLM's CustomStreamWrapper builds model objects, runs logging and cost code and keeps every
 chunk for each streamed token; on long answers that is almost all of a gateway's CPU. For
 deployments whose provider speaks OpenAI's chat-completion chunks, the wrapper's source is one
-of two known objects: the openai SDK's `AsyncStream` (over an httpx response) or LiteLLM's own
-`OpenAIChatCompletionStreamingHandler` (over `aiter_lines()`). The gateway reads their lines
-itself and parses each chunk with one `json.loads`.
+of two known objects: the openai SDK's `AsyncStream` or LiteLLM's own
+`OpenAIChatCompletionStreamingHandler` (the source `openai/` deployments get too: see
+`gateway/upstream/openai_route.py`), each over an httpx response. The gateway reads that
+response's lines itself and parses each chunk with one `json.loads`.
 
 Everything before the first chunk stays LiteLLM's: the Router picks the deployment, translates
 the parameters and sends the request; the reader waits for the first chunk inside the Router's
@@ -49,6 +50,7 @@ import openai
 from litellm.litellm_core_utils import streaming_handler
 from litellm.litellm_core_utils.exception_mapping_utils import exception_type
 from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
+from litellm.llms.base_llm.base_model_iterator import BaseModelResponseIterator
 from litellm.llms.openai.chat.gpt_transformation import OpenAIChatCompletionStreamingHandler
 from litellm.router_utils.pre_call_checks.io_token_rate_limit_check import (
     deployment_has_io_token_limits,
@@ -85,8 +87,29 @@ def provider_lines(wrapper: CustomStreamWrapper) -> AsyncIterator[str] | None:
     if type(source) is openai.AsyncStream:
         return sse_lines(source.response)
     if type(source) is OpenAIChatCompletionStreamingHandler:
+        split_lines_as_sse(source)
         return source.streaming_response  # type: ignore[no-any-return]
     return None
+
+
+def split_lines_as_sse(source: object) -> None:
+    """Give LiteLLM's stream iterator lines split where SSE splits them, before it starts.
+
+    Its handler hands the iterator httpx's `aiter_lines()`, which splits at every Unicode line
+    break: a raw U+2028 inside a chunk's JSON cuts the chunk in two, and the iterator drops both
+    halves as unreadable without a word. The same response's bytes, split by `sse_lines`,
+    keep it whole. Called before anything reads the stream, on LiteLLM's reader too.
+    """
+    if not isinstance(source, BaseModelResponseIterator):
+        return
+    lines = source.streaming_response
+    response = source.http_response
+    if isinstance(response, httpx.Response) and _is_httpx_aiter_lines(lines):
+        source.streaming_response = source.response_iterator = sse_lines(response)
+
+
+def _is_httpx_aiter_lines(lines: object) -> bool:
+    return getattr(lines, "__qualname__", None) == "Response.aiter_lines"
 
 
 async def sse_lines(response: httpx.Response) -> AsyncIterator[str]:
@@ -352,6 +375,7 @@ class GatewayRouter(litellm.Router):
         deployment = (getattr(model_response, "_hidden_params", None) or {}).get("model_id")
         lines = provider_lines(model_response) if deployment in self.lean_deployments else None
         if lines is None:
+            split_lines_as_sse(getattr(model_response, "completion_stream", None))
             return await super()._acompletion_streaming_iterator(
                 model_response, messages, initial_kwargs, deployment_slot
             )

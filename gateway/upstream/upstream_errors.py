@@ -36,6 +36,7 @@ log = logging.getLogger("gateway.upstream")
 
 # How Python's json module ends every parse error; LiteLLM passes on only this text.
 _UNREADABLE_BODY = re.compile(r": line \d+ column \d+ \(char \d+\)$")
+_RAW_BODY_MARK = ", Original Response:"
 
 
 def to_gateway_error(exc: BaseException, model_id: str, redactor: Redactor) -> GatewayError:
@@ -95,6 +96,9 @@ def provider_message(exc: BaseException) -> str:
             text = text.split(marker, 1)[1]
             break
     text = text.split("\n\nLiteLLM:", 1)[0].strip()
+    # LiteLLM's provider transforms append the raw body to a parse error ("Unable to get json
+    # response - <error>, Original Response: <body>"): the body is not the provider's words.
+    text = text.split(_RAW_BODY_MARK, 1)[0].strip()
     try:
         document = json.loads(text)
     except ValueError:
