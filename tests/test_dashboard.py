@@ -374,8 +374,17 @@ def test_the_dashboard_shows_what_the_issue_asks_for() -> None:
         "MCP tools offered": "gateway_mcp_tools",
         "MCP restarts": "gateway_mcp_restarts_total",
         "MCP tool calls": "gateway_mcp_tool_calls_total",
+        "the gateway's own time per request": "gateway_own_time_seconds_bucket",
+        "provider time to first byte": "gateway_provider_ttfb_seconds_bucket",
     }
     assert {item for item, metric in asked.items() if metric not in queried} == set()
+    # The cost per request: the gateway's own time per door, the provider's per model.
+    for metric, label in (
+        ("gateway_own_time_seconds_bucket", "route"),
+        ("gateway_provider_ttfb_seconds_bucket", "model"),
+    ):
+        by = [read_promql(t["expr"]).by for _, t in targets() if metric in t["expr"]]
+        assert by and all(label in kept for kept in by), (metric, by)
     # Each MCP metric is shown per server; tool calls per server and outcome.
     grouped = {
         s.metric: read_promql(t["expr"]).by
@@ -421,6 +430,14 @@ def test_panels_use_the_provisioned_data_source_and_have_unique_ids() -> None:
             assert target.get("datasource", panel["datasource"]) == panel["datasource"]
         grid = panel["gridPos"]
         assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24, panel["title"]
+    # No two panels (rows included) share a grid cell, or Grafana shifts one of them.
+    taken: dict[tuple[int, int], dict[str, Any]] = {}
+    for panel in board["panels"]:
+        grid = panel["gridPos"]
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                other = taken.setdefault((x, y), panel)
+                assert other is panel, f"{panel['title']} overlaps {other['title']}"
     for variable in board["templating"]["list"]:
         assert variable["datasource"] == {"type": "prometheus", "uid": uid}, variable["name"]
     assert board["uid"] and board["schemaVersion"] >= 36
