@@ -396,6 +396,13 @@ def test_litellm_still_hands_its_sync_setup_to_the_default_executor_as_expected(
     # For an async openai/ stream, completion() hands back the coroutine that sends the request.
     handler = inspect.getsource(litellm.llms.openai.openai.OpenAIChatCompletion.completion)
     assert "if acompletion is True:" in handler and "return self.async_streaming(" in handler
+    # And on LiteLLM's own HTTP handler, the route openai/ calls take (openai_route.py): the
+    # transport client is only fetched inside the coroutine handed back.
+    from litellm.llms.custom_httpx.llm_http_handler import BaseLLMHTTPHandler
+
+    base = inspect.getsource(BaseLLMHTTPHandler.completion)
+    assert "return dispatch_async(data, signed_headers, signed_json_body)" in base
+    assert "get_async_httpx_client" not in base
 
 
 def _setup_threads(
