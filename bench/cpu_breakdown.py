@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -94,17 +95,21 @@ async def measure(base_url: str, requests: int) -> None:
             pass
         await response.aclose()
 
-    async def plain_acompletion() -> None:
-        stream = await litellm.acompletion(
-            model="openai/fake-model",
-            api_base=base_url,
-            api_key="sk-bench",
-            messages=MESSAGES,
-            stream=True,
-            stream_options={"include_usage": True},
+    async def read_stream(acompletion: Callable[..., Awaitable[Any]], **where: str) -> None:
+        """One streamed call read to its end, usage included."""
+        stream = await acompletion(
+            **where, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
         )
         async for _ in stream:
             pass
+
+    async def plain_acompletion() -> None:
+        await read_stream(
+            litellm.acompletion,
+            model="openai/fake-model",
+            api_base=base_url,
+            api_key="sk-bench",
+        )
 
     plain = litellm.Router(
         model_list=[
@@ -121,24 +126,10 @@ async def measure(base_url: str, requests: int) -> None:
     )
 
     async def plain_router() -> None:
-        stream = await plain.acompletion(
-            model="chat-model",
-            messages=MESSAGES,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        async for _ in stream:
-            pass
+        await read_stream(plain.acompletion, model="chat-model")
 
     async def router_only() -> None:
-        stream = await engine.router.acompletion(
-            model="chat-model",
-            messages=MESSAGES,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        async for _ in stream:
-            pass
+        await read_stream(engine.router.acompletion, model="chat-model")
 
     async def engine_and_encoder() -> None:
         encoder = TypedLineEncoder()
