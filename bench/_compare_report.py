@@ -12,7 +12,7 @@ from typing import Any
 from _targets import PROXY_VERSION, WORKER_TARGETS, Served, target_name
 
 # The gateway's figures over each of these, where both ran.
-COMPARED_WITH = ("proxy", "portkey", "bare", "baseline")
+COMPARED_WITH = ("proxy", "portkey", "bare", "floor", "baseline")
 METRICS = (
     "rps",
     "p50_ms",

@@ -7,6 +7,8 @@ the same OpenAI request on POST /v1/chat/completions:
   direct   the fake upstream itself, a reference line;
   bare     bench/_bare_route.py: Starlette + `litellm.acompletion`, the floor of any
            LiteLLM-backed server;
+  floor    bench/_floor_route.py: a bare ASGI app around the gateway's own Router call (lean
+           reader, inline setup, LiteLLM's HTTP handler), the floor of the gateway's path;
   gateway  `python -m gateway serve` (this checkout) with a YAML mapping `chat-model` to the
            fake, router num_retries 0, GATEWAY_CONFIG_POLL_SECONDS=0, log level warning;
   baseline the same, with the gateway package as it was at another commit (--baseline REV);
@@ -53,6 +55,7 @@ from stream_throughput import (
 BENCH = Path(__file__).resolve().parent
 LEAN_UPSTREAM = BENCH / "_lean_upstream.py"
 BARE_ROUTE = BENCH / "_bare_route.py"
+FLOOR_ROUTE = BENCH / "_floor_route.py"
 BENCH_VENV = BENCH / ".proxy-venv"  # in .gitignore
 PROXY_VERSION = "1.106.2"
 PROXY_REQUIREMENT = f"litellm[proxy]=={PROXY_VERSION}"
@@ -60,7 +63,7 @@ PY_SPY_REQUIREMENT = "py-spy"
 UPSTREAM_MODEL = "fake-model"
 # "baseline" is the gateway at another commit (proxy_compare.py --baseline REV), measured in
 # the same interleaved run as this checkout's: a before-and-after on one noisy machine.
-TARGETS = ("direct", "bare", "baseline", "gateway", "proxy", "portkey")
+TARGETS = ("direct", "bare", "floor", "baseline", "gateway", "proxy", "portkey")
 WORKER_TARGETS = ("gateway", "proxy")  # the ones --workers N applies to
 START_TIMEOUT = 120.0  # seconds for a server to answer its health check (the proxy takes ~15)
 # The proxy reads these; each keeps it from fetching something over the network at start.
@@ -219,14 +222,21 @@ def _clean_env(**changes: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def bare_route(upstream_url: str) -> Iterator[Served]:
-    with tempfile.TemporaryDirectory(prefix="bench-bare-") as workdir:
-        command = [sys.executable, str(BARE_ROUTE), "--port", "{port}", "--api-base", upstream_url]
+def bare_route(upstream_url: str, name: str = "bare") -> Iterator[Served]:
+    """bench/_bare_route.py, or (name "floor") bench/_floor_route.py: same arguments."""
+    script, about = _ROUTES[name]
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as workdir:
+        command = [sys.executable, str(script), "--port", "{port}", "--api-base", upstream_url]
         command += ["--api-key", API_KEY]
         env = _clean_env(LITELLM_LOCAL_MODEL_COST_MAP="True")
-        with serve_process("bare", command, "/health", env, Path(workdir)) as (port, pid):
-            about = "Starlette route around litellm.acompletion (bench/_bare_route.py), uvicorn"
-            yield Served("bare", port, pid, MODEL_ID, about)
+        with serve_process(name, command, "/health", env, Path(workdir)) as (port, pid):
+            yield Served(name, port, pid, MODEL_ID, about)
+
+
+_ROUTES = {
+    "bare": (BARE_ROUTE, "Starlette route around litellm.acompletion (bench/_bare_route.py)"),
+    "floor": (FLOOR_ROUTE, "ASGI app around the gateway's Router call (bench/_floor_route.py)"),
+}
 
 
 def _gateway_env() -> dict[str, str | None]:
@@ -361,8 +371,8 @@ def start_target(
             raise ValueError("the baseline target needs a revision (--baseline REV)")
         with baseline_gateway(upstream.url, baseline) as served:
             yield served
-    elif name == "bare":
-        with bare_route(upstream.url) as served:
+    elif name in ("bare", "floor"):
+        with bare_route(upstream.url, name) as served:
             yield served
     elif name == "gateway":
         with gateway_server(upstream.url, workers) as served:
