@@ -5,8 +5,9 @@ so work on the stream path can aim at the biggest share and check that it shrank
 
     .venv/bin/python bench/profile.py                        # the gateway, 200-chunk streams
     .venv/bin/python bench/profile.py --target bare --chunks 20 --seconds 20 --top 40
+    .venv/bin/python bench/profile.py --target floor --json-answer --chunks 20 --concurrency 1
 
-Starts the target (gateway by default, or bare, or proxy; set up exactly as in
+Starts the target (gateway by default, or floor, bare or proxy; set up exactly as in
 bench/proxy_compare.py, see bench/_targets.py) in front of the lean fake upstream, drives streamed
 load at it for --warmup seconds, then keeps the load on while py-spy (installed into
 bench/.proxy-venv on first use, never a gateway dependency) attaches to the target's process
@@ -198,7 +199,9 @@ def record(
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--target", choices=("gateway", "bare", "proxy"), default="gateway")
+    parser.add_argument(
+        "--target", choices=("gateway", "floor", "bare", "proxy"), default="gateway"
+    )
     parser.add_argument(
         "--chunks", type=positive_int, default=200, help="text chunks per stream (default 200)"
     )
