@@ -80,21 +80,26 @@ def create_app(api_base: str, api_key: str) -> Starlette:
     )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def route_arguments(description: str) -> argparse.Namespace:
+    """The command line both floor servers take (this one and bench/_floor_route.py)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--api-base", required=True, help="the upstream's base URL, /v1 included")
     parser.add_argument("--api-key", default="sk-bench")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def serve(app: Any, args: argparse.Namespace) -> None:
+    """One uvicorn worker with uvicorn's defaults (uvloop, httptools), access log off."""
     uvicorn.run(
-        create_app(args.api_base, args.api_key),
-        host=args.host,
-        port=args.port,
-        workers=1,
-        log_level="warning",
-        access_log=False,
+        app, host=args.host, port=args.port, workers=1, log_level="warning", access_log=False
     )
+
+
+def main() -> int:
+    args = route_arguments(__doc__.splitlines()[0])
+    serve(create_app(args.api_base, args.api_key), args)
     return 0
 
 

@@ -18,22 +18,18 @@ error becomes a 502 with its message, so the load generator counts it as a failu
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-# bench/ holds profile.py, which would shadow the standard library's `profile`.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch at import
+# Imported while bench/ is still on the path; it then takes bench/ off it (bench/profile.py
+# would shadow the standard library's `profile`) and sets LITELLM_LOCAL_MODEL_COST_MAP.
+from _bare_route import route_arguments, serve
 
-import uvicorn
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.upstream.litellm_reach import GatewayRouter, use_inline_completion_setup
 from gateway.upstream.openai_route import use_litellm_http_handler_for_openai
@@ -124,21 +120,8 @@ async def respond(send: Any, status: int, headers: list[tuple[bytes, bytes]], bo
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--api-base", required=True, help="the upstream's base URL, /v1 included")
-    parser.add_argument("--api-key", default="sk-bench")
-    args = parser.parse_args()
-    uvicorn.run(
-        create_app(build_router(args.api_base, args.api_key)),
-        host=args.host,
-        port=args.port,
-        workers=1,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
+    args = route_arguments(__doc__.splitlines()[0])
+    serve(create_app(build_router(args.api_base, args.api_key)), args)
     return 0
 
 
